@@ -1,0 +1,32 @@
+# Two commands for a newcomer: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# tcmalloc roughly halves full-graph GNN step times on CPU (docs/performance.md); used when present.
+TCMALLOC := $(wildcard /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4)
+RUN := $(if $(TCMALLOC),LD_PRELOAD=$(TCMALLOC) ,)
+DEMO_OUT ?= demo-out
+
+.PHONY: install demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev,enformer]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(RUN)$(BIN)/qtlgraph demo --out $(DEMO_OUT) --force
+
+test: $(STAMP)
+	$(RUN)$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(RUN)$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT)

@@ -1,0 +1,115 @@
+"""Metrics shared by every model comparison: correlations, PR/ROC-AUC, bootstrap CIs.
+
+Every function ignores positions where the target is NaN (the report's masking policy).
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import numpy as np
+from scipy import stats
+
+
+def _finite(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y_true = np.asarray(y_true, dtype=np.float64).ravel()
+    y_pred = np.asarray(y_pred, dtype=np.float64).ravel()
+    keep = np.isfinite(y_true) & np.isfinite(y_pred)
+    return y_true[keep], y_pred[keep]
+
+
+def pearson(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Pearson r over finite pairs; NaN with fewer than 3 pairs or a constant vector."""
+    t, p = _finite(y_true, y_pred)
+    if len(t) < 3 or t.std() == 0 or p.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(t, p)[0, 1])
+
+
+def spearman(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    t, p = _finite(y_true, y_pred)
+    if len(t) < 3 or t.std() == 0 or p.std() == 0:
+        return float("nan")
+    return float(stats.spearmanr(t, p).statistic)
+
+
+def mse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    t, p = _finite(y_true, y_pred)
+    return float(np.mean((t - p) ** 2)) if len(t) else float("nan")
+
+
+def pr_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the precision-recall curve (average precision); NaN without both classes."""
+    from sklearn.metrics import average_precision_score
+
+    t, p = _finite(labels, scores)
+    if len(t) == 0 or t.min() == t.max():
+        return float("nan")
+    return float(average_precision_score(t > 0.5, p))
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    t, p = _finite(labels, scores)
+    if len(t) == 0 or t.min() == t.max():
+        return float("nan")
+    return float(roc_auc_score(t > 0.5, p))
+
+
+class Interval(NamedTuple):
+    value: float
+    low: float
+    high: float
+
+
+def bootstrap_ci(
+    metric: Callable[[np.ndarray, np.ndarray], float],
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    *,
+    n_boot: int = 200,
+    level: float = 0.95,
+    seed: int = 0,
+) -> Interval:
+    """Metric with a percentile bootstrap confidence interval, resampling items (bins)."""
+    t, p = _finite(y_true, y_pred)
+    value = metric(t, p)
+    if len(t) < 3:
+        return Interval(value, float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(t), size=(n_boot, len(t)))
+    draws = np.array([metric(t[i], p[i]) for i in idx])
+    draws = draws[np.isfinite(draws)]
+    if len(draws) == 0:
+        return Interval(value, float("nan"), float("nan"))
+    a = (1 - level) / 2
+    return Interval(value, float(np.quantile(draws, a)), float(np.quantile(draws, 1 - a)))
+
+
+def paired_bootstrap_diff(
+    metric: Callable[[np.ndarray, np.ndarray], float],
+    y_true: np.ndarray,
+    pred_a: np.ndarray,
+    pred_b: np.ndarray,
+    *,
+    n_boot: int = 200,
+    level: float = 0.95,
+    seed: int = 0,
+) -> Interval:
+    """metric(a) - metric(b) with a paired bootstrap CI (the same resampled bins for both)."""
+    y_true, pred_a, pred_b = (np.asarray(x, np.float64).ravel() for x in (y_true, pred_a, pred_b))
+    keep = np.isfinite(y_true) & np.isfinite(pred_a) & np.isfinite(pred_b)
+    t, a_, b_ = y_true[keep], pred_a[keep], pred_b[keep]
+    value = metric(t, a_) - metric(t, b_)
+    if len(t) < 3:
+        return Interval(value, float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    draws = []
+    for i in rng.integers(0, len(t), size=(n_boot, len(t))):
+        draws.append(metric(t[i], a_[i]) - metric(t[i], b_[i]))
+    draws = np.array(draws)
+    draws = draws[np.isfinite(draws)]
+    if len(draws) == 0:
+        return Interval(value, float("nan"), float("nan"))
+    q = (1 - level) / 2
+    return Interval(value, float(np.quantile(draws, q)), float(np.quantile(draws, 1 - q)))

@@ -1,0 +1,3 @@
+from qtlgraph.cli import main
+
+main()

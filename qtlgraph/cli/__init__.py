@@ -1,0 +1,65 @@
+"""The ``qtlgraph`` command: a click group whose subcommands live one per module here.
+
+Each module ``qtlgraph/cli/<name>.py`` defines a click command called ``command`` and
+imports heavy libraries (torch, polars, powerlaw) inside the command body, so that
+``qtlgraph --help`` stays fast. Library errors (:class:`qtlgraph.errors.InputError`)
+become one line on stderr and exit code 2.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+import click
+
+from qtlgraph import __version__
+from qtlgraph.errors import InputError
+
+
+def _command_modules() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [m.replace("_", "-") for m in _command_modules()]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        module = name.replace("-", "_")
+        if module not in _command_modules():
+            return None
+        return importlib.import_module(f"{__name__}.{module}").command
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="qtlgraph")
+def cli() -> None:
+    """qtlgraph: QTL graphs over 10 kb genome bins and models of distal chromatin effects.
+
+    \b
+    Typical session:
+      qtlgraph simulate --out sim --preset demo      # a dataset with known truth
+      qtlgraph build sim/qtl/mono_H3K27ac.txt.gz --genome sim/genome.chrom.sizes --out g
+      qtlgraph degrees g --out deg                   # histograms, power-law fit, hubs
+      qtlgraph demo --out demo-out                   # every stage end to end
+    Run 'qtlgraph COMMAND --help' for each command's options.
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the group, turning input errors into one clear line."""
+    try:
+        cli.main(args=argv, prog_name="qtlgraph", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (InputError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted; rerun with --resume where the command supports it", err=True)
+        sys.exit(130)
