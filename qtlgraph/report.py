@@ -1,0 +1,45 @@
+"""``report.md`` for a demo directory: the tables and figures each stage wrote, in order."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from qtlgraph.outputs import atomic_path
+
+_SECTIONS = [
+    ("QTL graph degrees", "degrees", ("summary.md",)),
+    ("Models on held-out chromosomes: GNN vs local vs U-Net baselines", "compare", ("comparison.md", "summary.md")),
+    ("Receptive fields", "rf", ("rf.md",)),
+]
+
+
+def _first_existing(folder: Path, names: tuple[str, ...]) -> Path | None:
+    for name in names:
+        if (folder / name).is_file():
+            return folder / name
+    found = sorted(folder.glob("*.md")) if folder.is_dir() else []
+    return found[0] if found else None
+
+
+def write_report(out: Path, timings: list[tuple[str, float]]) -> Path:
+    """Collect each stage's Markdown table and PNG figures into ``out/report.md``."""
+    lines = ["# qtlgraph demo report", ""]
+    for title, folder, names in _SECTIONS:
+        table = _first_existing(out / folder, names)
+        if table is None:
+            continue
+        lines += [f"## {title}", "", table.read_text().strip(), ""]
+        for png in sorted((out / folder).glob("*.png")):
+            lines.append(f"![{png.stem}]({png.relative_to(out)})")
+        lines.append("")
+    rf_json = out / "rf" / "rf.json"
+    if rf_json.is_file() and not (out / "rf" / "rf.md").is_file():
+        lines += ["## Receptive fields", "", "```json", json.dumps(json.loads(rf_json.read_text()), indent=2)[:4000], "```", ""]
+    if timings:
+        lines += ["## Stage timings (this run)", "", "| stage | seconds |", "|---|---|"]
+        lines += [f"| {name} | {sec:.1f} |" for name, sec in timings]
+        lines.append("")
+    report = out / "report.md"
+    with atomic_path(report) as tmp:
+        tmp.write_text("\n".join(lines))
+    return report
