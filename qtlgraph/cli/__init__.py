@@ -21,7 +21,23 @@ def _command_modules() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 
 
+class InputFailure(click.ClickException):
+    """An input error raised inside a command: one ``error: ...`` line, exit code 2."""
+
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
 class _LazyGroup(click.Group):
+    def invoke(self, ctx: click.Context):
+        # Converted here (not only in main) so click's CliRunner sees the same exit code 2.
+        try:
+            return super().invoke(ctx)
+        except (InputError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+            raise InputFailure(str(exc)) from None
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [m.replace("_", "-") for m in _command_modules()]
 
