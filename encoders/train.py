@@ -1,0 +1,189 @@
+"""The shared training loop: one epoch, prediction, and a resumable multi-epoch fit.
+
+Every model in the project trains through these functions (U-Nets, the per-bin encoder,
+the GNN). A loader yields ``(inputs, target)`` where ``inputs`` is a Tensor or a tuple of
+Tensors passed as ``model(*inputs)``; ``loss_fn(pred, target)`` returns a scalar (e.g.
+:func:`encoders.losses.masked_loss` or :class:`encoders.losses.MaskedLoss`).
+"""
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from encoders.losses import MaskedLoss, masked_loss  # noqa: F401  (re-exported)
+from qtlgraph.runtime import load_checkpoint, save_checkpoint, seed_everything
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def _to_device(x: Any, device: torch.device) -> Any:
+    if isinstance(x, torch.Tensor):
+        return x.to(device, non_blocking=True)
+    return tuple(t.to(device, non_blocking=True) for t in x)
+
+
+def _split_batch(batch: Any) -> tuple[tuple[torch.Tensor, ...], torch.Tensor | None]:
+    if isinstance(batch, torch.Tensor):
+        return (batch,), None
+    inputs, target = batch
+    inputs = (inputs,) if isinstance(inputs, torch.Tensor) else tuple(inputs)
+    return inputs, target
+
+
+def _progress(loader: Iterable, desc: str | None):
+    from tqdm import tqdm
+
+    return tqdm(loader, desc=desc, leave=False, disable=None, dynamic_ncols=True)
+
+
+def train_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optimizer,
+                loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                device: torch.device | str, *, desc: str | None = None,
+                scheduler: Any = None) -> float:
+    """Train one pass over ``loader``; return the mean batch loss.
+
+    Args:
+        model: any module; put in train mode here.
+        loader: yields ``(inputs, target)``.
+        optimizer: steps once per batch.
+        loss_fn: ``loss_fn(pred, target) -> scalar``.
+        device: where the batch is moved.
+        desc: label of the tqdm progress bar.
+        scheduler: optional LR scheduler stepped after every optimizer step.
+    """
+    device = torch.device(device)
+    model.train()
+    total, n = 0.0, 0
+    bar = _progress(loader, desc)
+    for batch in bar:
+        inputs, target = _split_batch(batch)
+        inputs, target = _to_device(inputs, device), target.to(device)
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(*inputs), target)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        total += float(loss.detach())
+        n += 1
+        bar.set_postfix(loss=f"{total / n:.4f}", refresh=False)
+    return total / max(n, 1)
+
+
+@torch.no_grad()
+def evaluate_loss(model: nn.Module, loader: Iterable,
+                  loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                  device: torch.device | str) -> float:
+    """Mean batch loss in eval mode, no gradients."""
+    device = torch.device(device)
+    model.eval()
+    total, n = 0.0, 0
+    for batch in loader:
+        inputs, target = _split_batch(batch)
+        total += float(loss_fn(model(*_to_device(inputs, device)), target.to(device)))
+        n += 1
+    return total / max(n, 1)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader: Iterable, device: torch.device | str,
+            *, desc: str | None = None) -> torch.Tensor:
+    """Raw model outputs for every batch, concatenated along dim 0, on the CPU.
+
+    Batches are ``(inputs, target)`` (the target is ignored) or a bare input Tensor.
+    The model is put in eval mode (BatchNorm uses its running statistics), so the
+    result does not depend on the batch size.
+    """
+    device = torch.device(device)
+    model.eval()
+    outs = [model(*_to_device(_split_batch(b)[0], device)).cpu() for b in _progress(loader, desc)]
+    return torch.cat(outs) if outs else torch.empty(0)
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch (CPU and CUDA) generator states."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(),
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _restore(path: Path, model, optimizer, loss_fn, scheduler) -> tuple[int, list[dict]]:
+    ckpt = load_checkpoint(path)
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    if isinstance(loss_fn, nn.Module) and "loss" in ckpt:
+        loss_fn.load_state_dict(ckpt["loss"])
+    if scheduler is not None and "scheduler" in ckpt:
+        scheduler.load_state_dict(ckpt["scheduler"])
+    set_rng_state(ckpt["rng"])
+    return int(ckpt["epoch"]), list(ckpt.get("history", []))
+
+
+def _set_epoch(loader: Any, epoch: int) -> None:
+    dataset = getattr(loader, "dataset", None)
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(epoch)
+
+
+def fit(model: nn.Module, train_loader: Iterable, optimizer: torch.optim.Optimizer,
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *, epochs: int,
+        run_dir: str | Path, device: torch.device | str, resume: bool = False,
+        valid_loader: Iterable | None = None, seed: int = 0,
+        extra_state: dict[str, Any] | None = None, scheduler: Any = None) -> list[dict]:
+    """Train for ``epochs`` epochs, checkpointing ``run_dir/checkpoint.pt`` after each.
+
+    The checkpoint holds ``model``, ``optimizer``, ``epoch`` (completed, 1-based),
+    ``rng`` (all generator states), ``history``, the loss module's state (``loss``,
+    e.g. a learned dispersion), the scheduler's, and ``extra_state`` (e.g. ``config``).
+    With ``resume`` the run continues from it and ends in the same state as an
+    uninterrupted run with the same seed; without a checkpoint it starts afresh.
+    A dataset with ``set_epoch(epoch)`` is told the epoch before each pass.
+
+    Returns:
+        One dict per epoch: ``epoch``, ``train_loss``, ``valid_loss`` (with a
+        ``valid_loader``), ``lr``, ``seconds``.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / CHECKPOINT
+    seed_everything(seed)
+    start, history = 0, []
+    model.to(device)
+    if resume and path.is_file():
+        start, history = _restore(path, model, optimizer, loss_fn, scheduler)
+    for epoch in range(start + 1, epochs + 1):
+        t0 = time.perf_counter()
+        _set_epoch(train_loader, epoch)
+        row = {"epoch": epoch, "train_loss": train_epoch(
+            model, train_loader, optimizer, loss_fn, device,
+            desc=f"epoch {epoch}/{epochs}", scheduler=scheduler)}
+        if valid_loader is not None:
+            row["valid_loss"] = evaluate_loss(model, valid_loader, loss_fn, device)
+        row["lr"] = float(optimizer.param_groups[0]["lr"])
+        row["seconds"] = round(time.perf_counter() - t0, 3)
+        history.append(row)
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "epoch": epoch, "rng": rng_state(), "history": history}
+        if isinstance(loss_fn, nn.Module):
+            state["loss"] = loss_fn.state_dict()
+        if scheduler is not None:
+            state["scheduler"] = scheduler.state_dict()
+        save_checkpoint(path, {**(extra_state or {}), **state})
+    return history
