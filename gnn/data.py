@@ -1,0 +1,284 @@
+"""One PyG ``Data`` for all cell types: the disjoint union of per-cell-type QTL graphs.
+
+Node ``cell_type * N + bin`` carries that cell type's bin embedding and accessibility
+summary, its mark targets (NaN where unknown) and its split masks; edges come from that
+cell type's QTL graph (edge types = marks, plus ``loop`` / ``neighbor`` when present).
+Two layers: :func:`build_data` (pure arrays -> ``Data``) and :func:`load_graph_data`
+(a manifest, one graph directory per cell type and an embedding cache -> ``Data``).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+from qtlgraph.errors import InputError
+
+#: centres of the Gaussian basis over log10(1 + |distance in bp|)
+DISTANCE_CENTRES = np.arange(1.0, 7.0)
+DISTANCE_WIDTH = 0.5
+N_BASE_FEATURES = 4 + 1 + len(DISTANCE_CENTRES)
+
+
+class CellEdges(NamedTuple):
+    """Edges of one cell type's graph over bins (graph directory ``graph.pt`` fields).
+
+    Shapes: source, target, type ``(E,)`` int64; attr ``(E, 5)`` float: log1p(n_qtl),
+    -log10(min p), mean |beta|, max |beta|, signed distance in bp.
+    """
+
+    source: np.ndarray
+    target: np.ndarray
+    type: np.ndarray
+    attr: np.ndarray
+
+
+def edge_features(attr: np.ndarray, edge_type: np.ndarray, n_types: int) -> np.ndarray:
+    """Model-ready edge features from the raw graph attributes.
+
+    Columns: log1p(n_qtl), min(-log10 p, 50) / 10, mean |beta|, max |beta|, sign of the
+    distance, Gaussian basis over log10(1 + |distance|) (centres 1..6), one-hot edge type.
+    NaN (absent p-values or betas) becomes 0.
+
+    Shapes:
+        attr ``(E, 5)``, edge_type ``(E,)`` -> ``(E, N_BASE_FEATURES + n_types)`` float32
+    """
+    attr = np.nan_to_num(np.asarray(attr, dtype=np.float64))
+    dist = attr[:, 4]
+    logd = np.log10(1.0 + np.abs(dist))[:, None]
+    basis = np.exp(-0.5 * ((logd - DISTANCE_CENTRES[None, :]) / DISTANCE_WIDTH) ** 2)
+    onehot = np.zeros((len(attr), n_types))
+    onehot[np.arange(len(attr)), edge_type] = 1.0
+    cols = [attr[:, :1], np.minimum(attr[:, 1:2], 50.0) / 10.0, attr[:, 2:4],
+            np.sign(dist)[:, None], basis, onehot]
+    return np.concatenate(cols, axis=1).astype(np.float32)
+
+
+def neighbor_edges(chrom_of_bin: np.ndarray, type_id: int, bin_size: int) -> CellEdges:
+    """Edges ``b-1 -> b`` and ``b+1 -> b`` between adjacent bins of the same chromosome.
+
+    Shapes: chrom_of_bin ``(N,)`` int chromosome code per bin (bins sorted by chromosome).
+    """
+    b = np.flatnonzero(chrom_of_bin[1:] == chrom_of_bin[:-1])  # b and b+1 adjacent
+    source = np.concatenate([b, b + 1])
+    target = np.concatenate([b + 1, b])
+    attr = np.zeros((len(source), 5))
+    attr[:, 4] = np.where(source < target, bin_size, -bin_size)  # target - source midpoint
+    return CellEdges(source, target, np.full(len(source), type_id, np.int64), attr)
+
+
+def qtl_in_degree(edges: CellEdges, n_bins: int, qtl_types: Sequence[int]) -> np.ndarray:
+    """Distinct QTL source bins per target bin (loop / neighbour edges not counted).
+
+    Shapes: ``(n_bins,)`` int64.
+    """
+    keep = np.isin(edges.type, np.asarray(list(qtl_types), dtype=np.int64))
+    key = np.unique(edges.target[keep].astype(np.int64) * n_bins + edges.source[keep])
+    return np.bincount(key // n_bins, minlength=n_bins).astype(np.int64)
+
+
+def _check(embeddings, access, targets, masks, edges) -> tuple[int, int]:
+    if embeddings.ndim != 3:
+        raise InputError(f"embeddings: expected shape (cell_types, bins, d), got {embeddings.shape}")
+    C, N = embeddings.shape[:2]
+    for name, arr in (("accessibility", access), ("targets", targets)):
+        if arr.ndim != 3 or arr.shape[:2] != (C, N):
+            raise InputError(f"{name}: expected shape ({C}, {N}, k), got {arr.shape}")
+    for name, m in masks.items():
+        if m.shape not in ((N,), (C, N)):
+            raise InputError(f"mask {name!r}: expected shape ({N},) or ({C}, {N}), got {m.shape}")
+    if len(edges) != C:
+        raise InputError(f"edges: expected one edge set per cell type ({C}), got {len(edges)}")
+    for c, e in enumerate(edges):
+        for col in (e.source, e.target):
+            if len(col) and (col.min() < 0 or col.max() >= N):
+                raise InputError(f"edges of cell type {c}: bin ids outside [0, {N})")
+    return C, N
+
+
+def build_data(
+    embeddings: np.ndarray,
+    access: np.ndarray,
+    targets: np.ndarray,
+    masks: dict[str, np.ndarray],
+    edges: Sequence[CellEdges],
+    *,
+    edge_types: Sequence[str],
+    qtl_types: Sequence[int] | None = None,
+):
+    """The disjoint union of the per-cell-type graphs as one PyG ``Data``.
+
+    Args:
+        embeddings: bin embeddings per cell type (NaN -> 0).
+        access: accessibility summary per cell type and bin (NaN -> 0).
+        targets: per-bin mark targets (NaN = unknown, masked from losses).
+        masks: ``train`` / ``valid`` / ``test`` boolean masks, per bin or per cell type and bin.
+        edges: one :class:`CellEdges` per cell type, bin ids in ``[0, N)``.
+        edge_types: names indexed by ``CellEdges.type``.
+        qtl_types: the edge types counted in the QTL in-degree (default: all but
+            ``loop`` and ``neighbor``).
+
+    Returns:
+        ``Data`` with ``x (C*N, d+k)``, ``y (C*N, M)``, ``<name>_mask (C*N,)``,
+        ``edge_index (2, E)``, ``edge_attr (E, F)``, ``edge_type (E,)``,
+        ``cell_type``, ``bin``, ``in_degree`` ``(C*N,)`` and ``edge_types``.
+    """
+    import torch
+    from torch_geometric.data import Data
+
+    C, N = _check(embeddings, access, targets, masks, edges)
+    if qtl_types is None:
+        qtl_types = [i for i, t in enumerate(edge_types) if t not in ("loop", "neighbor")]
+    x = np.concatenate([np.nan_to_num(np.asarray(embeddings, np.float32)),
+                        np.nan_to_num(np.asarray(access, np.float32))], axis=2)
+    data = Data(x=torch.from_numpy(x.reshape(C * N, -1)),
+                y=torch.from_numpy(np.asarray(targets, np.float32).reshape(C * N, -1)))
+    for name, m in masks.items():
+        m = np.broadcast_to(np.asarray(m, bool), (C, N))
+        data[f"{name}_mask"] = torch.from_numpy(m.reshape(-1).copy())
+    offsets = [c * N for c in range(C)]
+    src = np.concatenate([e.source.astype(np.int64) + o for e, o in zip(edges, offsets)])
+    dst = np.concatenate([e.target.astype(np.int64) + o for e, o in zip(edges, offsets)])
+    etype = np.concatenate([e.type.astype(np.int64) for e in edges])
+    attr = np.concatenate([np.asarray(e.attr, np.float64).reshape(-1, 5) for e in edges])
+    data.edge_index = torch.from_numpy(np.stack([src, dst]))
+    data.edge_type = torch.from_numpy(etype)
+    data.edge_attr = torch.from_numpy(edge_features(attr, etype, len(edge_types)))
+    deg = np.concatenate([qtl_in_degree(e, N, qtl_types) for e in edges])
+    data.in_degree = torch.from_numpy(deg)
+    data.cell_type = torch.arange(C).repeat_interleave(N)
+    data.bin = torch.arange(N).repeat(C)
+    data.edge_types = list(edge_types)
+    data.num_nodes = C * N
+    return data
+
+
+class GraphInputs(NamedTuple):
+    """What :func:`load_graph_data` returns: the ``Data`` and the names indexing it."""
+
+    data: object
+    cell_types: list[str]
+    marks: list[str]
+    edge_types: list[str]
+    bin_size: int
+
+
+def match_graph_dirs(specs: Sequence[str], cell_types: Sequence[str]) -> dict[str, Path]:
+    """Map ``--graph`` values to cell types: ``NAME=DIR``, or ``DIR`` whose ``build.json``
+    name equals a cell type or contains it as a ``_``/``-``/``.``-separated word."""
+    from qtlgraph.runtime import read_json
+
+    out: dict[str, Path] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            path = spec
+            built = str(read_json(Path(path) / "build.json").get("name", ""))
+            words = set(re.split(r"[_\-.]", built)) | {built}
+            hits = [c for c in cell_types if c in words]
+            if len(hits) != 1:
+                raise InputError(f"--graph {spec}: build name {built!r} names no single cell type "
+                                 f"of {list(cell_types)}; write --graph CELL_TYPE={spec}")
+            name = hits[0]
+        if name not in cell_types:
+            raise InputError(f"--graph {spec}: {name!r} is not a cell type of the dataset {list(cell_types)}")
+        if name in out:
+            raise InputError(f"--graph: two graph directories for cell type {name!r}")
+        out[name] = Path(path)
+    missing = [c for c in cell_types if c not in out]
+    if missing:
+        raise InputError(f"--graph: no graph directory for cell type(s) {missing}")
+    return out
+
+
+def _graph_edges(path: Path, n_bins: int, names: list[str]) -> CellEdges:
+    """One graph directory's edges, edge types re-indexed into the shared list ``names``."""
+    from qtlgraph.graph import load_graph_dir
+
+    g = load_graph_dir(path).data
+    if int(g.num_nodes) != n_bins:
+        raise InputError(f"{path}/graph.pt: {g.num_nodes} bins, the dataset has {n_bins}")
+    for t in g.edge_types:
+        if t not in names:
+            names.append(t)
+    remap = np.array([names.index(t) for t in g.edge_types], dtype=np.int64)
+    ei = g.edge_index.numpy()
+    return CellEdges(ei[0], ei[1], remap[g.edge_type.numpy()], g.edge_attr.numpy())
+
+
+def split_masks(split, index, cell_types: Sequence[str]) -> dict[str, np.ndarray]:
+    """``(C, N)`` masks; a held-out cell type is absent from train / valid and is the only
+    cell type scored in test."""
+    masks = {k: np.broadcast_to(v, (len(cell_types), len(v))).copy()
+             for k, v in split.bin_masks(index).items()}
+    held = split.held_out_cell_type
+    if held is not None:
+        c = list(cell_types).index(held)
+        masks["train"][c] = masks["valid"][c] = False
+        masks["test"][np.arange(len(cell_types)) != c] = False
+    return masks
+
+
+def _chrom_bounds(index) -> tuple[np.ndarray, np.ndarray]:
+    counts = np.asarray(index.n_bins_per_chrom, dtype=np.int64)
+    ends = np.cumsum(counts)
+    return ends - counts, ends
+
+
+def load_graph_data(dataset_path: str | Path, graph_specs: Sequence[str], embed_dir: str | Path, *,
+                    neighbor: bool = False, shuffle: bool = False, seed: int = 0,
+                    holdout_cell_type: str | None = None) -> GraphInputs:
+    """A manifest, one graph directory per cell type and an embedding cache -> ``Data``.
+
+    Node features: the cached bin embedding and log1p of the quantile-normalised
+    accessibility mean; targets: log1p of each mark's bin mean (NaN kept).
+
+    Args:
+        dataset_path: dataset manifest (TOML).
+        graph_specs: ``--graph`` values (see :func:`match_graph_dirs`).
+        embed_dir: ``qtlgraph embed`` output.
+        neighbor: add ``neighbor`` edges between adjacent bins.
+        shuffle: edge-shuffle control (:func:`gnn.controls.shuffle_sources`).
+        seed: seed of the shuffle.
+        holdout_cell_type: train on the other cell types, score this one.
+    """
+    from dataclasses import replace
+
+    from encoders.embed import open_embeddings
+    from gnn.controls import shuffle_sources
+    from qtlgraph.genome import BinIndex
+    from qtlgraph.manifest import load_dataset
+    from qtlgraph.tracks import dataset_accessibility, dataset_targets
+
+    ds = load_dataset(dataset_path)
+    names = list(ds.cell_type_names)
+    if holdout_cell_type is not None and holdout_cell_type not in names:
+        raise InputError(f"--holdout-cell-type {holdout_cell_type}: not a cell type of {names}")
+    dirs = match_graph_dirs(graph_specs, names)
+    emb, meta = open_embeddings(embed_dir)
+    missing = [c for c in names if c not in meta.get("cell_types", [])]
+    if missing:
+        raise InputError(f"{embed_dir}/embed.json: no embeddings for cell type(s) {missing}")
+    index = BinIndex(ds.genome, int(meta["bin_size"]))
+    if emb.shape[1] != index.n_bins:
+        raise InputError(f"{embed_dir}/embeddings.npy: {emb.shape[1]} bins, the dataset has {index.n_bins}")
+    emb = np.stack([np.asarray(emb[meta["cell_types"].index(c)], np.float32) for c in names])
+    edge_types: list[str] = []
+    edges = [_graph_edges(dirs[c], index.n_bins, edge_types) for c in names]
+    starts, ends = _chrom_bounds(index)
+    if shuffle:
+        edges = [shuffle_sources(e, starts, ends, seed + i) for i, e in enumerate(edges)]
+    qtl_types = [i for i, t in enumerate(edge_types) if t != "loop"]
+    if neighbor:
+        edge_types.append("neighbor")
+        chrom = np.repeat(np.arange(len(starts)), ends - starts)
+        nb = neighbor_edges(chrom, len(edge_types) - 1, index.bin_size)
+        edges = [CellEdges(*(np.concatenate([a, b]) for a, b in zip(e, nb))) for e in edges]
+    access = np.log1p(np.maximum(dataset_accessibility(ds, index), 0.0))[:, :, None]
+    targets = np.log1p(np.maximum(dataset_targets(ds, index), 0.0)).transpose(0, 2, 1)
+    split = replace(ds.split, held_out_cell_type=holdout_cell_type or ds.split.held_out_cell_type)
+    masks = split_masks(split, index, names)
+    data = build_data(emb, access, targets, masks, edges, edge_types=edge_types, qtl_types=qtl_types)
+    return GraphInputs(data, names, list(ds.marks), edge_types, index.bin_size)
