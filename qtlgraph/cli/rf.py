@@ -1,0 +1,44 @@
+"""``qtlgraph rf``: measure a model's receptive field (report section 4.3)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+def _position(value: str) -> str | int:
+    if value in ("center", "edge"):
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected center, edge or an integer") from None
+
+
+@click.command(short_help="Receptive field of a U-Net, the bin encoder, Enformer or a trained run.")
+@click.option("--model", "model", required=True, metavar="unet:A|unet:B|unet:C|unet:D|bin-encoder|enformer|RUN_DIR",
+              help="Architecture (untrained, default config, seeded weights) or a trained run directory.")
+@click.option("--trained", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Trained run of the same architecture: probe it and its untrained twin side by side.")
+@click.option("--method", type=click.Choice(["perturbation", "gradient", "both"]), default="both", show_default=True)
+@click.option("--n-inputs", type=int, default=16, show_default=True, help="Random one-hot inputs per probe.")
+@click.option("--position", default="center", show_default=True, metavar="center|edge|INT",
+              help="Mutated base (perturbation) and probed output position (gradient).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--force", is_flag=True, help="Replace a non-empty --out.")
+def command(model: str, trained: Path | None, method: str, n_inputs: int, position: str, seed: int,
+            out: Path, force: bool) -> None:
+    """Probe a model with random DNA: the span of outputs a single-base substitution moves
+    (perturbation) and the span of inputs with a non-zero gradient (gradient). Writes
+    OUT/rf.json (measured, analytic and the report's spans), rf.md, profiles.npz and
+    rf_<method>.png (linear and log scale).
+    """
+    from analysis.rf_report import run_rf
+
+    summary = run_rf(model, out, trained=trained, method=method, n_inputs=n_inputs,
+                     position=_position(position), seed=seed, force=force)
+    for version, methods in summary["probes"].items():
+        for name, s in methods.items():
+            click.echo(f"{version} {name}: span {s['span_bp']:,} bp, effective width {s['effective_width_bp']:,} bp")
+    click.echo(f"wrote {out}", err=True)
