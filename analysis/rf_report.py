@@ -73,8 +73,11 @@ def _markdown(summary: dict[str, Any]) -> str:
 
 def run_rf(model: str, out: str | Path, *, trained: str | Path | None = None, method: str = "both",
            n_inputs: int = 16, position: str | int = "center", seed: int = 0, force: bool = False,
-           progress: bool = True) -> dict[str, Any]:
+           progress: bool = True, **graph) -> dict[str, Any]:
     """Probe ``model`` (and its trained version) and write the outputs to ``out``.
+
+    A ``qtlgraph train`` run directory (GNN or local baseline) goes to :func:`run_graph_rf`
+    (``n_inputs`` source bins; ``graph`` holds its ``mode`` and ``delta``).
 
     Args:
         model: ``unet:A``..``unet:D``, ``bin-encoder``, ``enformer`` or a run directory.
@@ -98,6 +101,12 @@ def run_rf(model: str, out: str | Path, *, trained: str | Path | None = None, me
     if n_inputs < 1:
         raise InputError(f"--n-inputs {n_inputs}: expected >= 1")
     check_output_dir(out, force)
+    from analysis.rf_targets import is_graph_run
+
+    if is_graph_run(model) or (trained is not None and is_graph_run(trained)):
+        if trained is not None:
+            raise InputError(f"--trained {trained}: graph runs are probed on their own: --model RUN_DIR")
+        return run_graph_rf(model, out, n_sources=n_inputs, seed=seed, force=force, progress=progress, **graph)
     targets = _versions(model, trained, seed)
     first = next(iter(targets.values()))
     X = random_onehot(n_inputs, first.length, seed)
@@ -119,3 +128,111 @@ def run_rf(model: str, out: str | Path, *, trained: str | Path | None = None, me
         for m, rs in results.items():
             plot_probes(rs, tmp / f"rf_{m}.png", f"{m} receptive field: {model}", first.analytic)
     return summary
+
+
+def reach_spans(result, analytic, layers: int, unet: str = "unet:A", enformer_length: int | None = None) -> dict:
+    """One-sided reach (bp) of the U-Net, Enformer and the GNN, for the "reach in bp" figure.
+
+    U-Net: the larger side of the analytic receptive field of ``unet``'s default config.
+    Enformer: half the probe's input length (every output bin sees the whole input, so a
+    centred output reaches half of it each way). GNN: the analytic ``layers``-hop reach of
+    the whole graph (largest and quantile over nodes with an edge) and the measured reach
+    (largest and quantile of the affected targets' distances).
+    """
+    from analysis.enformer_probe import ENFORMER_INPUT
+    from analysis.rf_targets import default_unet_analytic
+
+    u = default_unet_analytic(unet)
+    length = ENFORMER_INPUT if enformer_length is None else enformer_length
+    spans = {"unet": {"label": f"U-Net {unet.split(':')[1]} (analytic)", "reach_bp": max(-u["start"], u["end"] - 1),
+                      "source": f"analytic receptive field of the default {unet} config ({u['start']}..{u['end']})"},
+             "enformer": {"label": "Enformer (input / 2)", "reach_bp": length // 2,
+                          "source": f"half the probe input length ({length:,} bp)"}}
+    if layers:
+        spans["gnn_analytic"] = {"label": f"GNN edges, {layers} hops", "reach_bp": float(analytic.max_bp[layers - 1]),
+                                 "quantile_bp": float(analytic.quantile_bp[layers - 1]),
+                                 "source": f"largest / {analytic.quantile:.0%} quantile over nodes with an edge"}
+    spans["gnn_measured"] = {"label": "GNN measured", "reach_bp": result.max_distance,
+                             "quantile_bp": result.quantile_distance,
+                             "source": f"largest / {result.quantile:.0%} quantile distance of affected targets"}
+    return spans
+
+
+def _reach_summary(result) -> dict[str, Any]:
+    local = np.isfinite(result.distance)
+    return {"max_distance_bp": result.max_distance, "quantile_distance_bp": result.quantile_distance,
+            "quantile": result.quantile, "threshold": result.threshold, "n_targets": int(local.sum()),
+            "mean_targets_per_source": float(result.n_affected.mean()),
+            "median_source_reach_bp": float(np.median(result.source_reach)),
+            "max_hops": int(result.hops.max(initial=0)), "n_beyond_max_hops": int((result.hops < 0).sum()),
+            "n_other_chrom": result.n_other_chrom, "n_other_cell_type": result.n_other_cell_type,
+            "max_effect": float(result.effect.max(initial=0.0)),
+            "max_self_effect": float(result.self_effect.max(initial=0.0))}
+
+
+def _graph_markdown(summary: dict[str, Any]) -> str:
+    r, lines = summary["reach"], [f"Graph reach of `{summary['model']}` ({summary['layers']} message-passing "
+                                  f"layers, {summary['n_sources']} perturbed source bins, mode {summary['mode']}).", "",
+                                  "| model | reach (bp, one side) | quantile (bp) | how |", "|---|---|---|---|"]
+    for s in summary["compare"].values():
+        q = f"{s['quantile_bp']:,.0f}" if s.get("quantile_bp") is not None else ""
+        lines.append(f"| {s['label']} | {s['reach_bp']:,.0f} | {q} | {s['source']} |")
+    lines += ["", f"Affected targets: {r['n_targets']:,} ({r['mean_targets_per_source']:.1f} per source, up to "
+              f"{r['max_hops']} hops); on other chromosomes: {r['n_other_chrom']}, other cell types: "
+              f"{r['n_other_cell_type']}."]
+    return "\n".join(lines) + "\n"
+
+
+def run_graph_rf(run_dir: str | Path, out: str | Path, *, n_sources: int = 16, seed: int = 0,
+                 mode: str = "direction", delta: float = 1.0, force: bool = False,
+                 progress: bool = True) -> dict[str, Any]:
+    """``qtlgraph rf --model GNN_RUN``: measure the graph reach and compare it with the sequence models.
+
+    Writes ``rf.json``, ``rf.md``, ``reach.npz`` (every affected pair) and ``rf_reach.png``
+    (effect against distance) and ``rf_compare.png`` (reach in bp of U-Net, Enformer, GNN).
+    """
+    from analysis.graph_reach import analytic_reach, graph_reach, select_sources
+    from analysis.rf_targets import REPORT, graph_run_target
+    from qtlgraph.outputs import check_output_dir
+    from qtlgraph.runtime import versions
+
+    if n_sources < 1:
+        raise InputError(f"--n-inputs {n_sources}: expected >= 1 source bins")
+    check_output_dir(out, force)
+    t = graph_run_target(run_dir)
+    d = t.data
+    sources = select_sources(d.edge_index, int(d.num_nodes), n_sources, seed)
+    result = graph_reach(t.model, d.x, d.edge_index, sources, bin_start=t.bin_start, chrom=t.chrom,
+                         cell_type=d.cell_type.numpy(), bin_size=t.bin_size, edge_attr=d.edge_attr, mode=mode,
+                         delta=delta, batch_size=max(1, min(len(sources), 2_000_000 // int(d.num_nodes))),
+                         prepare_graph=t.prepare_graph, seed=seed, progress=progress)
+    analytic = analytic_reach(d.edge_index, t.bin_start, t.chrom, max(t.layers, 1))
+    summary = {"model": str(run_dir), "trained_run": str(run_dir), "family": "gnn", "run_model": t.config.get("model"),
+               "layers": t.layers, "bin_size": t.bin_size, "n_sources": len(sources), "n_inputs": len(sources),
+               "seed": seed, "mode": mode, "delta": delta,
+               "graph": {"n_nodes": int(d.num_nodes), "n_edges": int(d.edge_index.shape[1])},
+               "analytic": {k: _jsonable(v) for k, v in analytic._asdict().items() if k != "per_node"},
+               "reach": _reach_summary(result), "compare": reach_spans(result, analytic, t.layers),
+               "report": REPORT["gnn"], "versions": versions()}
+    _write_graph_rf(out, force, summary, result, Path(run_dir).name)
+    return summary
+
+
+def _jsonable(v):
+    return v.tolist() if isinstance(v, np.ndarray) else v
+
+
+def _write_graph_rf(out, force: bool, summary: dict[str, Any], result, name: str) -> None:
+    from analysis.rf_plots import plot_reach, plot_reach_compare
+    from qtlgraph.outputs import staged_dir
+    from qtlgraph.runtime import write_json
+
+    with staged_dir(out, force) as tmp:
+        write_json(tmp / "rf.json", summary)
+        (tmp / "rf.md").write_text(_graph_markdown(summary))
+        np.savez_compressed(tmp / "reach.npz", sources=result.sources, source=result.sources[result.pair_source],
+                            target=result.target, distance=result.distance, hops=result.hops, effect=result.effect)
+        plot_reach(result, tmp / "rf_reach.png", f"graph reach: {name} ({summary['layers']} layers)")
+        ok = np.isfinite(result.distance)
+        plot_reach_compare(summary["compare"], result.distance[ok], tmp / "rf_compare.png",
+                           f"reach in bp: sequence models vs the graph ({name})")

@@ -29,6 +29,7 @@ REPORT = {
     "unet": {"span_bp": 1100, "source": "report Figures 16-18: U-Net model A, about 1,100 bp"},
     "bin-encoder": {"span_bp": None, "source": "not in the report (new encoder)"},
     "enformer": {"span_bp": "full input", "source": "report Figures 19-20: the full ~200 kb input"},
+    "gnn": {"span_bp": None, "source": "not in the report (graph reach over QTL edges, issue 5 item 3)"},
 }
 UNET_SPECS = ("unet:A", "unet:B", "unet:C", "unet:D")
 
@@ -104,6 +105,13 @@ def _bin_analytic(config) -> dict[str, int]:
     rf = receptive_field(config)
     return {"start": -(rf.trunk // 2), "end": rf.trunk - rf.trunk // 2, "size": rf.trunk,
             "min_size": rf.trunk, "max_size": rf.trunk}
+
+
+def default_unet_analytic(name: str = "unet:A") -> dict[str, int]:
+    """Analytic receptive field of a U-Net baseline's default config (no model built)."""
+    from encoders.baselines import baseline_spec, unet_config
+
+    return _unet_analytic(unet_config(baseline_spec(name.split(":", 1)[1]), n_cell_types=3, n_marks=2))
 
 
 def unet_target(config: dict[str, Any] | None = None, name: str = "unet:A", state: dict | None = None,
@@ -209,3 +217,81 @@ def load_target(spec: str, seed: int = 0) -> ProbeTarget:
         return run_target(spec, seed=seed)
     raise InputError(f"--model {spec!r}: expected unet:A|unet:B|unet:C|unet:D, bin-encoder, enformer "
                      "or a run directory")
+
+
+class GraphTarget(NamedTuple):
+    """A trained graph model and the graph it was trained on, ready for :func:`analysis.graph_reach.graph_reach`.
+
+    Attributes:
+        name: the run directory.
+        model: ``model(x, graph, edge_attr) -> (N, marks)`` in eval mode.
+        data: the PyG ``Data`` (``x``, ``edge_index``, ``edge_attr``, ``bin``, ``cell_type``).
+        prepare_graph: ``(edge_index, num_nodes) -> graph`` as the run's model reads it.
+        bin_start: (N,) bp start of every node's bin.
+        chrom: (N,) chromosome code of every node.
+        bin_size: bp per bin.
+        layers: message-passing layers (0 for the local baseline).
+        config: the run's ``config.json``.
+    """
+
+    name: str
+    model: nn.Module
+    data: Any
+    prepare_graph: Any
+    bin_start: Any
+    chrom: Any
+    bin_size: int
+    layers: int
+    config: dict[str, Any]
+
+
+def is_graph_run(spec: str | Path) -> bool:
+    """Whether ``spec`` is a ``qtlgraph train`` run (GNN or its local baseline)."""
+    from qtlgraph.runtime import read_json
+
+    path = Path(spec) / "config.json"
+    if not path.is_file():
+        return False
+    config = read_json(path)
+    return isinstance(config.get("model_config"), dict) and "in_dim" in config["model_config"]
+
+
+def _graph_prepare(model: nn.Module):
+    """The graph the model reads, built the way :func:`gnn.train.model_inputs` builds it."""
+    from torch_geometric.data import Data
+
+    from gnn.train import model_inputs
+
+    return lambda edge_index, num_nodes: model_inputs(model, Data(edge_index=edge_index, num_nodes=num_nodes))[1]
+
+
+def graph_run_target(run_dir: str | Path) -> GraphTarget:
+    """Rebuild a ``qtlgraph train`` run: its model (checkpoint weights) and its graph and features."""
+    from gnn.data import load_graph_data
+    from gnn.models import build_model
+    from qtlgraph.genome import BinIndex
+    from qtlgraph.manifest import load_dataset
+    from qtlgraph.runtime import load_checkpoint, read_json
+
+    run_dir = Path(run_dir)
+    config = read_json(run_dir / "config.json")
+    d = config.get("data", {})
+    if "dataset" not in d or "graphs" not in d or "embeddings" not in d:
+        raise InputError(f"{run_dir / 'config.json'}: no data section (dataset, graphs, embeddings)")
+    state = load_checkpoint(run_dir / "checkpoint.pt") if (run_dir / "checkpoint.pt").is_file() else None
+    if not isinstance(state, dict) or "model" not in state:
+        raise InputError(f"{run_dir / 'checkpoint.pt'}: missing, or no 'model' state in it")
+    options = {k: d[k] for k in ("kmer", "kmer_top", "scale") if k in d}
+    inputs = load_graph_data(d["dataset"], d["graphs"], d["embeddings"], neighbor=d.get("neighbor_edges", False),
+                             shuffle=d.get("shuffle_edges", False), seed=config.get("options", {}).get("seed", 0),
+                             holdout_cell_type=d.get("holdout_cell_type"), **options)
+    model = build_model(config["model_config"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise InputError(f"{run_dir / 'checkpoint.pt'}: weights do not match config.json ({exc})") from None
+    index = BinIndex(load_dataset(d["dataset"]).genome, inputs.bin_size)
+    bins = inputs.data.bin.numpy()
+    layers = len(model.convs) if model.message_passing else 0
+    return GraphTarget(str(run_dir), model.eval(), inputs.data, _graph_prepare(model), index.starts(bins),
+                       index.chrom_of_bins(bins), inputs.bin_size, layers, config)

@@ -40,13 +40,34 @@ def _split_batch(batch: Any) -> tuple[tuple[torch.Tensor, ...], torch.Tensor | N
 def _progress(loader: Iterable, desc: str | None):
     from tqdm import tqdm
 
-    return tqdm(loader, desc=desc, leave=False, disable=None, dynamic_ncols=True)
+    from qtlgraph.runtime import is_rank_zero
+
+    return tqdm(loader, desc=desc, leave=False, disable=None if is_rank_zero() else True,
+                dynamic_ncols=True)
+
+
+def autocast_for(device: torch.device | str, precision: str = "auto"):
+    """The autocast context of a training step: bf16 on CUDA where supported, else none.
+
+    ``precision``: ``auto`` (bf16 on a CUDA device that supports it, fp32 on the CPU),
+    ``bf16`` (also on the CPU) or ``fp32``. Losses are computed in fp32 either way.
+    """
+    import contextlib
+
+    device = torch.device(device)
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"precision {precision!r}: expected auto, bf16 or fp32")
+    use = precision == "bf16" or (precision == "auto" and device.type == "cuda"
+                                  and torch.cuda.is_bf16_supported())
+    if not use:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
 def train_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optimizer,
                 loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                 device: torch.device | str, *, desc: str | None = None,
-                scheduler: Any = None) -> float:
+                scheduler: Any = None, precision: str = "fp32") -> float:
     """Train one pass over ``loader``; return the mean batch loss.
 
     Args:
@@ -57,6 +78,7 @@ def train_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optim
         device: where the batch is moved.
         desc: label of the tqdm progress bar.
         scheduler: optional LR scheduler stepped after every optimizer step.
+        precision: ``fp32``, ``bf16`` or ``auto`` (see :func:`autocast_for`).
     """
     device = torch.device(device)
     model.train()
@@ -66,7 +88,9 @@ def train_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optim
         inputs, target = _split_batch(batch)
         inputs, target = _to_device(inputs, device), target.to(device)
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(*inputs), target)
+        with autocast_for(device, precision):
+            pred = model(*inputs)
+        loss = loss_fn(pred.float(), target)
         loss.backward()
         optimizer.step()
         if scheduler is not None:
@@ -136,17 +160,41 @@ def _restore(path: Path, model, optimizer, loss_fn, scheduler) -> tuple[int, lis
     return int(ckpt["epoch"]), list(ckpt.get("history", []))
 
 
-def _set_epoch(loader: Any, epoch: int) -> None:
-    dataset = getattr(loader, "dataset", None)
-    if hasattr(dataset, "set_epoch"):
-        dataset.set_epoch(epoch)
+def _save(path: Path, model, optimizer, loss_fn, scheduler, epoch: int, history: list[dict],
+          extra_state: dict[str, Any] | None) -> None:
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+             "epoch": epoch, "rng": rng_state(), "history": history}
+    if isinstance(loss_fn, nn.Module):
+        state["loss"] = loss_fn.state_dict()
+    if scheduler is not None:
+        state["scheduler"] = scheduler.state_dict()
+    save_checkpoint(path, {**(extra_state or {}), **state})
+
+
+def _epoch(net, loader, valid_loader, optimizer, loss_fn, ctx, epoch: int, epochs: int,
+           scheduler, precision: str) -> dict:
+    """One epoch on every rank; the train loss averaged over ranks, validation on rank 0."""
+    from qtlgraph.distributed import all_reduce_mean, broadcast_object, set_loader_epoch, unwrap_model
+
+    t0 = time.perf_counter()
+    set_loader_epoch(loader, epoch)
+    loss = train_epoch(net, loader, optimizer, loss_fn, ctx.device, desc=f"epoch {epoch}/{epochs}",
+                       scheduler=scheduler, precision=precision)
+    row = {"epoch": epoch, "train_loss": all_reduce_mean(loss, ctx)}
+    if valid_loader is not None:
+        valid = evaluate_loss(unwrap_model(net), valid_loader, loss_fn, ctx.device) if ctx.is_main else None
+        row["valid_loss"] = broadcast_object(valid, ctx)
+    row["lr"] = float(optimizer.param_groups[0]["lr"])
+    row["seconds"] = round(time.perf_counter() - t0, 3)
+    return row
 
 
 def fit(model: nn.Module, train_loader: Iterable, optimizer: torch.optim.Optimizer,
         loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *, epochs: int,
         run_dir: str | Path, device: torch.device | str, resume: bool = False,
         valid_loader: Iterable | None = None, seed: int = 0,
-        extra_state: dict[str, Any] | None = None, scheduler: Any = None) -> list[dict]:
+        extra_state: dict[str, Any] | None = None, scheduler: Any = None,
+        precision: str = "auto") -> list[dict]:
     """Train for ``epochs`` epochs, checkpointing ``run_dir/checkpoint.pt`` after each.
 
     The checkpoint holds ``model``, ``optimizer``, ``epoch`` (completed, 1-based),
@@ -154,36 +202,36 @@ def fit(model: nn.Module, train_loader: Iterable, optimizer: torch.optim.Optimiz
     e.g. a learned dispersion), the scheduler's, and ``extra_state`` (e.g. ``config``).
     With ``resume`` the run continues from it and ends in the same state as an
     uninterrupted run with the same seed; without a checkpoint it starts afresh.
-    A dataset with ``set_epoch(epoch)`` is told the epoch before each pass.
+    A dataset or sampler with ``set_epoch(epoch)`` is told the epoch before each pass.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in DDP, a ``DataLoader``
+    is sharded by :func:`qtlgraph.distributed.shard_loader` (its batch size is the global
+    batch), and only rank 0 validates and writes the checkpoint; every rank returns the
+    same history. ``precision`` is passed to :func:`autocast_for` (bf16 on CUDA by default).
 
     Returns:
-        One dict per epoch: ``epoch``, ``train_loss``, ``valid_loss`` (with a
-        ``valid_loader``), ``lr``, ``seconds``.
+        One dict per epoch: ``epoch``, ``train_loss`` (mean over ranks), ``valid_loss``
+        (with a ``valid_loader``), ``lr``, ``seconds``.
     """
+    from qtlgraph.distributed import barrier, init_distributed, shard_loader, wrap_model
+
+    ctx = init_distributed(device)
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / CHECKPOINT
+    if ctx.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(seed)
     start, history = 0, []
-    model.to(device)
+    model.to(ctx.device)
+    if isinstance(loss_fn, nn.Module):
+        loss_fn.to(ctx.device)
     if resume and path.is_file():
         start, history = _restore(path, model, optimizer, loss_fn, scheduler)
+    net, loader = wrap_model(model, ctx), shard_loader(train_loader, ctx, seed=seed)
     for epoch in range(start + 1, epochs + 1):
-        t0 = time.perf_counter()
-        _set_epoch(train_loader, epoch)
-        row = {"epoch": epoch, "train_loss": train_epoch(
-            model, train_loader, optimizer, loss_fn, device,
-            desc=f"epoch {epoch}/{epochs}", scheduler=scheduler)}
-        if valid_loader is not None:
-            row["valid_loss"] = evaluate_loss(model, valid_loader, loss_fn, device)
-        row["lr"] = float(optimizer.param_groups[0]["lr"])
-        row["seconds"] = round(time.perf_counter() - t0, 3)
-        history.append(row)
-        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                 "epoch": epoch, "rng": rng_state(), "history": history}
-        if isinstance(loss_fn, nn.Module):
-            state["loss"] = loss_fn.state_dict()
-        if scheduler is not None:
-            state["scheduler"] = scheduler.state_dict()
-        save_checkpoint(path, {**(extra_state or {}), **state})
+        history.append(_epoch(net, loader, valid_loader, optimizer, loss_fn, ctx, epoch, epochs,
+                              scheduler, precision))
+        if ctx.is_main:
+            _save(path, model, optimizer, loss_fn, scheduler, epoch, history, extra_state)
+        barrier(ctx)
     return history

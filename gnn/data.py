@@ -227,9 +227,48 @@ def _chrom_bounds(index) -> tuple[np.ndarray, np.ndarray]:
     return ends - counts, ends
 
 
+def standardise(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Columns centred and scaled by their mean and standard deviation over ``rows``
+    (the training nodes); constant columns are only centred.
+
+    Shapes: x ``(n, F)``, rows ``(n,)`` bool -> ``(n, F)`` float32.
+    """
+    x = np.asarray(x, np.float64)
+    ref = x[rows] if rows.any() else x
+    sd = ref.std(axis=0)
+    return ((x - ref.mean(axis=0)) / np.where(sd > 0, sd, 1.0)).astype(np.float32)
+
+
+def kmer_features(ds, index, k: int, top: int = 0) -> np.ndarray:
+    """``log1p`` canonical k-mer counts of every bin (:mod:`gnn.kmers`).
+
+    With ``top`` > 0 only the ``top`` words most over-represented genome-wide are kept
+    (:func:`gnn.kmers.enriched_columns`; two passes over the sequence, no labels).
+
+    Shapes: ``(n_bins, n_canonical_kmers)`` or ``(n_bins, top)`` float32.
+    """
+    from encoders.bin_dataset import sequence_codes
+    from gnn.kmers import enriched_columns, kmer_spectrum
+    from qtlgraph.sequence import open_sequence
+
+    seq = open_sequence(ds)
+    chunks = [np.arange(lo, min(lo + 512, index.n_bins)) for lo in range(0, index.n_bins, 512)]
+
+    def spectra():  # bounded memory on whole genomes
+        for bins in chunks:
+            yield kmer_spectrum(sequence_codes(seq, index, bins), k)
+
+    cols = None
+    if top:
+        totals = sum(c.sum(axis=0, keepdims=True) for c in spectra())
+        cols = enriched_columns(totals, k, top)
+    return np.concatenate([np.log1p(c if cols is None else c[:, cols]) for c in spectra()])
+
+
 def load_graph_data(dataset_path: str | Path, graph_specs: Sequence[str], embed_dir: str | Path, *,
                     neighbor: bool = False, shuffle: bool = False, seed: int = 0,
-                    holdout_cell_type: str | None = None) -> GraphInputs:
+                    holdout_cell_type: str | None = None, kmer: int = 0, kmer_top: int = 0,
+                    scale: bool = True) -> GraphInputs:
     """A manifest, one graph directory per cell type and an embedding cache -> ``Data``.
 
     Node features: the cached bin embedding and log1p of the quantile-normalised
@@ -243,6 +282,10 @@ def load_graph_data(dataset_path: str | Path, graph_specs: Sequence[str], embed_
         shuffle: edge-shuffle control (:func:`gnn.controls.shuffle_sources`).
         seed: seed of the shuffle.
         holdout_cell_type: train on the other cell types, score this one.
+        kmer: append the bin's canonical k-mer spectrum of this word length to the node
+            features (0: none; see :mod:`gnn.kmers`).
+        kmer_top: keep only this many most over-represented k-mers (0: all).
+        scale: standardise every node feature over the training nodes (:func:`standardise`).
     """
     from dataclasses import replace
 
@@ -252,6 +295,8 @@ def load_graph_data(dataset_path: str | Path, graph_specs: Sequence[str], embed_
     from qtlgraph.manifest import load_dataset
     from qtlgraph.tracks import dataset_accessibility, dataset_targets
 
+    if kmer < 0 or kmer_top < 0:
+        raise InputError(f"--kmer {kmer} / --kmer-top {kmer_top}: expected non-negative integers")
     ds = load_dataset(dataset_path)
     names = list(ds.cell_type_names)
     if holdout_cell_type is not None and holdout_cell_type not in names:
@@ -280,5 +325,12 @@ def load_graph_data(dataset_path: str | Path, graph_specs: Sequence[str], embed_
     targets = np.log1p(np.maximum(dataset_targets(ds, index), 0.0)).transpose(0, 2, 1)
     split = replace(ds.split, held_out_cell_type=holdout_cell_type or ds.split.held_out_cell_type)
     masks = split_masks(split, index, names)
+    if kmer:
+        words = kmer_features(ds, index, kmer, kmer_top)  # sequence only: the same for every cell type
+        emb = np.concatenate([emb, np.repeat(words[None], len(names), axis=0)], axis=2)
     data = build_data(emb, access, targets, masks, edges, edge_types=edge_types, qtl_types=qtl_types)
+    if scale:
+        import torch
+
+        data.x = torch.from_numpy(standardise(data.x.numpy(), data.train_mask.numpy()))
     return GraphInputs(data, names, list(ds.marks), edge_types, index.bin_size)

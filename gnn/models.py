@@ -6,6 +6,8 @@ graph has no edges therefore gives exactly the local model's output for the same
 """
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
@@ -16,15 +18,15 @@ def make_conv(layer: str, hidden: int, edge_dim: int) -> nn.Module:
     """One stock PyG layer, ``hidden -> hidden``.
 
     ``gatv2`` and ``transformer`` read the edge features (attributes and edge type);
-    ``graphconv`` and ``sage`` use the wiring only and aggregate the neighbours' mean
-    (hubs stay on scale) through a row-normalised sparse adjacency (see
-    :func:`mean_adjacency`). A learned per-edge weight for ``graphconv`` was measured at
+    ``graphconv`` and ``sage`` use the wiring only and aggregate by summing over a
+    normalised sparse adjacency (see :func:`mean_adjacency`; the neighbours' mean by
+    default, hubs stay on scale). A learned per-edge weight for ``graphconv`` was measured at
     about 3.6x the cost of the unweighted gather-scatter on CPU, so it is left out.
     """
     from torch_geometric.nn import GATv2Conv, GraphConv, SAGEConv, TransformerConv
 
     if layer == "graphconv":
-        return GraphConv(hidden, hidden, aggr="add")  # mean via the normalised adjacency
+        return GraphConv(hidden, hidden, aggr="add")  # normalised by the adjacency
     if layer == "sage":
         return SAGEConv(hidden, hidden, aggr="sum")
     if layer == "gatv2":
@@ -34,28 +36,57 @@ def make_conv(layer: str, hidden: int, edge_dim: int) -> nn.Module:
     raise ValueError(f"layer {layer!r}: expected one of {', '.join(LAYERS)}")
 
 
-def mean_adjacency(edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
-    """Sparse CSR ``adj_t`` (rows = targets) with values ``1 / in-degree``.
+AGGRS = ("mean", "sqrt", "sum")
 
-    ``adj_t @ h`` is the mean over each node's sources: one sparse matmul, about half
-    the time of PyG's gather-scatter on CPU and with no per-edge intermediate.
+
+def uses_adjacency(layer: str) -> bool:
+    """Whether ``layer`` aggregates through a sparse adjacency (:func:`mean_adjacency`)
+    rather than reading ``edge_index`` and edge features itself."""
+    return layer in ("graphconv", "sage")
+
+
+def mean_adjacency(edge_index: torch.Tensor, num_nodes: int, aggr: str = "mean") -> torch.Tensor:
+    """Sparse CSR ``adj_t`` (rows = targets, columns = sources) for one graph.
+
+    Values: ``1 / in-degree`` (``mean``: the neighbours' mean, hubs stay on scale),
+    ``1 / sqrt(in-degree)`` (``sqrt``: grows like the square root of the degree) or
+    ``1`` (``sum``). ``adj_t @ h`` is one sparse matmul, about half the time of PyG's
+    gather-scatter on CPU and with no per-edge intermediate. Build it once per graph
+    and pass it to :class:`GraphRegressor` as its ``edge_index``.
 
     Shapes: edge_index ``(2, E)`` -> ``(num_nodes, num_nodes)`` sparse CSR.
     """
+    if aggr not in AGGRS:
+        raise ValueError(f"aggr {aggr!r}: expected one of {', '.join(AGGRS)}")
+    edge_index = edge_index.long()
     src, dst = edge_index[0], edge_index[1]
     order = torch.argsort(dst * num_nodes + src)
     src, dst = src[order], dst[order]
     deg = torch.bincount(dst, minlength=num_nodes).clamp(min=1).to(torch.float32)
+    scale = {"mean": 1.0 / deg, "sqrt": deg.rsqrt(), "sum": torch.ones_like(deg)}[aggr]
     crow = torch.ops.aten._convert_indices_from_coo_to_csr(dst, num_nodes)
-    return torch.sparse_csr_tensor(crow, src, 1.0 / deg[dst], (num_nodes, num_nodes),
-                                   check_invariants=False)
+    with warnings.catch_warnings():  # "CSR support is in beta": used as PyG itself does
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(crow, src, scale[dst], (num_nodes, num_nodes),
+                                       device=edge_index.device, check_invariants=False)
+
+
+def is_adjacency(graph: torch.Tensor) -> bool:
+    """Whether ``graph`` is a sparse adjacency rather than a ``(2, E)`` edge index."""
+    return graph.layout != torch.strided
 
 
 class GraphRegressor(nn.Module):
     """Input projection, residual message-passing blocks, a linear head per target.
 
-    ``h0 = act(W_in x)``; each block ``h <- h + act(conv(h, edges))``; ``y = W_out h``.
+    ``h0 = act(W_in x)``; each block ``h <- h + act(conv(h, graph))``; ``y = W_out h``.
     With ``message_passing=False`` the convolutions see no edges (the local baseline).
+
+    ``graphconv`` and ``sage`` aggregate through a sparse adjacency: pass the one
+    :func:`mean_adjacency` built (``graph_adjacency`` in :mod:`gnn.train` builds it from a
+    ``Data``) as ``edge_index``; a ``(2, E)`` edge index is also accepted and converted
+    on every call (correct, but slower when the same graph is reused). ``gatv2`` and
+    ``transformer`` take the ``(2, E)`` edge index and ``edge_attr``.
 
     Args:
         in_dim: node feature size (embedding + accessibility summary).
@@ -66,9 +97,12 @@ class GraphRegressor(nn.Module):
         edge_dim: edge feature size (0: no edge features).
         message_passing: ``False`` for the local baseline.
         dropout: dropout on the hidden state after each block.
+        aggr: neighbour weights of the adjacency layers (``mean``, ``sqrt``, ``sum``;
+            see :func:`mean_adjacency`).
 
     Shapes:
-        - **input:** x ``(N, in_dim)``, edge_index ``(2, E)``, edge_attr ``(E, edge_dim)``
+        - **input:** x ``(N, in_dim)``, edge_index ``(2, E)`` or sparse ``(N, N)``,
+          edge_attr ``(E, edge_dim)``
         - **output:** ``(N, out_dim)``
     """
 
@@ -83,44 +117,48 @@ class GraphRegressor(nn.Module):
         edge_dim: int = 0,
         message_passing: bool = True,
         dropout: float = 0.0,
+        aggr: str = "mean",
     ) -> None:
         super().__init__()
+        if aggr not in AGGRS:
+            raise ValueError(f"aggr {aggr!r}: expected one of {', '.join(AGGRS)}")
         self.layer = layer
         self.message_passing = message_passing
         self.edge_dim = edge_dim
+        self.aggr = aggr
         self.inp = nn.Linear(in_dim, hidden)
         self.convs = nn.ModuleList(make_conv(layer, hidden, edge_dim) for _ in range(layers))
         self.head = nn.Linear(hidden, out_dim)
         self.act = nn.GELU()
         self.drop = nn.Dropout(dropout)
-        self._adj_key, self._adj = None, None
 
-    def _adjacency(self, edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
-        key = (edge_index.data_ptr(), tuple(edge_index.shape), edge_index._version,
-               num_nodes, edge_index.device)
-        if key != self._adj_key:  # the same graph every epoch: build it once
-            self._adj_key, self._adj = key, mean_adjacency(edge_index, num_nodes)
-        return self._adj
-
-    def _conv(self, i: int, h, edge_index, edge_attr):
-        if self.layer in ("graphconv", "sage"):
-            return self.convs[i](h, edge_index)
-        return self.convs[i](h, edge_index, edge_attr)
+    def _graph(self, edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
+        """What the convolutions read: no edges for the local model, else the adjacency
+        (adjacency layers) or the edge index (attention layers)."""
+        if not self.message_passing:
+            edge_index = torch.zeros((2, 0), dtype=torch.long, device=edge_index.device)
+        if not uses_adjacency(self.layer):
+            if is_adjacency(edge_index):
+                raise ValueError(f"layer {self.layer!r} reads edge features: pass a (2, E) edge_index")
+            return edge_index
+        if is_adjacency(edge_index):
+            if tuple(edge_index.shape) != (num_nodes, num_nodes):
+                raise ValueError(f"adjacency of shape {tuple(edge_index.shape)} for {num_nodes} nodes")
+            return edge_index
+        return mean_adjacency(edge_index, num_nodes, self.aggr)
 
     def forward(
         self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None = None
     ) -> torch.Tensor:
-        if not self.message_passing:
-            edge_index = edge_index.new_zeros((2, 0))
-            edge_attr = None if edge_attr is None else edge_attr[:0]
-        if edge_attr is not None and not self.edge_dim:
+        graph = self._graph(edge_index, x.shape[0])
+        if edge_attr is not None and not self.message_passing:
+            edge_attr = edge_attr[:0]
+        if not self.edge_dim or uses_adjacency(self.layer):
             edge_attr = None
-        if self.layer in ("graphconv", "sage"):
-            edge_index = self._adjacency(edge_index, x.shape[0])
         h = self.act(self.inp(x))
-        for i in range(len(self.convs)):
-            h = h + self.act(self._conv(i, h, edge_index, edge_attr))
-            h = self.drop(h)
+        for conv in self.convs:
+            out = conv(h, graph) if edge_attr is None else conv(h, graph, edge_attr)
+            h = self.drop(h + self.act(out))
         return self.head(h)
 
 
@@ -135,4 +173,5 @@ def build_model(config: dict) -> GraphRegressor:
         edge_dim=config.get("edge_dim", 0),
         message_passing=config.get("message_passing", True),
         dropout=config.get("dropout", 0.0),
+        aggr=config.get("aggr", "mean"),
     )

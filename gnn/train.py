@@ -21,15 +21,16 @@ class TrainOptions(NamedTuple):
     layer: str = "graphconv"    # graphconv | sage | gatv2 | transformer
     layers: int = 2
     hidden: int = 64
-    dropout: float = 0.0
-    epochs: int = 100
+    dropout: float = 0.2
+    epochs: int = 200
     lr: float = 5e-3
-    weight_decay: float = 0.0
+    weight_decay: float = 0.01
     seed: int = 0
+    aggr: str = "sqrt"          # mean | sqrt | sum (adjacency layers)
 
 
 def check_options(opts: TrainOptions) -> None:
-    from gnn.models import LAYERS
+    from gnn.models import AGGRS, LAYERS
 
     if opts.model not in ("gnn", "local"):
         raise InputError(f"--model {opts.model}: expected gnn or local")
@@ -40,6 +41,11 @@ def check_options(opts: TrainOptions) -> None:
             raise InputError(f"--{name} {getattr(opts, name)}: expected a positive integer")
     if not opts.lr > 0:
         raise InputError(f"--lr {opts.lr}: expected a positive number")
+    if not 0.0 <= opts.dropout < 1.0 or opts.weight_decay < 0:
+        raise InputError(f"--dropout {opts.dropout} / --weight-decay {opts.weight_decay}: expected "
+                         "a dropout in [0, 1) and a non-negative weight decay")
+    if opts.aggr not in AGGRS:
+        raise InputError(f"--aggr {opts.aggr}: expected one of {', '.join(AGGRS)}")
 
 
 def model_config(data, opts: TrainOptions) -> dict[str, Any]:
@@ -47,7 +53,7 @@ def model_config(data, opts: TrainOptions) -> dict[str, Any]:
     return {"in_dim": int(data.x.shape[1]), "out_dim": int(data.y.shape[1]),
             "hidden": opts.hidden, "layers": opts.layers, "layer": opts.layer,
             "edge_dim": int(data.edge_attr.shape[1]), "dropout": opts.dropout,
-            "message_passing": opts.model == "gnn"}
+            "message_passing": opts.model == "gnn", "aggr": opts.aggr}
 
 
 def model_name(opts: TrainOptions) -> str:
@@ -64,8 +70,28 @@ def new_model(data, opts: TrainOptions):
     return build_model(model_config(data, opts))
 
 
-def graph_loader(data, part: str) -> list:
+def model_inputs(model, data) -> tuple:
+    """``(x, graph, edge_attr)`` as ``model`` reads them, the graph prepared once.
+
+    For the adjacency layers (``graphconv``, ``sage``) ``graph`` is the sparse adjacency
+    of ``data.edge_index`` (:func:`gnn.models.mean_adjacency`, with the model's ``aggr``),
+    built here from the ``Data`` in hand, never cached across graphs; for the attention
+    layers it is ``data.edge_index``.
+
+    Shapes: x ``(N, F)``, graph ``(2, E)`` or sparse ``(N, N)``, edge_attr ``(E, F_e)``.
+    """
+    from gnn.models import mean_adjacency, uses_adjacency
+
+    graph = data.edge_index
+    if model.message_passing and uses_adjacency(model.layer):
+        graph = mean_adjacency(graph, int(data.num_nodes), model.aggr)
+    return data.x, graph, data.edge_attr
+
+
+def graph_loader(data, part: str, inputs: tuple | None = None) -> list:
     """The full graph as a one-batch loader whose target is NaN outside ``<part>_mask``.
+
+    ``inputs`` (from :func:`model_inputs`) defaults to ``(x, edge_index, edge_attr)``.
 
     Shapes: target ``(num_nodes, n_marks)``.
     """
@@ -73,14 +99,78 @@ def graph_loader(data, part: str) -> list:
 
     mask = data[f"{part}_mask"]
     target = torch.where(mask[:, None], data.y, torch.full_like(data.y, float("nan")))
-    return [((data.x, data.edge_index, data.edge_attr), target)]
+    if inputs is None:
+        inputs = (data.x, data.edge_index, data.edge_attr)
+    return [(tuple(inputs), target)]
+
+
+def best_epoch(history: list[dict]) -> int | None:
+    """The epoch with the lowest validation loss (the first on ties); None without one."""
+    rows = [h for h in history if np.isfinite(h.get("valid_loss", np.nan))]
+    return min(rows, key=lambda h: h["valid_loss"])["epoch"] if rows else None
+
+
+def _update_best(best: dict | None, history: list[dict], state: dict) -> dict | None:
+    """``best`` replaced by the last epoch of ``history`` (weights ``state``) if better."""
+    row = history[-1] if history else {}
+    loss = row.get("valid_loss", np.nan)
+    if not np.isfinite(loss) or (best is not None and loss >= best["valid_loss"]):
+        return best
+    state = {k: v.detach().cpu().clone() for k, v in state.items()}
+    return {"epoch": int(row["epoch"]), "valid_loss": float(loss), "model": state}
+
+
+def fit_best(model, loader, optimizer, loss_fn, *, epochs: int, run_dir: str | Path, device,
+             resume: bool, valid_loader, seed: int, extra_state: dict | None) -> list[dict]:
+    """:func:`encoders.train.fit` one epoch at a time, keeping the best validation epoch.
+
+    The weights of the epoch with the lowest validation loss travel in the checkpoint
+    under ``best`` (``epoch``, ``valid_loss``, ``model``), so ``resume`` keeps them; at the
+    end ``model`` holds them (the last epoch's weights when there is no validation set).
+    Every run gets the same number of epochs: the budget is fixed, the choice is made on
+    the validation chromosomes only.
+    """
+    from encoders.train import CHECKPOINT, fit
+    from qtlgraph.runtime import is_rank_zero, load_checkpoint, save_checkpoint
+
+    path = Path(run_dir) / CHECKPOINT
+    start, best, history = 0, None, []
+    if resume and path.is_file():
+        ckpt = load_checkpoint(path)
+        start, best, history = int(ckpt["epoch"]), ckpt.get("best"), list(ckpt.get("history", []))
+        best = _update_best(best, history, ckpt["model"])  # its last epoch was not compared yet
+    common = dict(run_dir=run_dir, device=device, valid_loader=valid_loader, seed=seed)
+    for epoch in range(start + 1, epochs + 1):
+        history = fit(model, loader, optimizer, loss_fn, epochs=epoch, resume=resume or epoch > 1,
+                      extra_state={**(extra_state or {}), "best": best}, **common)
+        best = _update_best(best, history, model.state_dict())
+    if start >= epochs > 0 and path.is_file():  # already finished: restore its state
+        history = fit(model, loader, optimizer, loss_fn, epochs=start, resume=True,
+                      extra_state=extra_state, **common)
+    if is_rank_zero() and path.is_file():
+        ckpt = load_checkpoint(path)
+        save_checkpoint(path, {**ckpt, "best": best})
+    if best is not None:
+        model.load_state_dict(best["model"])
+    return history
+
+
+def load_trained(model, run_dir: str | Path):
+    """Load a finished run's chosen weights (the best validation epoch, else the last)."""
+    from qtlgraph.runtime import load_checkpoint
+
+    ckpt = load_checkpoint(Path(run_dir) / "checkpoint.pt")
+    best = ckpt.get("best")
+    model.load_state_dict(best["model"] if best else ckpt["model"])
+    return model
 
 
 def train_model(model, data, opts: TrainOptions, *, run_dir: str | Path, device="cpu",
                 resume: bool = False, extra_state: dict | None = None) -> list[dict]:
     """Fit ``model`` on ``data.train_mask`` with MSE, validating on ``data.valid_mask``.
 
-    Checkpoints ``run_dir/checkpoint.pt`` every epoch; ``resume`` continues from it.
+    Checkpoints ``run_dir/checkpoint.pt`` every epoch; ``resume`` continues from it. The
+    model ends with the weights of its best validation epoch (:func:`fit_best`).
 
     Returns:
         the per-epoch history of :func:`encoders.train.fit`.
@@ -88,14 +178,22 @@ def train_model(model, data, opts: TrainOptions, *, run_dir: str | Path, device=
     import torch
 
     from encoders.losses import MaskedLoss
-    from encoders.train import fit
+    from qtlgraph.distributed import init_distributed, scaled_loss, shard_node_targets
 
     data = data.to(device)
+    inputs = model_inputs(model, data)  # the adjacency is built once per run
     optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
-    valid = graph_loader(data, "valid") if "valid_mask" in data and bool(data.valid_mask.any()) else None
-    return fit(model, graph_loader(data, "train"), optimizer, MaskedLoss("mse"),
-               epochs=opts.epochs, run_dir=run_dir, device=device, resume=resume,
-               valid_loader=valid, seed=opts.seed, extra_state=extra_state)
+    has_valid = "valid_mask" in data and bool(data.valid_mask.any())
+    valid = graph_loader(data, "valid", inputs) if has_valid else None
+    loader, loss = graph_loader(data, "train", inputs), MaskedLoss("mse")
+    ctx = init_distributed(device)
+    if ctx.distributed:  # each rank: its share of the training nodes, loss scaled to the full graph's
+        (inputs, target), = loader
+        shard = shard_node_targets(target, ctx)
+        loader, loss = [(inputs, shard.target)], scaled_loss(loss, shard.scale)
+    return fit_best(model, loader, optimizer, loss, epochs=opts.epochs, run_dir=run_dir,
+                    device=device, resume=resume, valid_loader=valid, seed=opts.seed,
+                    extra_state=extra_state)
 
 
 def predict_nodes(model, data, device="cpu"):
@@ -106,7 +204,7 @@ def predict_nodes(model, data, device="cpu"):
     from encoders.train import predict
 
     data = data.to(device)
-    return predict(model, [((data.x, data.edge_index, data.edge_attr), None)], device)
+    return predict(model, [(model_inputs(model, data), None)], device)
 
 
 def prediction_frame(data, pred, cell_types, marks, part: str = "test"):
@@ -148,11 +246,15 @@ def _prepare_out(out: Path, force: bool, resume: bool) -> None:
 def train_run(dataset: str | Path, graphs: list[str], embeddings: str | Path, opts: TrainOptions,
               out: str | Path, *, neighbor: bool = False, shuffle: bool = False,
               holdout_cell_type: str | None = None, device: str = "auto", resume: bool = False,
-              force: bool = False, n_boot: int = 200) -> dict:
+              force: bool = False, n_boot: int = 200, kmer: int = 8, kmer_top: int = 32,
+              scale: bool = True) -> dict:
     """``qtlgraph train``: load, train, predict the test bins, score, write the run dir.
 
     Writes ``config.json``, ``checkpoint.pt`` (every epoch), ``bin_predictions.parquet``
     (test bins, with ``in_degree``) and ``results.json``; returns the results dict.
+    Node features: the cached embedding, accessibility and (``kmer`` > 0) the counts of
+    the ``kmer_top`` most over-represented ``kmer``-mers, all standardised (``scale``);
+    see :func:`gnn.data.load_graph_data`.
     """
     from gnn.data import load_graph_data
     from gnn.evaluate import metrics_table
@@ -162,26 +264,37 @@ def train_run(dataset: str | Path, graphs: list[str], embeddings: str | Path, op
     check_options(opts)
     dev = select_device(device)
     inputs = load_graph_data(dataset, graphs, embeddings, neighbor=neighbor, shuffle=shuffle,
-                             seed=opts.seed, holdout_cell_type=holdout_cell_type)
+                             seed=opts.seed, holdout_cell_type=holdout_cell_type, kmer=kmer,
+                             kmer_top=kmer_top, scale=scale)
+    from qtlgraph.distributed import barrier, init_distributed
+
+    ctx = init_distributed(dev)
     out = Path(out)
-    _prepare_out(out, force, resume)
+    if ctx.is_main:
+        _prepare_out(out, force, resume)
     config = {"run": out.name, "model": model_name(opts), "options": opts._asdict(),
               "model_config": model_config(inputs.data, opts),
               "data": {"dataset": str(Path(dataset).absolute()), "graphs": list(graphs),
                        "embeddings": str(Path(embeddings).absolute()), "neighbor_edges": neighbor,
-                       "shuffle_edges": shuffle, "holdout_cell_type": holdout_cell_type},
+                       "shuffle_edges": shuffle, "holdout_cell_type": holdout_cell_type,
+                       "kmer": kmer, "kmer_top": kmer_top, "scale": scale},
               "cell_types": inputs.cell_types, "marks": inputs.marks,
               "edge_types": inputs.edge_types, "target": "log1p(bin mean)",
               "versions": versions()}
-    write_json(out / "config.json", config)
+    if ctx.is_main:
+        write_json(out / "config.json", config)
+    barrier(ctx)
     model = new_model(inputs.data, opts)
     history = train_model(model, inputs.data, opts, run_dir=out, device=dev, resume=resume,
                           extra_state={"config": config})
+    if not ctx.is_main:  # rank 0 alone predicts, scores and writes
+        return {"run": out.name, "model": model_name(opts), "metrics": [], "history": history}
     pred = predict_nodes(model, inputs.data, dev)
     frame = prediction_frame(inputs.data.cpu(), pred, inputs.cell_types, inputs.marks, "test")
     with atomic_path(out / "bin_predictions.parquet") as tmp:
         frame.to_parquet(tmp, index=False)
     results = {"run": out.name, "model": model_name(opts),
-               "metrics": metrics_table(frame, n_boot=n_boot, seed=opts.seed), "history": history}
+               "metrics": metrics_table(frame, n_boot=n_boot, seed=opts.seed), "history": history,
+               "best_epoch": best_epoch(history)}
     write_json(out / "results.json", results)
     return results

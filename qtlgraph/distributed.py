@@ -4,6 +4,15 @@
 ``LOCAL_RANK`` and the rendezvous address; :func:`init_distributed` reads them, picks
 ``nccl`` when the run uses CUDA and ``gloo`` otherwise, and returns a :class:`DistContext`.
 Without those variables everything runs as a single process and the helpers are no-ops.
+
+Equivalence with one process: ``--batch-size`` is the global batch. :func:`shard_loader`
+rebuilds a ``DataLoader`` over a ``DistributedSampler`` whose order depends only on the
+seed and the epoch (also with one process), and hands each rank ``batch / world`` items, so
+step ``j`` of every rank together sees exactly the items of step ``j`` of a single process.
+DDP averages gradients over ranks, which equals the global-batch gradient when each rank's
+loss is a mean over the same number of entries. The GNN's full-graph mode shards the
+labelled nodes instead (:func:`shard_node_targets`) and scales each rank's loss so that the
+average is the full-graph loss.
 """
 from __future__ import annotations
 
@@ -25,15 +34,20 @@ class DistContext(NamedTuple):
         return self.rank == 0
 
 
-def init_distributed(device_spec: str = "auto") -> DistContext:
-    """Join the process group started by torchrun, or describe a single process."""
+def init_distributed(device_spec="auto") -> DistContext:
+    """Join the process group started by torchrun, or describe a single process.
+
+    Args:
+        device_spec: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or a ``torch.device``; under
+            torchrun a CUDA run uses ``cuda:LOCAL_RANK`` whatever the index given.
+    """
     import torch
     import torch.distributed as dist
 
     from qtlgraph.runtime import select_device
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    device = select_device(device_spec)
+    device = select_device(str(device_spec))
     if world <= 1:
         return DistContext(0, 1, 0, device, False)
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
@@ -51,7 +65,11 @@ def wrap_model(model, ctx: DistContext):
         return model
     from torch.nn.parallel import DistributedDataParallel
 
-    ids = [ctx.local_rank] if ctx.device.type == "cuda" else None
+    import torch
+
+    ids = None
+    if ctx.device.type == "cuda":  # SyncBatchNorm needs CUDA; on CPU each rank keeps its batch statistics
+        model, ids = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model), [ctx.local_rank]
     return DistributedDataParallel(model, device_ids=ids)
 
 
@@ -94,3 +112,142 @@ def shutdown(ctx: DistContext) -> None:
 
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _sampler_kind(loader) -> tuple[object, int, bool] | None:
+    """``(dataset, global batch, shuffle)`` of a plain DataLoader, None for anything else.
+
+    Two shapes are recognised: auto-batching over a sequential or random sampler, and
+    ``batch_size=None`` over a ``BatchSampler`` of one (index-array datasets).
+    """
+    from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
+
+    if not isinstance(loader, DataLoader):
+        return None
+    plain = (RandomSampler, SequentialSampler)
+    if loader.batch_size is not None and isinstance(loader.sampler, plain):
+        return loader.dataset, loader.batch_size, isinstance(loader.sampler, RandomSampler)
+    if loader.batch_size is None and isinstance(loader.sampler, BatchSampler) \
+            and isinstance(loader.sampler.sampler, plain):
+        bs = loader.sampler
+        return loader.dataset, bs.batch_size, isinstance(bs.sampler, RandomSampler)
+    return None
+
+
+def shard_loader(loader, ctx: DistContext, *, seed: int):
+    """This rank's share of ``loader``: same global batches, ``batch / world`` items each.
+
+    A ``DataLoader`` over a sequential or random sampler (or a ``BatchSampler`` of one) is
+    rebuilt over a ``DistributedSampler`` (seeded with ``seed``, reshuffled per epoch by
+    :func:`set_loader_epoch`), with pinned memory on CUDA. The order is the same for every
+    world size, one process included, so N processes and one see the same global batches
+    (the last one too when the dataset size is a multiple of N; otherwise the last
+    ``len % N`` items of an epoch are dropped). Other loaders (lists, iterables) are
+    returned unchanged.
+
+    Args:
+        loader: the single-process loader; its batch size is the global batch.
+        ctx: from :func:`init_distributed`.
+        seed: the run's seed.
+    """
+    from torch.utils.data import BatchSampler, DataLoader, DistributedSampler
+
+    kind = _sampler_kind(loader)
+    if kind is None:
+        return loader
+    dataset, batch, shuffle = kind
+    local = per_rank_batch(batch, ctx)
+    sampler = DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank,
+                                 shuffle=shuffle, seed=seed, drop_last=ctx.world_size > 1)
+    common = {"num_workers": loader.num_workers, "collate_fn": loader.collate_fn,
+              "pin_memory": ctx.device.type == "cuda", "worker_init_fn": loader.worker_init_fn,
+              "timeout": loader.timeout}
+    if loader.batch_size is None:
+        args = {"sampler": BatchSampler(sampler, local, drop_last=loader.sampler.drop_last), "batch_size": None}
+    else:
+        args = {"batch_size": local, "sampler": sampler, "drop_last": loader.drop_last}
+    try:  # keep a DataLoader subclass (e.g. one that counts passes)
+        return type(loader)(dataset, **args, **common)
+    except TypeError:
+        return DataLoader(dataset, **args, **common)
+
+
+def set_loader_epoch(loader, epoch: int) -> None:
+    """Tell a loader's ``DistributedSampler`` and its dataset (``set_epoch``) the epoch."""
+    sampler = getattr(loader, "sampler", None)
+    for obj in (sampler, getattr(sampler, "sampler", None), getattr(loader, "dataset", None)):
+        if hasattr(obj, "set_epoch"):
+            obj.set_epoch(epoch)
+
+
+def all_reduce_mean(value: float, ctx: DistContext) -> float:
+    """The mean of ``value`` over ranks (``value`` itself in one process)."""
+    if not ctx.distributed:
+        return float(value)
+    import torch
+    import torch.distributed as dist
+
+    t = torch.tensor([float(value)], dtype=torch.float64, device=ctx.device)
+    dist.all_reduce(t)
+    return float(t.item()) / ctx.world_size
+
+
+def broadcast_object(obj, ctx: DistContext):
+    """Rank 0's ``obj`` on every rank (a picklable object; ``obj`` itself in one process)."""
+    if not ctx.distributed:
+        return obj
+    import torch.distributed as dist
+
+    box = [obj]
+    dist.broadcast_object_list(box, src=0, device=ctx.device if ctx.device.type == "cuda" else None)
+    return box[0]
+
+
+class ShardedTarget(NamedTuple):
+    """One rank's share of a full-graph target.
+
+    Attributes:
+        target: the target with NaN outside this rank's labelled nodes; same shape.
+        scale: ``world * n_rank / n_total`` (finite entries), the factor that makes the DDP
+            average of per-rank mean losses equal the full-graph mean loss.
+        n_rank, n_total: finite target entries on this rank and on all ranks.
+    """
+
+    target: "object"
+    scale: float
+    n_rank: int
+    n_total: int
+
+
+def shard_node_targets(target, ctx: DistContext) -> ShardedTarget:
+    """Split the labelled nodes of a full-graph target across ranks (strided by node).
+
+    Each rank computes the forward pass over the whole graph but its loss only over its
+    nodes; with a masked mean loss ``L_r`` over ``n_r`` entries,
+    ``mean_r(scale_r * L_r) = sum(all entries) / n_total``, the unsharded loss, and so
+    the DDP-averaged gradient equals the full-graph gradient.
+
+    Shapes:
+        target: ``(num_nodes, n_tracks)``, NaN where unlabelled.
+    """
+    import torch
+
+    finite = torch.isfinite(target)
+    nodes = torch.nonzero(finite.any(dim=1)).flatten()
+    keep = torch.zeros(target.shape[0], dtype=torch.bool, device=target.device)
+    keep[shard_indices(nodes, ctx)] = True
+    mine = torch.where(keep[:, None], target, torch.full_like(target, float("nan")))
+    n_rank, n_total = int((finite & keep[:, None]).sum()), int(finite.sum())
+    scale = ctx.world_size * n_rank / max(n_total, 1)
+    return ShardedTarget(mine, scale, n_rank, n_total)
+
+
+def scaled_loss(loss_fn, scale: float):
+    """``loss_fn`` times ``scale`` (identity when ``scale == 1``)."""
+    if scale == 1.0:
+        return loss_fn
+
+    def loss(pred, target):
+        return loss_fn(pred, target) * scale
+
+    return loss

@@ -41,6 +41,17 @@ class Preset(NamedTuple):
     element_rate: float = 1.0      # regulatory elements per 10 kb bin (Poisson mean)
     decoy_fraction: float = 0.1    # non-source bins given one distal motif instance
     unmappable_per_mb: float = 3.0
+    chroms: tuple[str, ...] = _CHROMS
+    host: str | None = None        # place the blocks into this build (qtlgraph.simulate_large)
+
+
+def large_preset(fraction: float = 0.03) -> Preset:
+    """hg38 chr1-22, X; each chromosome simulated on a block of ``fraction`` of its length."""
+    from qtlgraph.genome import load_genome
+
+    hg38 = load_genome("hg38")
+    blocks = tuple(int(fraction * n) // BIN_SIZE * BIN_SIZE for n in hg38.lengths)
+    return Preset("large", blocks, telomere=10_000, centromere=100_000, chroms=hg38.chroms, host="hg38")
 
 
 PRESETS = {
@@ -48,6 +59,7 @@ PRESETS = {
                    telomere=10_000, centromere=20_000),
     "demo": Preset("demo", (3_000_017, 2_600_021, 2_400_029, 2_300_011, 2_200_013,
                             2_000_003, 1_500_007), telomere=10_000, centromere=50_000),
+    "large": large_preset(),
     "small": Preset("small", (20_000_017, 18_000_021, 15_000_029, 14_000_011, 13_000_013,
                               12_000_003, 8_000_007), telomere=10_000, centromere=300_000),
 }
@@ -123,8 +135,8 @@ def _decoys(rng, index: BinIndex, layout, usable: np.ndarray, sources: np.ndarra
 def build_model(seed: int, preset: Preset) -> Model:
     """Draw the sequence, links, planted motifs and the QTL SNP catalogue for a seed."""
     rng = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)]
-    layout = make_layout(_CHROMS, preset.lengths)
-    index = BinIndex(Genome("sim", _CHROMS, preset.lengths), BIN_SIZE)
+    layout = make_layout(preset.chroms, preset.lengths)
+    index = BinIndex(Genome("sim", preset.chroms, preset.lengths), BIN_SIZE)
     codes = background(rng[0], int(layout.offsets[-1]))
     gaps = gap_mask(layout, preset.telomere, preset.centromere)
     usable = _usable_bins(index, layout, gaps)
@@ -154,7 +166,9 @@ def simulate(out: str | Path, seed: int = 0, preset: str = "demo", distal: bool 
     Args:
         out: output directory, written atomically.
         seed: the seed; the same seed gives the same bytes.
-        preset: ``tiny`` (~2.5 Mb, tests), ``demo`` (~16 Mb), ``small`` (~100 Mb).
+        preset: ``tiny`` (~2.5 Mb, tests), ``demo`` (~16 Mb), ``small`` (~100 Mb),
+            ``large`` (hg38 chr1-22, X: 303,114 bins, ~93 Mb of simulated content in one
+            block per chromosome, the rest N; see :mod:`qtlgraph.simulate_large`).
         distal: False switches the distal term off (same sequence, links and QTL tables).
         force: replace a non-empty ``out``.
         progress: show a tqdm bar on stderr.
@@ -166,8 +180,13 @@ def simulate(out: str | Path, seed: int = 0, preset: str = "demo", distal: bool 
     if int(seed) < 0:
         raise InputError(f"--seed: expected a non-negative integer, got {seed}")
     t0 = time.perf_counter()
+    chosen = PRESETS[preset]
     with staged_dir(out, force) as tmp:
-        summary = write_dataset(tmp, int(seed), PRESETS[preset], distal, progress)
+        if chosen.host is None:
+            summary = write_dataset(tmp, int(seed), chosen, distal, progress)
+        else:
+            from qtlgraph.simulate_large import write_hosted
+            summary = write_hosted(tmp, int(seed), chosen, distal, progress)
     files = [f for f in Path(out).rglob("*") if f.is_file()]
     return SimulationResult(Path(out), summary["n_bins"], summary["n_links"], len(files),
                             sum(f.stat().st_size for f in files), summary["target_fraction"],

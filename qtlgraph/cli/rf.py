@@ -24,20 +24,34 @@ def _position(value: str) -> str | int:
 @click.option("--n-inputs", type=int, default=16, show_default=True, help="Random one-hot inputs per probe.")
 @click.option("--position", default="center", show_default=True, metavar="center|edge|INT",
               help="Mutated base (perturbation) and probed output position (gradient).")
+@click.option("--perturb", "perturb", type=click.Choice(["direction", "swap"]), default="direction", show_default=True,
+              help="GNN runs: shift the source bin's features along a random direction, or swap in another bin's.")
+@click.option("--delta", type=float, default=1.0, show_default=True,
+              help="GNN runs: size of the direction shift, in feature standard deviations.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--force", is_flag=True, help="Replace a non-empty --out.")
-def command(model: str, trained: Path | None, method: str, n_inputs: int, position: str, seed: int,
-            out: Path, force: bool) -> None:
+def command(model: str, trained: Path | None, method: str, n_inputs: int, position: str, perturb: str,
+            delta: float, seed: int, out: Path, force: bool) -> None:
     """Probe a model with random DNA: the span of outputs a single-base substitution moves
     (perturbation) and the span of inputs with a non-zero gradient (gradient). Writes
     OUT/rf.json (measured, analytic and the report's spans), rf.md, profiles.npz and
     rf_<method>.png (linear and log scale).
+
+    A `qtlgraph train` run (GNN) is probed on its graph instead: --n-inputs random source
+    bins are perturbed one at a time and the bins whose predictions change give the reach
+    in bp (OUT/rf.json, rf.md, reach.npz, rf_reach.png and rf_compare.png, the reach beside
+    the U-Net's and Enformer's).
     """
     from analysis.rf_report import run_rf
 
     summary = run_rf(model, out, trained=trained, method=method, n_inputs=n_inputs,
-                     position=_position(position), seed=seed, force=force)
+                     position=_position(position), seed=seed, force=force, mode=perturb, delta=delta)
+    if summary["family"] == "gnn":
+        for s in summary["compare"].values():
+            click.echo(f"{s['label']}: reach {s['reach_bp']:,.0f} bp")
+        click.echo(f"wrote {out}", err=True)
+        return
     for version, methods in summary["probes"].items():
         for name, s in methods.items():
             click.echo(f"{version} {name}: span {s['span_bp']:,} bp, effective width {s['effective_width_bp']:,} bp")

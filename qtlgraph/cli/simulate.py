@@ -7,7 +7,7 @@ import click
 @click.command(name="simulate")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Random seed; same seed, same bytes.")
-@click.option("--preset", default="demo", show_default=True, type=click.Choice(["demo", "small", "tiny"]),
+@click.option("--preset", default="demo", show_default=True, type=click.Choice(["demo", "small", "tiny", "large"]),
               help="tiny ~2.5 Mb (tests), demo ~16 Mb (the demo pipeline), small ~100 Mb (benchmarks).")
 @click.option("--no-distal", is_flag=True, help="Switch the distal term off (a null control; same sequence, links, QTL tables).")
 @click.option("--force", is_flag=True, help="Replace a non-empty output directory.")

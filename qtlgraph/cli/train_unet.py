@@ -109,7 +109,12 @@ def train_unet(dataset_path: str | Path, model: str, out: str | Path, *, device:
         out.mkdir(parents=True, exist_ok=True)
     if resume and "epochs" in options:
         cfg["training"]["epochs"] = int(options["epochs"])
-    write_json(out / "config.json", cfg)
+    from qtlgraph.distributed import barrier, init_distributed
+
+    ctx = init_distributed(dev)
+    if ctx.is_main:  # under torchrun every rank derives the same config; rank 0 writes it
+        write_json(out / "config.json", cfg)
+    barrier(ctx)
     qmap = QuantileMap(**cfg["quantile_map"]) if cfg["quantile_map"] else None
     reader, t = TrackReader(dataset, qmap), cfg["training"]
     seed_everything(t["seed"])
@@ -122,7 +127,7 @@ def train_unet(dataset_path: str | Path, model: str, out: str | Path, *, device:
     history = fit(net, train_loader, optimizer, loss, epochs=t["epochs"], run_dir=out, device=dev,
                   resume=resume, valid_loader=valid_loader, seed=t["seed"], extra_state={"config": cfg},
                   scheduler=scheduler)
-    if not evaluate:
+    if not evaluate or not ctx.is_main:  # rank 0 alone evaluates
         return {"history": history}
     return evaluate_run(out, batch_size=eval_batch_size, base_fraction=base_fraction, device=dev)
 
@@ -168,6 +173,10 @@ def command(dataset_path: Path, model: str, out: Path, device: str, resume: bool
                    if ctx.get_parameter_source(k) != click.core.ParameterSource.DEFAULT}
     result = train_unet(dataset_path, model.upper(), out, device=device, resume=resume, force=force,
                         evaluate=not no_evaluate, base_fraction=base_fraction, **options)
+    from qtlgraph.runtime import is_rank_zero
+
+    if not is_rank_zero():  # under torchrun rank 0 reports
+        return
     if no_evaluate:
         click.echo(f"trained {out} ({len(result['history'])} epochs)", err=True)
     else:

@@ -65,3 +65,13 @@ def test_bad_shapes_raise():
     with pytest.raises(InputError, match="outside"):
         build_data(np.zeros((1, 3, 2)), np.zeros((1, 3, 1)), np.zeros((1, 3, 1)), {}, [_edges([5], [0], [0])],
                    edge_types=["a"])
+
+
+def test_standardise_uses_training_rows_only():
+    from gnn.data import standardise
+
+    x = np.array([[1.0, 5.0], [3.0, 5.0], [100.0, 7.0]])
+    out = standardise(x, np.array([True, True, False]))
+    # column 0: mean 2, sd 1 over the first two rows; column 1 constant there: centred only
+    assert out[:, 0].tolist() == [-1.0, 1.0, 98.0]
+    assert out[:, 1].tolist() == [0.0, 0.0, 2.0]

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from gnn.models import LAYERS, GraphRegressor
+from gnn.models import LAYERS, GraphRegressor, mean_adjacency
 from gnn_helpers import neighbour_copy_graph
 
 
@@ -28,3 +28,46 @@ def test_output_shape_and_unknown_layer():
     assert m(x, ei).shape == (7, 2)
     with pytest.raises(ValueError, match="layer"):
         GraphRegressor(5, 2, layer="gcn")
+
+
+def test_adjacency_values_by_hand():
+    # node 2 has sources 0 and 1; node 0 has source 2; node 1 none
+    ei = torch.tensor([[0, 1, 2], [2, 2, 0]])
+    h = torch.tensor([[1.0], [3.0], [10.0]])
+    assert (mean_adjacency(ei, 3, "mean") @ h).flatten().tolist() == [10.0, 0.0, 2.0]
+    assert (mean_adjacency(ei, 3, "sum") @ h).flatten().tolist() == [10.0, 0.0, 4.0]
+    sqrt = (mean_adjacency(ei, 3, "sqrt") @ h).flatten()
+    assert torch.allclose(sqrt, torch.tensor([10.0, 0.0, 4.0 / 2 ** 0.5]))
+    with pytest.raises(ValueError, match="aggr"):
+        mean_adjacency(ei, 3, "max")
+
+
+@pytest.mark.parametrize("aggr", ["mean", "sqrt", "sum"])
+@pytest.mark.parametrize("layer", ["graphconv", "sage"])
+def test_prebuilt_adjacency_equals_edge_index(layer, aggr):
+    data = neighbour_copy_graph(n=30)
+    torch.manual_seed(0)
+    m = GraphRegressor(data.x.shape[1], 1, hidden=8, layer=layer, aggr=aggr).eval()
+    adj = mean_adjacency(data.edge_index, data.num_nodes, aggr)
+    assert torch.allclose(m(data.x, adj), m(data.x, data.edge_index), atol=1e-6)
+
+
+def test_no_stale_graph_between_calls():
+    """Two different graphs through one model give the answers of two fresh models."""
+    torch.manual_seed(0)
+    m = GraphRegressor(3, 1, hidden=8).eval()
+    x = torch.randn(4, 3)
+    ei_a = torch.tensor([[0, 1], [2, 3]])
+    ei_b = ei_a.clone()
+    ei_b[0] = torch.tensor([3, 2])  # same shape, rewired in place of a copy
+    out_a, out_b = m(x, ei_a), m(x, ei_b)
+    assert not torch.allclose(out_a[2:], out_b[2:])
+    ei_a[0] = torch.tensor([3, 2])  # mutate the first graph in place: now equal to b
+    assert torch.equal(m(x, ei_a), out_b)
+
+
+def test_attention_layer_refuses_adjacency():
+    m = GraphRegressor(3, 1, hidden=4, layer="gatv2", edge_dim=2)
+    ei = torch.tensor([[0], [1]])
+    with pytest.raises(ValueError, match="edge_index"):
+        m(torch.randn(2, 3), mean_adjacency(ei, 2), torch.randn(1, 2))

@@ -42,7 +42,7 @@ def test_gnn_learns_neighbour_function_local_cannot(tmp_path):
 
 def test_test_targets_never_reach_the_loss():
     data = neighbour_copy_graph(n=60)
-    opts = TrainOptions(hidden=8)
+    opts = TrainOptions(hidden=8, dropout=0.0)  # a deterministic forward pass
     torch.manual_seed(0)
     model = build_model(model_config(data, opts))
 
@@ -86,3 +86,55 @@ def test_prediction_frame_has_test_bins_only():
     assert frame["bin"].tolist() == list(range(14, 20))
     assert frame["pred"].tolist() == list(range(14, 20))
     assert set(frame.columns) >= {"cell_type", "mark", "bin", "pred", "target", "in_degree"}
+
+
+def test_best_epoch_by_hand():
+    from gnn.train import best_epoch
+
+    hist = [{"epoch": 1, "valid_loss": 3.0}, {"epoch": 2, "valid_loss": 1.0},
+            {"epoch": 3, "valid_loss": 2.0}, {"epoch": 4, "valid_loss": 1.0}]
+    assert best_epoch(hist) == 2  # first of the ties
+    assert best_epoch([{"epoch": 1, "train_loss": 1.0}]) is None
+
+
+def test_model_ends_with_best_validation_weights(tmp_path):
+    from gnn.train import best_epoch, load_trained
+
+    data = neighbour_copy_graph(n=60)
+    opts = TrainOptions(hidden=8, epochs=12, lr=0.2, seed=0)  # large steps: valid loss not monotone
+    model = new_model(data, opts)
+    history = train_model(model, data, opts, run_dir=tmp_path)
+    best = best_epoch(history)
+    assert best != 12  # the last epoch is not the best, so keeping the best is visible
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert ckpt["best"]["epoch"] == best and ckpt["epoch"] == 12
+    (inputs, target), = graph_loader(data, "valid")
+    loss = masked_loss(predict_nodes(model, data), target, "mse").item()
+    assert loss == pytest.approx(min(h["valid_loss"] for h in history), rel=1e-5)
+    again = load_trained(new_model(data, opts), tmp_path)
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), model.state_dict().values()))
+
+
+def test_resume_keeps_the_best_epoch(tmp_path):
+    data = neighbour_copy_graph(n=60)
+
+    def run(epochs, run_dir, resume):
+        opts = TrainOptions(hidden=8, epochs=epochs, lr=0.2, seed=1)
+        model = new_model(data, opts)
+        train_model(model, data, opts, run_dir=run_dir, resume=resume)
+        return model
+
+    full = run(8, tmp_path / "a", False)
+    run(4, tmp_path / "b", False)
+    resumed = run(8, tmp_path / "b", True)
+    for a, b in zip(full.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("bad", [dict(aggr="max"), dict(dropout=1.0), dict(weight_decay=-1.0)])
+def test_bad_options_are_refused(bad):
+    from gnn.train import check_options
+    from qtlgraph.errors import InputError
+
+    with pytest.raises(InputError):
+        check_options(TrainOptions(**bad))

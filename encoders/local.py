@@ -1,0 +1,193 @@
+"""The local model run: train the bin encoder + head on train chromosomes, score test bins.
+
+Writes a run directory as docs/architecture.md ("Runs") says: ``config.json``,
+``checkpoint.pt`` (every epoch, through :func:`encoders.train.fit`), ``results.json`` and
+``bin_predictions.parquet`` (test bins, at 10 kb). Cell types share all weights; the
+accessibility input tells them apart.
+"""
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from encoders.bin_dataset import BinArrays, BinDataset, bin_loader, load_bin_arrays, sequence_codes
+from encoders.bin_encoder import BinEncoder, BinEncoderConfig
+from qtlgraph.errors import InputError
+from qtlgraph.genome import BinIndex
+
+#: PR/ROC-AUC label threshold on log1p targets (raw bin mean > 2), as the graph models use
+LOG1P_THRESHOLD = math.log1p(2.0)
+
+
+class LocalRun(NamedTuple):
+    run_dir: Path
+    history: list[dict]
+    metrics: list[dict]
+    n_items: dict[str, int]
+    seconds: float
+
+
+def metric_rows(frame, split: str) -> list[dict]:
+    """``results.json`` metric records (stratum ``all``) per cell type and mark.
+
+    Args:
+        frame: pandas DataFrame with ``cell_type, mark, pred, target`` (NaN targets ignored).
+        split: the split name written into each row.
+    """
+    from analysis import metrics as M
+
+    rows = []
+    for (cell, mark), g in frame.groupby(["cell_type", "mark"], sort=False):
+        t, p = g["target"].to_numpy(np.float64), g["pred"].to_numpy(np.float64)
+        keep = np.isfinite(t)
+        labels = (t[keep] > LOG1P_THRESHOLD).astype(np.float64)
+        rows.append({"cell_type": cell, "mark": mark, "split": split, "stratum": "all",
+                     "n": int(keep.sum()), "pearson": M.pearson(t, p), "spearman": M.spearman(t, p),
+                     "mse": M.mse(t, p), "pr_auc": M.pr_auc(labels, p[keep]),
+                     "roc_auc": M.roc_auc(labels, p[keep])})
+    return rows
+
+
+def prediction_frame(dataset: BinDataset, pred: np.ndarray):
+    """Long table ``cell_type, mark, bin, pred, target`` of a dataset's items.
+
+    Shapes:
+        pred: (len(dataset), n_marks).
+    """
+    import pandas as pd
+
+    a = dataset.arrays
+    cell, bins = dataset.items(np.arange(len(dataset)))
+    n_marks = len(a.marks)
+    return pd.DataFrame({
+        "cell_type": np.repeat(np.asarray(a.cell_types, dtype=object)[cell], n_marks),
+        "mark": np.tile(np.asarray(a.marks, dtype=object), len(cell)),
+        "bin": np.repeat(bins, n_marks),
+        "pred": pred.reshape(-1).astype(np.float32),
+        "target": a.targets[cell, bins].reshape(-1),
+    })
+
+
+def split_datasets(dataset, index: BinIndex, arrays: BinArrays, codes: np.ndarray) -> dict[str, BinDataset]:
+    """One :class:`BinDataset` per split part (train, valid, test) over chromosome masks."""
+    names = list(arrays.cell_types)
+    out = {}
+    for part, mask in dataset.split.bin_masks(index).items():
+        rows = np.flatnonzero(mask)
+        cells = [names.index(c) for c in dataset.split.cell_types(names, part)]
+        out[part] = BinDataset(arrays, codes, rows, cells)
+    return out
+
+
+def load_parts(dataset, config: BinEncoderConfig) -> dict[str, BinDataset]:
+    """Read every bin's inputs and targets once and split them into train/valid/test datasets."""
+    from qtlgraph.sequence import open_sequence
+
+    index = BinIndex(dataset.genome, config.bin_size)
+    arrays = load_bin_arrays(dataset, index, config)
+    codes = sequence_codes(open_sequence(dataset), index, np.arange(index.n_bins))
+    parts = split_datasets(dataset, index, arrays, codes)
+    if len(parts["train"]) == 0:
+        raise InputError(f"dataset {dataset.name}: no training bins (every chromosome is test or validation)")
+    return parts
+
+
+def _prepare_out(out: Path, config: dict, resume: bool, force: bool) -> None:
+    from qtlgraph.outputs import check_output_dir
+    from qtlgraph.runtime import read_json
+
+    if resume and (out / "config.json").is_file():
+        old = read_json(out / "config.json")
+        keys = ("dataset", "encoder", "loss", "seed", "batch_size", "lr")
+        diff = [k for k in keys if old.get(k) != config.get(k)]
+        if diff:
+            raise InputError(f"{out / 'config.json'}: cannot resume, the run differs in {diff}")
+        return
+    check_output_dir(out, force)
+    if out.exists():
+        shutil.rmtree(out)
+
+
+def train_local(manifest: str | Path, out: str | Path, *, epochs: int = 3, batch_size: int = 64,
+                lr: float = 2e-3, dim: int = 64, seed: int = 0, device: str = "auto",
+                resume: bool = False, force: bool = False, loss: str = "mse",
+                encoder: dict | None = None) -> LocalRun:
+    """Train the local model on a dataset and evaluate it on the held-out chromosomes.
+
+    Args:
+        manifest: the dataset TOML.
+        out: the run directory (refused when not empty unless ``force`` or ``resume``).
+        epochs, batch_size, lr, seed: training settings (Adam).
+        dim: embedding size d.
+        device: ``cpu``, ``cuda`` or ``auto``.
+        resume: continue from ``out/checkpoint.pt``.
+        loss: ``mse`` (default), ``poisson`` or ``nb`` (masked; NaN targets ignored).
+        encoder: further :class:`BinEncoderConfig` fields (e.g. ``{"flank": 0}``).
+    """
+    import torch
+
+    from encoders.losses import MaskedLoss
+    from encoders.train import fit
+    from qtlgraph.distributed import barrier, init_distributed
+    from qtlgraph.manifest import load_dataset
+    from qtlgraph.runtime import seed_everything, select_device, versions, write_json
+
+    if loss not in ("mse", "poisson", "nb"):
+        raise InputError(f"--loss {loss}: expected mse, poisson or nb")
+    if epochs < 1 or batch_size < 1 or lr <= 0 or dim < 1:
+        raise InputError("--epochs, --batch-size, --lr and --dim must be positive")
+    t0, out, dev = time.perf_counter(), Path(out), select_device(device)
+    dataset = load_dataset(manifest)
+    enc = BinEncoderConfig(**{"dim": dim, "n_marks": len(dataset.marks), **(encoder or {})})
+    config = {"model": "local", "dataset": str(dataset.root / Path(manifest).name), "encoder": enc.to_dict(),
+              "loss": loss, "seed": seed, "batch_size": batch_size, "lr": lr, "epochs": epochs,
+              "cell_types": list(dataset.cell_type_names), "marks": list(dataset.marks),
+              "bin_size": enc.bin_size, "versions": versions()}
+    ctx = init_distributed(dev)
+    if ctx.is_main:
+        _prepare_out(out, config, resume, force)
+    parts = load_parts(dataset, enc)
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "config.json", config)
+    barrier(ctx)
+    seed_everything(seed)
+    model = BinEncoder(enc)
+    loss_fn = MaskedLoss(loss, n_tracks=enc.n_marks)
+    optimizer = torch.optim.Adam(list(model.parameters()) + list(loss_fn.parameters()), lr=lr)
+    valid = bin_loader(parts["valid"], batch_size, shuffle=False) if len(parts["valid"]) else None
+    history = fit(model, bin_loader(parts["train"], batch_size, shuffle=True), optimizer, loss_fn,
+                  epochs=epochs, run_dir=out, device=dev, resume=resume, valid_loader=valid, seed=seed,
+                  extra_state={"config": config})
+    if not ctx.is_main:  # rank 0 alone evaluates and writes
+        return LocalRun(out, history, [], {k: len(v) for k, v in parts.items()}, time.perf_counter() - t0)
+    return _evaluate(model, parts, out, config, history, batch_size, dev, t0)
+
+
+def _evaluate(model, parts: dict[str, BinDataset], out: Path, config: dict, history: list[dict],
+              batch_size: int, device, t0: float) -> LocalRun:
+    from encoders.losses import output_transform
+    from encoders.train import predict
+    from qtlgraph.outputs import atomic_path
+    from qtlgraph.runtime import write_json
+
+    rows, frames = [], {}
+    for part in ("valid", "test"):
+        if len(parts[part]):
+            pred = output_transform(predict(model, bin_loader(parts[part], batch_size, shuffle=False), device),
+                                    config["loss"])
+            frames[part] = prediction_frame(parts[part], pred.numpy())
+            rows += metric_rows(frames[part], part)
+    if "test" in frames:
+        with atomic_path(out / "bin_predictions.parquet") as tmp:
+            frames["test"].to_parquet(tmp, index=False)
+    seconds = time.perf_counter() - t0
+    n_items = {k: len(v) for k, v in parts.items()}
+    write_json(out / "results.json", {"run": out.name, "model": "local", "metrics": rows,
+                                      "history": history, "n_items": n_items, "seconds": round(seconds, 2)})
+    return LocalRun(out, history, rows, n_items, seconds)

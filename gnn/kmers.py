@@ -1,0 +1,106 @@
+"""Fixed, unsupervised sequence features of a bin: its canonical k-mer spectrum.
+
+A bin encoder trained on the bin's own marks can drop sequence that matters only when
+the bin acts at a distance (a motif with no local effect). The k-mer spectrum keeps every
+short word of the sequence, whatever its local effect, with no training and no labels;
+the graph model reads it as extra node features (``--kmer K``) and learns which words
+of a linked source bin matter for its target.
+
+Counts of a k-mer and its reverse complement are summed (strand-free); k-mers with an
+``N`` are skipped. Features are ``log1p`` counts, standardised over the training bins by
+the caller (:func:`gnn.data.standardise`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from qtlgraph.errors import InputError
+
+MAX_K = 8
+
+
+def canonical_index(k: int) -> tuple[np.ndarray, int]:
+    """Column of every k-mer code (base-4, first base most significant) after merging
+    each k-mer with its reverse complement.
+
+    Returns:
+        ``(column, n_columns)``: column ``(4**k,)`` int64 in ``[0, n_columns)``.
+    """
+    codes = np.arange(4 ** k, dtype=np.int64)
+    digits = (codes[:, None] // 4 ** np.arange(k - 1, -1, -1)) % 4
+    rc = ((3 - digits[:, ::-1]) * 4 ** np.arange(k - 1, -1, -1)).sum(1)
+    canon = np.minimum(codes, rc)
+    uniq, column = np.unique(canon, return_inverse=True)
+    return column.astype(np.int64), len(uniq)
+
+
+def kmer_spectrum(codes: np.ndarray, k: int) -> np.ndarray:
+    """Canonical k-mer counts of each row of base codes.
+
+    Args:
+        codes: base codes, 0-3 = A, C, G, T, 4 (or more) = N.
+        k: word length, 1 to ``MAX_K``.
+
+    Shapes:
+        codes ``(n, L)`` uint8 -> ``(n, n_canonical)`` float32 counts.
+    """
+    if not 1 <= k <= MAX_K:
+        raise InputError(f"--kmer {k}: expected a word length between 1 and {MAX_K}")
+    codes = np.asarray(codes)
+    n, length = codes.shape
+    column, n_cols = canonical_index(k)
+    if length < k:
+        return np.zeros((n, n_cols), np.float32)
+    c = codes.astype(np.int64)
+    word = np.zeros((n, length - k + 1), np.int64)
+    bad = np.zeros((n, length - k + 1), bool)
+    for j in range(k):  # k passes over the array, never a loop over bins
+        part = c[:, j:length - k + 1 + j]
+        word = word * 4 + np.minimum(part, 3)
+        bad |= part > 3
+    key = np.arange(n, dtype=np.int64)[:, None] * n_cols + column[word]
+    counts = np.bincount(key[~bad], minlength=n * n_cols)
+    return counts.reshape(n, n_cols).astype(np.float32)
+
+
+def enriched_columns(counts: np.ndarray, k: int, top: int) -> np.ndarray:
+    """The ``top`` canonical k-mers most over-represented genome-wide (unsupervised).
+
+    Expected counts come from the base composition of the same sequence (a k-mer's
+    probability is the product of its bases', summed over both strands' words that
+    share the column); the score is ``(observed - expected) / sqrt(expected)``, the
+    classic word-enrichment statistic of motif discovery. No labels are used.
+
+    Args:
+        counts: canonical k-mer counts per bin (:func:`kmer_spectrum`).
+        k: their word length.
+        top: how many columns to keep.
+
+    Shapes:
+        counts ``(n, n_canonical)`` -> ``(top,)`` int64 column ids, best first.
+    """
+    column, n_cols = canonical_index(k)
+    total = counts.sum(axis=0).astype(np.float64)
+    mono = kmer_spectrum_totals(counts, k)
+    codes = np.arange(4 ** k)
+    digits = (codes[:, None] // 4 ** np.arange(k - 1, -1, -1)) % 4
+    p_word = np.prod(mono[digits], axis=1)
+    expected = np.bincount(column, weights=p_word, minlength=n_cols) * total.sum() / 2.0
+    score = (total - expected) / np.sqrt(np.maximum(expected, 1e-9))
+    return np.argsort(-score, kind="stable")[:top]
+
+
+def kmer_spectrum_totals(counts: np.ndarray, k: int) -> np.ndarray:
+    """Strand-symmetric base frequencies implied by canonical k-mer totals.
+
+    Shapes: counts ``(n, n_canonical)`` -> ``(4,)`` (A, C, G, T), summing to 1.
+    """
+    column, _ = canonical_index(k)
+    total = counts.sum(axis=0).astype(np.float64)
+    codes = np.arange(4 ** k)
+    digits = (codes[:, None] // 4 ** np.arange(k - 1, -1, -1)) % 4
+    # each canonical total is shared by a word and its reverse complement: half to each
+    per_word = total[column] / np.bincount(column, minlength=len(total))[column]
+    base = np.bincount(digits.reshape(-1), weights=np.repeat(per_word, k), minlength=4)
+    base = (base + base[::-1]) / 2.0  # strand-symmetric
+    return base / base.sum()

@@ -1,0 +1,155 @@
+"""``qtlgraph build`` end to end through the CLI entry point, including every bad input."""
+from __future__ import annotations
+
+import gzip
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from qtlgraph.cli import cli, main
+
+SIZES = "chr1\t100000\nchr2\t50000\n"
+ROWS = ("1:15000_A_G rs1 1:52000:54000 1e-5 0.5 1 0.01 0.1 0.1\n"
+        "chr1:25000_G_A rs3 chr1:52000:54000 1e-3 0.2 1 0.03 0.1 0.1\n"
+        "2:5000_A_G rs6 2:41000:42000 1e-8 1.0 1 1e-6 0.1 0.1\n")
+
+
+@pytest.fixture
+def toy(tmp_path):
+    (tmp_path / "g.sizes").write_text(SIZES)
+    (tmp_path / "K27.txt").write_text(ROWS)
+    return tmp_path
+
+
+def _run(args, capsys) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+        raise SystemExit(0)
+    return exc.value.code, capsys.readouterr().err
+
+
+def _args(toy, table="K27.txt", *extra):
+    return ["build", str(toy / table), "--genome", str(toy / "g.sizes"), "--out",
+            str(toy / "out"), "--quiet", *extra]
+
+
+def test_build_writes_graph_dir(toy):
+    result = CliRunner().invoke(cli, _args(toy))
+    assert result.exit_code == 0, result.output
+    out = toy / "out"
+    assert sorted(p.name for p in out.iterdir()) == ["build.json", "degrees.tsv.gz",
+                                                    "edges.parquet", "graph.pt", "summary.tsv"]
+    deg = pd.read_csv(out / "degrees.tsv.gz", sep="\t")
+    assert deg["connected"].tolist()[5] == 2 and deg["binned"].tolist()[5] == 2
+    assert deg["connected"].tolist()[14] == 1
+    meta = json.loads((out / "build.json").read_text())
+    assert meta["counts"]["kept"] == 3 and meta["inputs"][0]["format"] == "blueprint"
+    assert "kept 3" in result.output  # the stderr summary (mixed into output by CliRunner)
+
+
+def test_edge_types_loops_graphml(toy):
+    (toy / "K4.txt").write_text(ROWS)
+    (toy / "l.bedpe").write_text("chr1\t10000\t20000\tchr1\t50000\t60000\n")
+    args = ["build", str(toy / "K27.txt"), str(toy / "K4.txt"), "--genome", str(toy / "g.sizes"),
+            "--out", str(toy / "out"), "--edge-type", "H3K27ac", "--edge-type", "H3K4me1",
+            "--loops", str(toy / "l.bedpe"), "--graphml", "--quiet"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    summary = pd.read_csv(toy / "out" / "summary.tsv", sep="\t").set_index("metric")
+    assert list(summary.columns) == ["H3K27ac", "H3K4me1", "loop", "all"]
+    assert summary.loc["Connected QTLs", "all"] == 6 and summary.loc["QTL bins", "all"] == 3
+    assert (toy / "out" / "graph.graphml").is_file()
+
+
+def test_refuses_non_empty_out_without_force(toy, capsys):
+    (toy / "out").mkdir()
+    (toy / "out" / "keep.txt").write_text("x")
+    code, err = _run(_args(toy), capsys)
+    assert code == 2 and "not empty" in err and "Traceback" not in err
+    code, _ = _run(_args(toy, "K27.txt", "--force"), capsys)
+    assert code == 0 and not (toy / "out" / "keep.txt").exists()
+
+
+def _bad(toy, capsys, name, content, *extra, gz=False):
+    path = toy / name
+    if gz:
+        path.write_bytes(gzip.compress(content.encode()))
+    else:
+        path.write_text(content)
+    code, err = _run(_args(toy, name, *extra), capsys)
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: ")
+    assert not (toy / "out").exists()  # no partial output directory
+    assert not [p for p in toy.iterdir() if p.name.startswith(".out.tmp")]
+    return err
+
+
+def test_bad_empty_file(toy, capsys):
+    assert "empty file" in _bad(toy, capsys, "e.txt", "")
+
+
+def test_bad_truncated_gzip(toy, capsys):
+    data = gzip.compress((ROWS * 3000).encode())
+    (toy / "t.txt.gz").write_bytes(data[: len(data) // 2])
+    code, err = _run(_args(toy, "t.txt.gz"), capsys)
+    assert code == 2 and "truncated or corrupt gzip" in err
+    assert not (toy / "out").exists()
+
+
+def test_bad_non_numeric_pvalue(toy, capsys):
+    err = _bad(toy, capsys, "p.txt", ROWS + ROWS.replace("1e-5", "high", 1))
+    assert "row 4, column 'pvalue': expected a number, got 'high'" in err
+
+
+def test_bad_missing_columns(toy, capsys):
+    err = _bad(toy, capsys, "m.egenes.txt", "gene_id\tgene_chr\tqval\tvariant_pos\nG\tchr1\t0.1\t5\n")
+    assert "missing column(s)" in err and "gene_start" in err
+
+
+def test_bad_unparseable_layout(toy, capsys):
+    err = _bad(toy, capsys, "u.txt", "a b c\n1 2 3\n")
+    assert "cannot tell the table's layout" in err
+
+
+def test_bad_wrong_column_count(toy, capsys):
+    err = _bad(toy, capsys, "w.txt", "1:1_A_G rs1 1:1:2 0.1\n", "--format", "blueprint")
+    assert "expected 9" in err
+
+
+def test_bad_unknown_format(toy, capsys):
+    code, err = _run(_args(toy, "K27.txt", "--format", "vcf"), capsys)
+    assert code == 2 and "vcf" in err
+
+
+def test_bad_no_fdr_column_without_pvalue(toy, capsys):
+    nominal = "ENSG1 1 1000 1000 + 10 -500 rs1 1 500 500 0.001 0.3 0.25 0\n"
+    err = _bad(toy, capsys, "n.txt", nominal)
+    assert "no FDR or q-value column" in err and "--pvalue" in err
+
+
+def test_row_problems_are_counted(toy):
+    rows = (ROWS + ROWS.splitlines()[0] + "\n"           # duplicate
+            + "1:15000_A_G rs9 1:52000:54000 NaN 0.5 1 0.01 0.1 0.1\n"  # NaN p-value
+            + "1:150000_A_G rs8 1:52000:54000 1e-5 0.5 1 0.01 0.1 0.1\n")  # beyond chr1's end
+    (toy / "r.txt").write_text(rows)
+    result = CliRunner().invoke(cli, _args(toy, "r.txt"))
+    assert result.exit_code == 0, result.output
+    meta = json.loads((toy / "out" / "build.json").read_text())
+    dropped = meta["counts"]["dropped"]
+    assert (dropped["duplicate"], dropped["missing_value"], dropped["off_chrom_end"]) == (1, 1, 1)
+    assert meta["counts"]["kept"] == 3
+    assert "another genome build" in result.output  # 1 of 5 positions off the ends: warned
+    assert "duplicate 1" in result.output
+
+
+def test_real_gtex_build(real_data, tmp_path):
+    path = real_data / "gtex_v8_egenes" / "Cells_EBV-transformed_lymphocytes.v8.egenes.txt.gz"
+    result = CliRunner().invoke(cli, ["build", str(path), "--genome", "hg38", "--out",
+                                      str(tmp_path / "g"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    summary = pd.read_csv(tmp_path / "g" / "summary.tsv", sep="\t").set_index("metric")
+    raw = pd.read_csv(path, sep="\t", usecols=["qval"])
+    assert summary.loc["Connected QTLs", "all"] == int((raw["qval"] < 0.05).sum())
+    assert summary.loc["All regions", "all"] == 303_114
