@@ -205,7 +205,7 @@ def build_graph(paths, genome: str | Path | Genome, *, fmt: str = "auto",
                 bin_size: int = 10_000, loops: str | Path | None = None,
                 phenotypes: str | Path | None = None, columns: str | dict | None = None,
                 target_mode: str = "midpoint", block_bytes: int = BLOCK_BYTES,
-                progress: bool = True) -> BuiltGraph:
+                name: str | None = None, progress: bool = True) -> BuiltGraph:
     """Build the QTL graph from one or more QTL tables (one edge type per table name).
 
     Args:
@@ -218,6 +218,7 @@ def build_graph(paths, genome: str | Path | Genome, *, fmt: str = "auto",
         loops: optional BEDPE of chromatin loops (edge type ``loop``).
         phenotypes, columns: see :func:`qtlgraph.qtl.open_qtl`.
         block_bytes: text read per chunk.
+        name: the graph's name in ``build.json`` (default: the file name, or "N tables").
         progress: show tqdm progress on stderr.
 
     Returns:
@@ -235,14 +236,14 @@ def build_graph(paths, genome: str | Path | Genome, *, fmt: str = "auto",
             "block_bytes": block_bytes}
     frames: dict[str, list] = {n: [] for n in names}
     inputs = []
-    for path, name in zip(paths, per_file):
+    for path, etype in zip(paths, per_file):
         chunk_frames, record, layout = _read_input(path, index, options, opts, progress)
-        frames[name].extend(chunk_frames)
-        inputs.append({"path": str(path), "format": layout, "edge_type": name, **record})
+        frames[etype].extend(chunk_frames)
+        inputs.append({"path": str(path), "format": layout, "edge_type": etype, **record})
     edge_frames = []
-    for i, name in enumerate(n for n in names if n != LOOP_TYPE):
-        links, n_dup = _dedupe(frames[name], i, target_mode == "overlap")
-        _share_duplicates(inputs, name, n_dup, frames[name])
+    for i, etype in enumerate(n for n in names if n != LOOP_TYPE):
+        links, n_dup = _dedupe(frames[etype], i, target_mode == "overlap")
+        _share_duplicates(inputs, etype, n_dup, frames[etype])
         if links.height:
             edge_frames.append(aggregate_edges(links))
     if loops:
@@ -255,6 +256,8 @@ def build_graph(paths, genome: str | Path | Genome, *, fmt: str = "auto",
     meta["warnings"] = [w for r in inputs if r["edge_type"] != LOOP_TYPE
                         for w in _warnings(r, genome)]
     meta["edge_types"] = names
+    if name:
+        meta["name"] = name
     return BuiltGraph(index, names, edges, degrees, meta)
 
 

@@ -22,6 +22,7 @@ from typing import NamedTuple
 import polars as pl
 
 from qtlgraph.errors import InputError
+from qtlgraph.genome import canonical_chrom
 from qtlgraph.qtl_formats import (
     CANONICAL, FORMATS, LAYOUTS, REQUIRED, Context, Layout, generic_layout,
 )
@@ -405,7 +406,18 @@ def open_qtl(path: str | Path, fmt: str = "auto", *, phenotypes: str | Path | No
 
 
 def read_qtl(path: str | Path, fmt: str = "auto", **kwargs) -> pl.DataFrame:
-    """The whole table as one canonical DataFrame (for small tables; see :func:`open_qtl`)."""
+    """The whole table as one canonical DataFrame (for small tables; see :func:`open_qtl`).
+
+    Chromosome names are made canonical (``chr`` prefix) here; the chunked reader keeps
+    them as written and the binning step canonicalises each distinct name once.
+    """
     source = open_qtl(path, fmt, **kwargs)
     frames = [c.frame.collect() for c in source.chunks]
-    return pl.concat(frames) if frames else pl.DataFrame(schema=list(CANONICAL))
+    if not frames:
+        return pl.DataFrame(schema=list(CANONICAL))
+    table = pl.concat(frames)
+    return table.with_columns(
+        pl.col(c).replace_strict(
+            {u: canonical_chrom(u) for u in table[c].drop_nulls().unique().to_list()},
+            default=None, return_dtype=pl.Utf8)
+        for c in ("snp_chrom", "target_chrom"))

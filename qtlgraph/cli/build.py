@@ -37,8 +37,11 @@ def _report(meta: dict) -> None:
 @click.option("--bin-size", type=int, default=10_000, show_default=True, help="Bin width in bp.")
 @click.option("--loops", type=click.Path(path_type=Path), default=None,
               help="BEDPE of chromatin loops: extra edges of type 'loop', both directions.")
-@click.option("--edge-type", "--name", "edge_types", multiple=True,
+@click.option("--edge-type", "edge_types", multiple=True,
               help="Edge type per QTL file, in order (e.g. the mark); default the file name.")
+@click.option("--name", default=None,
+              help="Name of the graph (e.g. the cell type), used as its column in "
+                   "'qtlgraph degrees' and to match it in 'qtlgraph train'; default the file name.")
 @click.option("--phenotypes", type=click.Path(path_type=Path), default=None,
               help="Phenotype BED or eQTL Catalogue metadata giving target positions.")
 @click.option("--columns", default=None,
@@ -52,7 +55,7 @@ def _report(meta: dict) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def command(qtl_files: tuple[Path, ...], genome: str, out: Path, fmt: str, fdr: float,
             pvalue: float | None, max_distance: int, bin_size: int, loops: Path | None,
-            edge_types: tuple[str, ...], phenotypes: Path | None, columns: str | None,
+            edge_types: tuple[str, ...], name: str | None, phenotypes: Path | None, columns: str | None,
             target_mode: str, graphml: bool, force: bool, quiet: bool) -> None:
     """Build a graph directory from QTL_FILE(s): graph.pt (PyG Data fields), edges.parquet,
     degrees.tsv.gz (connected and binned QTLs per bin), summary.tsv (Tables 1 and 2),
@@ -72,7 +75,7 @@ def command(qtl_files: tuple[Path, ...], genome: str, out: Path, fmt: str, fdr: 
                             edge_types=list(edge_types) or None, fdr=fdr, pvalue=pvalue,
                             max_distance=max_distance, bin_size=bin_size, loops=loops,
                             phenotypes=phenotypes, columns=columns, target_mode=target_mode,
-                            progress=not quiet)
+                            name=name, progress=not quiet)
     except pl.exceptions.PolarsError as exc:  # anything the readers did not foresee
         raise InputError(f"cannot read the input: {str(exc).splitlines()[0]}") from None
     _report(built.meta)

@@ -153,3 +153,23 @@ def test_real_gtex_build(real_data, tmp_path):
     raw = pd.read_csv(path, sep="\t", usecols=["qval"])
     assert summary.loc["Connected QTLs", "all"] == int((raw["qval"] < 0.05).sum())
     assert summary.loc["All regions", "all"] == 303_114
+
+
+def test_name_option_names_the_graph(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from qtlgraph.cli import cli
+
+    table = tmp_path / "mono_K27AC.txt"
+    table.write_text("1:15001_A_G rs1 1:35000:36000 1e-8 0.5 1e-6 1e-5 0.2 0.1\n")
+    sizes = tmp_path / "g.sizes"
+    sizes.write_text("chr1\t100000\n")
+    out = tmp_path / "g"
+    result = CliRunner().invoke(cli, ["build", str(table), "--genome", str(sizes), "--name", "mono",
+                                      "--edge-type", "H3K27ac", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((out / "build.json").read_text())
+    assert meta["name"] == "mono"
+    assert meta["edge_types"] == ["H3K27ac"]

@@ -36,8 +36,8 @@ def test_blueprint_plain_and_gzip(tmp_path):
         path = _write(tmp_path / f"b{gz}.txt{'.gz' if gz else ''}", BLUEPRINT, gz)
         assert detect_format(path) == "blueprint"
         r = _row(read_qtl(path))
-        assert (r["snp_chrom"], r["snp_pos"]) == ("10", 90164)
-        assert (r["target_chrom"], r["target_start"], r["target_end"]) == ("10", 1016421, 1019322)
+        assert (r["snp_chrom"], r["snp_pos"]) == ("chr10", 90164)
+        assert (r["target_chrom"], r["target_start"], r["target_end"]) == ("chr10", 1016421, 1019322)
         assert r["pvalue"] == 0.705 and r["fdr"] == 0.6222 and r["beta"] == 0.08241
         assert r["se"] == 0.2177 and r["variant_id"] == "10:90164_C_G"
         assert r["phenotype_id"] == "10:1016421:1019322"
@@ -50,7 +50,7 @@ def test_blueprint_reformatted(tmp_path):
     source = open_qtl(path)
     assert source.provides == frozenset({"fdr", "beta"})
     r = _row(read_qtl(path))
-    assert (r["snp_chrom"], r["snp_pos"], r["target_start"], r["target_end"]) == ("3", 500, 100, 300)
+    assert (r["snp_chrom"], r["snp_pos"], r["target_start"], r["target_end"]) == ("chr3", 500, 100, 300)
     assert r["fdr"] == 0.01 and r["pvalue"] is None and r["beta"] == -0.5
 
 
@@ -78,7 +78,7 @@ def test_qtltools_permutation(tmp_path):
     path = _write(tmp_path / "p.txt.gz", QT_PERM, gz=True)
     assert detect_format(path) == "qtltools-permutation"
     r = _row(read_qtl(path))
-    assert (r["snp_chrom"], r["snp_pos"]) == ("11", 60599219)
+    assert (r["snp_chrom"], r["snp_pos"]) == ("chr11", 60599219)
     assert (r["target_start"], r["target_end"]) == (60524425, 60524426)
     assert r["pvalue"] == 0.0011151 and r["beta"] == 0.549792 and r["fdr"] == 0.416138
 
