@@ -50,9 +50,17 @@ def demo_stages(out: Path, seed: int) -> list[Stage]:
                         ("local_holdout_tcel", ["--model", "local", "--holdout-cell-type", "tcel"])]:
         stages.append(Stage(f"train {name}", f"runs/{name}", ["train", *gnn_common, *extra, "--out", str(out / "runs" / name)]))
     runs = [str(out / "runs" / r) for r in ("gnn", "local", "gnn_shuffled", "unet_A", "unet_B", "unet_C", "unet_D")]
-    stages.append(Stage("compare", "compare", ["compare", *runs, "--out", str(out / "compare"), "--force"]))
-    stages.append(Stage("rf", "rf", ["rf", "--model", "unet:A", "--trained", str(out / "runs" / "unet_A"),
-                                     "--method", "both", "--n-inputs", "4", "--out", str(out / "rf"), "--force"]))
+    stages.append(Stage("compare", "compare", ["compare", *runs, "--out", str(out / "compare")]))
+    holdout = [str(out / "runs" / r) for r in ("gnn_holdout_tcel", "local_holdout_tcel")]
+    stages.append(Stage("compare held-out cell type", "compare_holdout",
+                        ["compare", *holdout, "--out", str(out / "compare_holdout")]))
+    stages.append(Stage("score-variants", "variants", [
+        "score-variants", "--run", str(out / "runs" / "gnn"), "--evaluate-qtl",
+        "--out", str(out / "variants" / "qtl_eval.tsv")]))
+    stages.append(Stage("rf unet:A", "rf", ["rf", "--model", "unet:A", "--trained", str(out / "runs" / "unet_A"),
+                                            "--method", "both", "--n-inputs", "4", "--out", str(out / "rf"), "--force"]))
+    stages.append(Stage("rf gnn", "rf_gnn", ["rf", "--model", str(out / "runs" / "gnn"), "--n-inputs", "32",
+                                             "--out", str(out / "rf_gnn"), "--force"]))
     return stages
 
 

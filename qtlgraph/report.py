@@ -8,8 +8,10 @@ from qtlgraph.outputs import atomic_path
 
 _SECTIONS = [
     ("QTL graph degrees", "degrees", ("summary.md",)),
-    ("Models on held-out chromosomes: GNN vs local vs U-Net baselines", "compare", ("comparison.md", "summary.md")),
-    ("Receptive fields", "rf", ("rf.md",)),
+    ("Models on held-out chromosomes: GNN vs local vs U-Net baselines", "compare", ("comparison.md",)),
+    ("Held-out cell type (tcel): GNN vs local", "compare_holdout", ("comparison.md",)),
+    ("Receptive field of U-Net A, untrained vs trained", "rf", ("rf.md",)),
+    ("Distal reach of the GNN beside the U-Net and Enformer", "rf_gnn", ("rf.md",)),
 ]
 
 
@@ -35,6 +37,13 @@ def write_report(out: Path, timings: list[tuple[str, float]]) -> Path:
     rf_json = out / "rf" / "rf.json"
     if rf_json.is_file() and not (out / "rf" / "rf.md").is_file():
         lines += ["## Receptive fields", "", "```json", json.dumps(json.loads(rf_json.read_text()), indent=2)[:4000], "```", ""]
+    variants = out / "variants" / "qtl_eval.tsv"
+    if variants.is_file():
+        import pandas as pd
+
+        table = pd.read_csv(variants, sep="\t")
+        lines += ["## Variant effects on held-out chromosomes vs QTL betas and the true effects", "",
+                  table.to_markdown(index=False, floatfmt=".3f"), ""]
     if timings:
         lines += ["## Stage timings (this run)", "", "| stage | seconds |", "|---|---|"]
         lines += [f"| {name} | {sec:.1f} |" for name, sec in timings]
