@@ -37,6 +37,8 @@ def demo_stages(out: Path, seed: int) -> list[Stage]:
         stages.append(Stage(f"train-unet {model}", f"runs/unet_{model}", [
             "train-unet", "--dataset", manifest, "--model", model, "--out", str(out / "runs" / f"unet_{model}"),
             "--windows", "512", "--epochs", "2", "--batch-size", "16", "--base-filters", "8", "--seed", str(seed), "--force"]))
+    stages.append(Stage("evaluate U-Nets", "unet_eval", [
+        "evaluate", *[str(out / "runs" / f"unet_{m}") for m in "ABCD"], "--out", str(out / "unet_eval" / "unet_eval.md")]))
     stages.append(Stage("train-local", "runs/local_encoder", [
         "train-local", "--dataset", manifest, "--out", str(out / "runs" / "local_encoder"), "--seed", str(seed), "--force"]))
     stages.append(Stage("embed", "embeddings", [

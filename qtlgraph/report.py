@@ -8,6 +8,7 @@ from qtlgraph.outputs import atomic_path
 
 _SECTIONS = [
     ("QTL graph degrees", "degrees", ("summary.md",)),
+    ("U-Net baselines A-D (report Table 3) on held-out chromosomes", "unet_eval", ("unet_eval.md",)),
     ("Models on held-out chromosomes: GNN vs local vs U-Net baselines", "compare", ("comparison.md",)),
     ("Held-out cell type (tcel): GNN vs local", "compare_holdout", ("comparison.md",)),
     ("Receptive field of U-Net A, untrained vs trained", "rf", ("rf.md",)),
