@@ -227,25 +227,45 @@ def _chrom_bounds(index) -> tuple[np.ndarray, np.ndarray]:
     return ends - counts, ends
 
 
+def feature_stats(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and scale over ``rows`` (the training nodes); scale 1 where constant.
+
+    Shapes: x ``(n, F)``, rows ``(n,)`` bool -> two ``(F,)`` float64 arrays.
+    """
+    x = np.asarray(x, np.float64)
+    ref = x[rows] if rows.any() else x
+    sd = ref.std(axis=0)
+    return ref.mean(axis=0), np.where(sd > 0, sd, 1.0)
+
+
 def standardise(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Columns centred and scaled by their mean and standard deviation over ``rows``
     (the training nodes); constant columns are only centred.
 
     Shapes: x ``(n, F)``, rows ``(n,)`` bool -> ``(n, F)`` float32.
     """
-    x = np.asarray(x, np.float64)
-    ref = x[rows] if rows.any() else x
-    sd = ref.std(axis=0)
-    return ((x - ref.mean(axis=0)) / np.where(sd > 0, sd, 1.0)).astype(np.float32)
+    mean, scale = feature_stats(x, rows)
+    return ((np.asarray(x, np.float64) - mean) / scale).astype(np.float32)
 
 
-def kmer_features(ds, index, k: int, top: int = 0) -> np.ndarray:
-    """``log1p`` canonical k-mer counts of every bin (:mod:`gnn.kmers`).
+def kmer_rows(codes: np.ndarray, k: int, columns: np.ndarray | None) -> np.ndarray:
+    """The k-mer node features of sequences given as base codes (``log1p`` counts of the
+    chosen canonical columns). Shapes: codes ``(n, L)`` -> ``(n, len(columns))`` float32.
+    """
+    from gnn.kmers import kmer_spectrum
+
+    counts = kmer_spectrum(codes, k)
+    return np.log1p(counts if columns is None else counts[:, columns]).astype(np.float32)
+
+
+def kmer_features(ds, index, k: int, top: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+    """``log1p`` canonical k-mer counts of every bin (:mod:`gnn.kmers`), and the columns kept.
 
     With ``top`` > 0 only the ``top`` words most over-represented genome-wide are kept
     (:func:`gnn.kmers.enriched_columns`; two passes over the sequence, no labels).
 
-    Shapes: ``(n_bins, n_canonical_kmers)`` or ``(n_bins, top)`` float32.
+    Shapes: ``(n_bins, n_canonical_kmers)`` or ``(n_bins, top)`` float32; columns ``(top,)``
+    (None when all are kept).
     """
     from encoders.bin_dataset import sequence_codes
     from gnn.kmers import enriched_columns, kmer_spectrum
@@ -262,7 +282,8 @@ def kmer_features(ds, index, k: int, top: int = 0) -> np.ndarray:
     if top:
         totals = sum(c.sum(axis=0, keepdims=True) for c in spectra())
         cols = enriched_columns(totals, k, top)
-    return np.concatenate([np.log1p(c if cols is None else c[:, cols]) for c in spectra()])
+    values = np.concatenate([np.log1p(c if cols is None else c[:, cols]) for c in spectra()])
+    return values, cols
 
 
 def load_graph_data(dataset_path: str | Path, graph_specs: Sequence[str], embed_dir: str | Path, *,
@@ -326,11 +347,16 @@ def load_graph_data(dataset_path: str | Path, graph_specs: Sequence[str], embed_
     split = replace(ds.split, held_out_cell_type=holdout_cell_type or ds.split.held_out_cell_type)
     masks = split_masks(split, index, names)
     if kmer:
-        words = kmer_features(ds, index, kmer, kmer_top)  # sequence only: the same for every cell type
+        words, kmer_columns = kmer_features(ds, index, kmer, kmer_top)  # sequence only: the same for every cell type
         emb = np.concatenate([emb, np.repeat(words[None], len(names), axis=0)], axis=2)
     data = build_data(emb, access, targets, masks, edges, edge_types=edge_types, qtl_types=qtl_types)
-    if scale:
-        import torch
+    import torch
 
-        data.x = torch.from_numpy(standardise(data.x.numpy(), data.train_mask.numpy()))
+    if kmer:  # what variant scoring needs to recompute a bin's features from its sequence
+        data.kmer = kmer
+        data.kmer_columns = None if kmer_columns is None else torch.from_numpy(np.asarray(kmer_columns))
+    if scale:
+        mean, sd = feature_stats(data.x.numpy(), data.train_mask.numpy())
+        data.x = torch.from_numpy(((data.x.numpy() - mean) / sd).astype(np.float32))
+        data.x_mean, data.x_scale = torch.from_numpy(mean), torch.from_numpy(sd)
     return GraphInputs(data, names, list(ds.marks), edge_types, index.bin_size)

@@ -154,6 +154,37 @@ def reembed(enc: Encoder, onehot: np.ndarray, bins: np.ndarray, cells: np.ndarra
     return out.reshape(len(bins), len(cells), -1)
 
 
+def feature_rows(data, nodes, emb: np.ndarray, onehot: np.ndarray, d: int):
+    """Node feature rows of ``nodes`` with their embedding and k-mer columns recomputed from
+    an edited sequence, in the units the model was trained on (the run's standardisation).
+
+    Args:
+        data: the run's graph ``Data`` (``x`` and, when present, ``x_mean``, ``x_scale``,
+            ``kmer``, ``kmer_columns`` from :func:`gnn.data.load_graph_data`).
+        nodes: node ids of one bin in each cell type.
+        emb: the bin's embedding per cell type; onehot: the bin's sequence.
+        d: embedding width.
+
+    Shapes: nodes ``(C,)``, emb ``(C, d)``, onehot ``(4, L)`` -> ``(C, F)`` float64 tensor.
+    """
+    import torch
+
+    from gnn.data import kmer_rows
+
+    x = data.x[torch.as_tensor(nodes)].double()
+    mean = getattr(data, "x_mean", None)
+    scale = getattr(data, "x_scale", None)
+    raw = x * scale + mean if mean is not None else x.clone()
+    raw[:, :d] = torch.from_numpy(emb)
+    k = getattr(data, "kmer", 0)
+    if k:
+        cols = getattr(data, "kmer_columns", None)
+        codes = np.where(onehot.sum(axis=0) > 0, onehot.argmax(axis=0), 4).astype(np.uint8)[None]
+        words = kmer_rows(codes, int(k), None if cols is None else cols.numpy())
+        raw[:, d:d + words.shape[1]] = torch.from_numpy(words.astype(np.float64))
+    return (raw - mean) / scale if mean is not None else raw
+
+
 def _bin_columns(index, bins: np.ndarray, prefix: str) -> dict:
     chrom = np.asarray(index.chroms, dtype=object)[index.chrom_of_bins(bins)]
     return {f"{prefix}chrom": chrom, f"{prefix}start": index.starts(bins).astype(np.int64)}
@@ -270,9 +301,8 @@ def score_variants(run_dir: str | Path, variants: pd.DataFrame, *, batch_size: i
         for j in range(e_ref.shape[0]):
             v = lo + j
             nodes = np.arange(len(cells)) * n + bins[v]
-            rest = x[torch.as_tensor(nodes), d:]
-            ref_rows = torch.cat([torch.from_numpy(e_ref[j]).to(x), rest], 1)
-            alt_rows = torch.cat([torch.from_numpy(e_alt[j]).to(x), rest], 1)
+            ref_rows = feature_rows(run.inputs.data, nodes, e_ref[j], onehot_ref[lo + j], d).to(x)
+            alt_rows = feature_rows(run.inputs.data, nodes, e_alt[j], onehot_alt[lo + j], d).to(x)
             effect, att = propagate(run.model, x, ei, ea, nodes, ref_rows, alt_rows, run.hops,
                                     attribute=attribute, max_edges=max_edges)
             effects.append(effect_frame(run, enc.index, variants.iloc[v], effect, att))

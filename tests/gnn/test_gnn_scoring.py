@@ -123,3 +123,33 @@ def test_concordance_metrics_hand_case():
     assert k["n"] == 4 and k["n_reached"] == 3
     assert k["sign_concordance"] == pytest.approx(2 / 3)
     assert k["spearman_reached"] == pytest.approx(0.5)  # ranks (2,1,3) vs (1,2,3)
+
+
+def test_feature_rows_rebuild_standardised_features_from_sequence():
+    """The reference allele reproduces the run's own feature row; the alternative allele
+    changes the k-mer columns it touches, in the run's standardised units."""
+    import numpy as np
+    import torch
+    from torch_geometric.data import Data
+
+    from gnn.data import feature_stats, kmer_rows
+    from gnn.score_run import feature_rows
+    from qtlgraph.sequence import one_hot
+
+    seqs = ["ACGTACGTAA", "CCCCGGGGAA", "ATATATATAT"]
+    emb = np.array([[0.5, -1.0], [2.0, 0.0], [1.0, 1.0]])
+    codes = np.stack([np.where(one_hot(s).sum(0) > 0, one_hot(s).argmax(0), 4) for s in seqs]).astype(np.uint8)
+    words = kmer_rows(codes, 2, None)
+    raw = np.concatenate([emb, words, np.array([[0.1], [0.2], [0.3]])], axis=1)
+    rows = np.array([True, True, True])
+    mean, scale = feature_stats(raw, rows)
+    data = Data(x=torch.from_numpy(((raw - mean) / scale).astype(np.float32)), kmer=2,
+                x_mean=torch.from_numpy(mean), x_scale=torch.from_numpy(scale))
+    data.kmer_columns = None
+    ref = feature_rows(data, np.array([0]), emb[:1], one_hot(seqs[0]), d=2)
+    assert torch.allclose(ref, data.x[:1].double(), atol=1e-5)
+    alt_seq = "ACGTACGTAC"  # last base A -> C changes the AA word into AC
+    alt = feature_rows(data, np.array([0]), emb[:1], one_hot(alt_seq), d=2)
+    changed = (alt - ref).abs()[0] > 1e-9
+    assert not changed[:2].any() and not changed[-1]  # embedding and accessibility kept
+    assert changed[2:-1].any()
