@@ -35,6 +35,7 @@ from pathlib import Path
 from qtlgraph.errors import InputError
 from qtlgraph.genome import BUILTIN_BUILDS, Genome, canonical_chrom, load_genome
 from qtlgraph.splits import Split
+from qtlgraph.tracks import open_bigwig
 
 ASSAYS = ("DNase", "ATAC")
 _GENOME_KEYS = {"build", "fasta", "onehot", "chrom_sizes"}
@@ -221,15 +222,8 @@ def _compare(genome: Genome, sizes: dict[str, int], key: str, problems: list[str
 
 
 def _bigwig_sizes(path: Path) -> dict[str, int]:
-    import pyBigWig
-
-    try:
-        bw = pyBigWig.open(str(path))
-    except RuntimeError:
-        bw = None
-    if bw is None or not bw.isBigWig():
-        raise InputError(f"{path}: not a readable bigWig file")
-    with bw:
+    """Canonical chromosome -> length in bp of a bigWig; InputError when it cannot be read."""
+    with open_bigwig(path) as bw:
         return {canonical_chrom(k): int(v) for k, v in bw.chroms().items()}
 
 

@@ -91,44 +91,24 @@ def test_rf_bin_encoder_run(tmp_path):
         assert summary["probes"][version]["gradient"]["span_bp"] == summary["analytic"]["size"]
 
 
-def _main(argv):
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return exc.code
-    return 0
-
-
 @pytest.fixture(scope="module")
-def gnn_runs(tmp_path_factory):
-    """The tiny simulated dataset -> graphs -> 1-epoch encoder -> embeddings -> GNN and local runs
-    (the pipeline of tests/gnn/test_gnn_cli.py)."""
+def gnn_runs(tiny_pipeline, run_cli, tmp_path_factory):
+    """GNN and local runs (3 epochs) on the shared tiny pipeline, in their own folder; that folder."""
     root = tmp_path_factory.mktemp("gnn_rf")
-    assert _main(["simulate", "--preset", "tiny", "--out", str(root / "sim")]) == 0
-    graphs = []
-    for c in ("mono", "neut", "tcel"):
-        qtl = [str(root / "sim" / "qtl" / f"{c}_{m}.txt.gz") for m in ("H3K27ac", "H3K4me1")]
-        assert _main(["build", *qtl, "--genome", str(root / "sim" / "genome.chrom.sizes"), "--edge-type", "H3K27ac",
-                      "--edge-type", "H3K4me1", "--out", str(root / f"g_{c}")]) == 0
-        graphs += ["--graph", f"{c}={root / f'g_{c}'}"]
-    assert _main(["train-local", "--dataset", str(root / "sim" / "dataset.toml"), "--out", str(root / "enc"),
-                  "--epochs", "1", "--dim", "8", "--device", "cpu"]) == 0
-    assert _main(["embed", "--run", str(root / "enc"), "--out", str(root / "emb"), "--device", "cpu",
-                  "--dtype", "float32"]) == 0
     for name, extra in (("gnn", []), ("local", ["--model", "local"])):
-        assert _main(["train", "--dataset", str(root / "sim" / "dataset.toml"), *graphs, "--embeddings",
-                      str(root / "emb"), "--epochs", "3", "--hidden", "8", "--bootstrap", "5", "--device", "cpu",
-                      "--out", str(root / name), *extra]) == 0
+        assert run_cli(["train", "--dataset", str(tiny_pipeline.dataset), *tiny_pipeline.graph_args(),
+                        "--embeddings", str(tiny_pipeline.embeddings), "--epochs", "3", "--hidden", "8",
+                        "--bootstrap", "5", "--device", "cpu", "--out", str(root / name), *extra]) == 0
     return root
 
 
 @pytest.mark.slow
-def test_rf_gnn_run_reach_end_to_end(tmp_path, gnn_runs, capsys):
+def test_rf_gnn_run_reach_end_to_end(tmp_path, gnn_runs, run_cli, capsys):
     from analysis.enformer_probe import ENFORMER_INPUT
     from analysis.rf_targets import default_unet_analytic
 
     out = tmp_path / "rf"
-    assert _main(["rf", "--model", str(gnn_runs / "gnn"), "--n-inputs", "12", "--out", str(out)]) == 0
+    assert run_cli(["rf", "--model", str(gnn_runs / "gnn"), "--n-inputs", "12", "--out", str(out)]) == 0
     s = json.loads((out / "rf.json").read_text())
     assert s["family"] == "gnn" and s["layers"] == 2 and s["n_sources"] == 12
     r = s["reach"]
@@ -146,22 +126,22 @@ def test_rf_gnn_run_reach_end_to_end(tmp_path, gnn_runs, capsys):
     assert "GNN measured" in capsys.readouterr().out
     # the local baseline passes no messages: only the perturbed bin itself moves
     out = tmp_path / "rf_local"
-    assert _main(["rf", "--model", str(gnn_runs / "local"), "--n-inputs", "4", "--perturb", "swap",
-                  "--out", str(out)]) == 0
+    assert run_cli(["rf", "--model", str(gnn_runs / "local"), "--n-inputs", "4", "--perturb", "swap",
+                    "--out", str(out)]) == 0
     s = json.loads((out / "rf.json").read_text())
     assert s["layers"] == 0 and s["reach"]["n_targets"] == 0 and s["reach"]["max_self_effect"] > 0
     assert "gnn_analytic" not in s["compare"]
     # a graph run given as --trained is refused in one line
-    assert _main(["rf", "--model", "unet:A", "--trained", str(gnn_runs / "gnn"), "--out", str(tmp_path / "x")]) == 2
+    assert run_cli(["rf", "--model", "unet:A", "--trained", str(gnn_runs / "gnn"), "--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
 
 
-def test_rf_graph_run_without_data_is_one_line_error(tmp_path, capsys):
+def test_rf_graph_run_without_data_is_one_line_error(tmp_path, run_cli, capsys):
     run = tmp_path / "gnn"
     run.mkdir()
     write_json(run / "config.json", {"model": "gnn:graphconv", "model_config": {"in_dim": 4, "out_dim": 2}})
     out = tmp_path / "out"
-    assert _main(["rf", "--model", str(run), "--out", str(out)]) == 2
+    assert run_cli(["rf", "--model", str(run), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "data section" in err and "\n" not in err
     assert not out.exists()
