@@ -11,6 +11,12 @@ from pathlib import Path
 from qtlgraph.errors import InputError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def check_output_dir(out: str | Path, force: bool) -> Path:
     """Refuse a non-empty output directory unless ``force``."""
     out = Path(out)
@@ -30,6 +36,7 @@ def staged_dir(out: str | Path, force: bool = False) -> Iterator[Path]:
     out = check_output_dir(out, force).absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; outputs get the usual mode
     try:
         yield tmp
     except BaseException:
@@ -48,6 +55,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
+    tmp.chmod(0o666 & ~_umask())  # mkstemp makes it private; outputs get the usual mode
     try:
         yield tmp
     except BaseException:

@@ -46,3 +46,4 @@ def test_sizes_file_and_errors(tmp_path):
     bad.write_text("chr1\t100\nchr2\tabc\n")
     with pytest.raises(InputError, match="line 2"):
         load_genome(bad)
+
