@@ -2,14 +2,14 @@
 
 A sequence model's receptive field is bounded by its window; a GNN's by the QTL edges it
 passes messages over. :func:`graph_reach` measures it the way
-:func:`analysis.receptive_field.perturbation_probe` measures a sequence model's span:
+:func:`qtlgraph.analysis.receptive_field.perturbation_probe` measures a sequence model's span:
 ``graph_reach(model, X, edge_index, sources, ...)`` perturbs the features of one source
 node at a time, runs the whole graph forward and records ``|f(x') - f(x)|`` at every
 node and output (mark). :func:`analytic_reach` gives the bound the edges allow: the
 largest genomic distance reachable from a node in ``k`` hops.
 
 ``model(X, edge_index[, edge_attr]) -> (num_nodes, marks)`` is any node regressor
-(:class:`gnn.models.GraphRegressor` included). Nodes carry a bin start (bp) and a
+(:class:`qtlgraph.gnn.models.GraphRegressor` included). Nodes carry a bin start (bp) and a
 chromosome code, and optionally a cell type (the project's graph is the disjoint union
 of one graph per cell type, node ``cell_type * n_bins + bin``).
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.receptive_field import ProbeResult
+from qtlgraph.analysis.receptive_field import ProbeResult
 from qtlgraph.outputs import atomic_path
 
 _XLABEL = {
@@ -109,7 +109,7 @@ def plot_reach(result, path: str | Path, title: str) -> Path:
     """Effect against genomic distance (log-log), one point per affected target, coloured by hops.
 
     Args:
-        result: an :class:`analysis.graph_reach.ReachResult`.
+        result: an :class:`qtlgraph.analysis.graph_reach.ReachResult`.
         path: PNG to write (atomically).
         title: figure title.
     """

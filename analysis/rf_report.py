@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from analysis.receptive_field import ProbeResult, gradient_probe, perturbation_probe, random_onehot
-from analysis.rf_plots import plot_probes
-from analysis.rf_targets import REPORT, ProbeTarget, load_target, run_target, untrained_twin
+from qtlgraph.analysis.receptive_field import ProbeResult, gradient_probe, perturbation_probe, random_onehot
+from qtlgraph.analysis.rf_plots import plot_probes
+from qtlgraph.analysis.rf_targets import REPORT, ProbeTarget, load_target, run_target, untrained_twin
 from qtlgraph.errors import InputError
 
 METHODS = ("perturbation", "gradient")
@@ -101,7 +101,7 @@ def run_rf(model: str, out: str | Path, *, trained: str | Path | None = None, me
     if n_inputs < 1:
         raise InputError(f"--n-inputs {n_inputs}: expected >= 1")
     check_output_dir(out, force)
-    from analysis.rf_targets import is_graph_run
+    from qtlgraph.analysis.rf_targets import is_graph_run
 
     if is_graph_run(model) or (trained is not None and is_graph_run(trained)):
         if trained is not None:
@@ -139,8 +139,8 @@ def reach_spans(result, analytic, layers: int, unet: str = "unet:A", enformer_le
     the whole graph (largest and quantile over nodes with an edge) and the measured reach
     (largest and quantile of the affected targets' distances).
     """
-    from analysis.enformer_probe import ENFORMER_INPUT
-    from analysis.rf_targets import default_unet_analytic
+    from qtlgraph.analysis.enformer_probe import ENFORMER_INPUT
+    from qtlgraph.analysis.rf_targets import default_unet_analytic
 
     u = default_unet_analytic(unet)
     length = ENFORMER_INPUT if enformer_length is None else enformer_length
@@ -191,8 +191,8 @@ def run_graph_rf(run_dir: str | Path, out: str | Path, *, n_sources: int = 16, s
     Writes ``rf.json``, ``rf.md``, ``reach.npz`` (every affected pair) and ``rf_reach.png``
     (effect against distance) and ``rf_compare.png`` (reach in bp of U-Net, Enformer, GNN).
     """
-    from analysis.graph_reach import analytic_reach, graph_reach, select_sources
-    from analysis.rf_targets import REPORT, graph_run_target
+    from qtlgraph.analysis.graph_reach import analytic_reach, graph_reach, select_sources
+    from qtlgraph.analysis.rf_targets import REPORT, graph_run_target
     from qtlgraph.outputs import check_output_dir
     from qtlgraph.runtime import versions
 
@@ -223,7 +223,7 @@ def _jsonable(v):
 
 
 def _write_graph_rf(out, force: bool, summary: dict[str, Any], result, name: str) -> None:
-    from analysis.rf_plots import plot_reach, plot_reach_compare
+    from qtlgraph.analysis.rf_plots import plot_reach, plot_reach_compare
     from qtlgraph.outputs import staged_dir
     from qtlgraph.runtime import write_json
 

@@ -9,7 +9,7 @@ probes' convention, one-hot ``(batch, 4, length)`` -> ``(batch, tracks, length')
 * bin encoder: its per-position trunk output (:meth:`BinEncoder.features`, zero
   accessibility), ``dim`` tracks at the accessibility stride (100 bp x trunk pooling);
   the vector after global pooling sees the whole bin by construction.
-* Enformer: :func:`analysis.enformer_probe.build_enformer_probe` (optional extra).
+* Enformer: :func:`qtlgraph.analysis.enformer_probe.build_enformer_probe` (optional extra).
 
 Untrained models use the architecture's default config (or the config of the trained run
 they are compared with) and a seeded random initialisation.
@@ -92,7 +92,7 @@ class BinEncoderFeatures(nn.Module):
 
 
 def _unet_analytic(config) -> dict[str, int]:
-    from encoders.unet import receptive_field, receptive_field_sizes
+    from qtlgraph.encoders.unet import receptive_field, receptive_field_sizes
 
     rf = receptive_field(config)
     lo, hi = receptive_field_sizes(config)
@@ -100,7 +100,7 @@ def _unet_analytic(config) -> dict[str, int]:
 
 
 def _bin_analytic(config) -> dict[str, int]:
-    from encoders.bin_encoder import receptive_field
+    from qtlgraph.encoders.bin_encoder import receptive_field
 
     rf = receptive_field(config)
     return {"start": -(rf.trunk // 2), "end": rf.trunk - rf.trunk // 2, "size": rf.trunk,
@@ -109,7 +109,7 @@ def _bin_analytic(config) -> dict[str, int]:
 
 def default_unet_analytic(name: str = "unet:A") -> dict[str, int]:
     """Analytic receptive field of a U-Net baseline's default config (no model built)."""
-    from encoders.baselines import baseline_spec, unet_config
+    from qtlgraph.encoders.baselines import baseline_spec, unet_config
 
     return _unet_analytic(unet_config(baseline_spec(name.split(":", 1)[1]), n_cell_types=3, n_marks=2))
 
@@ -117,8 +117,8 @@ def default_unet_analytic(name: str = "unet:A") -> dict[str, int]:
 def unet_target(config: dict[str, Any] | None = None, name: str = "unet:A", state: dict | None = None,
                 seed: int = 0) -> ProbeTarget:
     """A U-Net baseline; ``config`` holds UNetConfig fields (default: Leopard's, model A)."""
-    from encoders.baselines import baseline_spec, unet_config
-    from encoders.unet import UNet, UNetConfig, check_config
+    from qtlgraph.encoders.baselines import baseline_spec, unet_config
+    from qtlgraph.encoders.unet import UNet, UNetConfig, check_config
 
     if config is None:
         spec = baseline_spec(name.split(":", 1)[1])
@@ -141,7 +141,7 @@ def unet_target(config: dict[str, Any] | None = None, name: str = "unet:A", stat
 def bin_encoder_target(config: dict[str, Any] | None = None, name: str = "bin-encoder",
                        state: dict | None = None, seed: int = 0) -> ProbeTarget:
     """The bin encoder's trunk (default config unless ``config``)."""
-    from encoders.bin_encoder import BinEncoder, BinEncoderConfig
+    from qtlgraph.encoders.bin_encoder import BinEncoder, BinEncoderConfig
 
     cfg = BinEncoderConfig.from_dict(config) if config is not None else BinEncoderConfig()
     torch.manual_seed(seed)
@@ -154,8 +154,8 @@ def bin_encoder_target(config: dict[str, Any] | None = None, name: str = "bin-en
 
 
 def enformer_target(seed: int = 0, **options) -> ProbeTarget:
-    """A reduced-width, randomly initialised Enformer (see :mod:`analysis.enformer_probe`)."""
-    from analysis.enformer_probe import build_enformer_probe
+    """A reduced-width, randomly initialised Enformer (see :mod:`qtlgraph.analysis.enformer_probe`)."""
+    from qtlgraph.analysis.enformer_probe import build_enformer_probe
 
     model = build_enformer_probe(seed=seed, **options)
     return ProbeTarget("enformer", "enformer", model, model.input_length, None, False, model.hparams)
@@ -220,7 +220,7 @@ def load_target(spec: str, seed: int = 0) -> ProbeTarget:
 
 
 class GraphTarget(NamedTuple):
-    """A trained graph model and the graph it was trained on, ready for :func:`analysis.graph_reach.graph_reach`.
+    """A trained graph model and the graph it was trained on, ready for :func:`qtlgraph.analysis.graph_reach.graph_reach`.
 
     Attributes:
         name: the run directory.
@@ -257,18 +257,18 @@ def is_graph_run(spec: str | Path) -> bool:
 
 
 def _graph_prepare(model: nn.Module):
-    """The graph the model reads, built the way :func:`gnn.train.model_inputs` builds it."""
+    """The graph the model reads, built the way :func:`qtlgraph.gnn.train.model_inputs` builds it."""
     from torch_geometric.data import Data
 
-    from gnn.train import model_inputs
+    from qtlgraph.gnn.train import model_inputs
 
     return lambda edge_index, num_nodes: model_inputs(model, Data(edge_index=edge_index, num_nodes=num_nodes))[1]
 
 
 def graph_run_target(run_dir: str | Path) -> GraphTarget:
     """Rebuild a ``qtlgraph train`` run: its model (checkpoint weights) and its graph and features."""
-    from gnn.data import load_graph_data
-    from gnn.models import build_model
+    from qtlgraph.gnn.data import load_graph_data
+    from qtlgraph.gnn.models import build_model
     from qtlgraph.genome import BinIndex
     from qtlgraph.manifest import load_dataset
     from qtlgraph.runtime import load_checkpoint, read_json

@@ -16,7 +16,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.powerlaw_fit import fit_power_law  # noqa: E402
+from qtlgraph.analysis.powerlaw_fit import fit_power_law  # noqa: E402
 
 N_BINS = 303_114
 

@@ -2,8 +2,8 @@
 
 The reference is the same encoder shape written straightforwardly (conv -> BatchNorm ->
 GELU -> pool blocks with ``padding=``, fp32, ``torch.no_grad``, one-hot built with
-``F.one_hot``). The project path is :func:`encoders.embed.embed_batch` on base codes
-(the first block as an exact s-mer table lookup, :mod:`encoders.kmer_stem`, so no one-hot
+``F.one_hot``). The project path is :func:`qtlgraph.encoders.embed.embed_batch` on base codes
+(the first block as an exact s-mer table lookup, :mod:`qtlgraph.encoders.kmer_stem`, so no one-hot
 is built; pooling before BatchNorm/GELU; BatchNorm folded into the convolutions;
 convolutions padding in place; ``inference_mode``; bf16 autocast). Both are timed interleaved in one process so shared-CPU noise hits them alike;
 the ratio is what to compare. bf16 is checked against fp32 on the same weights first
@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from encoders.bin_encoder import BinEncoder, BinEncoderConfig
-from encoders.embed import BF16_TOLERANCE, bf16_error, embed_batch, fold_batchnorm, stem_table
+from qtlgraph.encoders.bin_encoder import BinEncoder, BinEncoderConfig
+from qtlgraph.encoders.embed import BF16_TOLERANCE, bf16_error, embed_batch, fold_batchnorm, stem_table
 
 TARGET = 500.0  # bins/s: the 303,114 hg38 bins in about 10 minutes
 HG38_BINS = 303_114

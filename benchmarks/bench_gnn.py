@@ -24,7 +24,7 @@ from torch import nn
 
 def random_graph(n: int, e: int, d: int, seed: int = 0):
     """Random features, targets and cis-like edges (sources within 100 bins of targets)."""
-    from gnn.data import edge_features
+    from qtlgraph.gnn.data import edge_features
 
     rng = np.random.default_rng(seed)
     target = rng.integers(0, n, size=e)
@@ -77,7 +77,7 @@ def _step(model, opt, x, y, edge_index, edge_attr) -> float:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from gnn.models import GraphRegressor, mean_adjacency, uses_adjacency
+    from qtlgraph.gnn.models import GraphRegressor, mean_adjacency, uses_adjacency
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nodes", type=int, default=303_114)
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--layer", default="graphconv")
-    ap.add_argument("--aggr", default="sqrt", help="adjacency normalisation (gnn.models.AGGRS)")
+    ap.add_argument("--aggr", default="sqrt", help="adjacency normalisation (qtlgraph.gnn.models.AGGRS)")
     args = ap.parse_args(argv)
     torch.manual_seed(0)
     x, y, ei, ea = random_graph(args.nodes, args.edges, args.dim)
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> dict:
                                    edge_dim=ea.shape[1], aggr=args.aggr),
         "stock GraphConv": StockGraphConv(args.dim, args.dim, 2),
     }
-    t0 = time.perf_counter()  # built once per run by gnn.train.model_inputs, as here
+    t0 = time.perf_counter()  # built once per run by qtlgraph.gnn.train.model_inputs, as here
     graph = mean_adjacency(ei, args.nodes, args.aggr) if uses_adjacency(args.layer) else ei
     build_s = time.perf_counter() - t0
     graphs = {"qtlgraph": graph, "stock GraphConv": ei}

@@ -19,9 +19,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.enformer_probe import ENFORMER_INPUT, build_enformer_probe, enformer_available  # noqa: E402
-from analysis.receptive_field import gradient_probe, perturbation_probe, random_onehot  # noqa: E402
-from analysis.rf_targets import load_target  # noqa: E402
+from qtlgraph.analysis.enformer_probe import ENFORMER_INPUT, build_enformer_probe, enformer_available  # noqa: E402
+from qtlgraph.analysis.receptive_field import gradient_probe, perturbation_probe, random_onehot  # noqa: E402
+from qtlgraph.analysis.rf_targets import load_target  # noqa: E402
 
 UNET_TARGET_S = 5.0
 ENFORMER_TARGET_S = 120.0

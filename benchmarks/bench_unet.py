@@ -15,9 +15,9 @@ import time
 import torch
 from torch import nn
 
-from encoders.baselines import baseline_spec, unet_config
-from encoders.losses import masked_loss
-from encoders.unet import UNet
+from qtlgraph.encoders.baselines import baseline_spec, unet_config
+from qtlgraph.encoders.losses import masked_loss
+from qtlgraph.encoders.unet import UNet
 
 
 class RefUNet(nn.Module):

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from encoders.unet import UNetConfig, check_config
+from qtlgraph.encoders.unet import UNetConfig, check_config
 from qtlgraph.errors import InputError
 
 N_BASES = 4

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
-from encoders.bin_encoder import BinEncoderConfig
+from qtlgraph.encoders.bin_encoder import BinEncoderConfig
 from qtlgraph.errors import InputError
 from qtlgraph.genome import BinIndex
 
@@ -175,7 +175,7 @@ class BinDataset(torch.utils.data.Dataset):
 
     Returns per batch:
         ``((seq (B, L) uint8 base codes, acc (B, P)[, flank (B, F)]), target (B, n_marks))``;
-        :class:`encoders.bin_encoder.BinEncoder` takes codes directly (its fast path).
+        :class:`qtlgraph.encoders.bin_encoder.BinEncoder` takes codes directly (its fast path).
     """
 
     def __init__(self, arrays: BinArrays, codes: np.ndarray, rows: np.ndarray, cells) -> None:

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from encoders.kmer_stem import first_block, lookup_applies, lookup_table
+from qtlgraph.encoders.kmer_stem import first_block, lookup_applies, lookup_table
 from qtlgraph.errors import InputError
 
 
@@ -214,7 +214,7 @@ class BinEncoder(nn.Module):
         """The first sequence block from one-hot or from base codes.
 
         Codes (0-3 = A, C, G, T, 4 = N) go through an exact s-mer table lookup when the
-        block allows and no gradient is needed (:mod:`encoders.kmer_stem`), else through a
+        block allows and no gradient is needed (:mod:`qtlgraph.encoders.kmer_stem`), else through a
         one-hot built here. Shapes: (B, 4, L) or (B, L) -> (B, C1, L1).
         """
         block = self.seq_stem[0]
@@ -235,7 +235,7 @@ class BinEncoder(nn.Module):
     def embed_from_first(self, first: torch.Tensor, acc: torch.Tensor,
                          flank: torch.Tensor | None = None) -> torch.Tensor:
         """The embedding given the first sequence block's output (e.g. computed by lookup,
-        :mod:`encoders.kmer_stem`). Shapes: first (B, C1, L1) -> (B, dim)."""
+        :mod:`qtlgraph.encoders.kmer_stem`). Shapes: first (B, C1, L1) -> (B, dim)."""
         parts = [_global_pool(self._trunk(first, acc))]
         if self.flank_stem is not None:
             if flank is None:

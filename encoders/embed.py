@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from encoders.bin_dataset import BinArrays, load_bin_arrays, sequence_codes
-from encoders.bin_encoder import BinEncoder, BinEncoderConfig
-from encoders.kmer_stem import first_block, lookup_applies, lookup_table
+from qtlgraph.encoders.bin_dataset import BinArrays, load_bin_arrays, sequence_codes
+from qtlgraph.encoders.bin_encoder import BinEncoder, BinEncoderConfig
+from qtlgraph.encoders.kmer_stem import first_block, lookup_applies, lookup_table
 from qtlgraph.errors import InputError
 from qtlgraph.genome import BinIndex
 
@@ -81,7 +81,7 @@ def fold_batchnorm(model: BinEncoder) -> BinEncoder:
 
 
 def stem_table(model: BinEncoder) -> torch.Tensor | None:
-    """The first sequence block as a lookup table (:mod:`encoders.kmer_stem`), or None
+    """The first sequence block as a lookup table (:mod:`qtlgraph.encoders.kmer_stem`), or None
     when its shape does not allow one."""
     block = model.seq_stem[0]
     with torch.no_grad():

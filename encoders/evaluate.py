@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from encoders.baselines import conditioning_cells, make_inputs, outputs_for_cell
+from qtlgraph.encoders.baselines import conditioning_cells, make_inputs, outputs_for_cell
 from qtlgraph.errors import InputError
 
 BIN_SIZE = 10_000
@@ -61,7 +61,7 @@ def predict_tiles(model, spec, reader, tiles: list[Tile], length: int, *, kind: 
     """
     import torch
 
-    from encoders.losses import output_transform
+    from qtlgraph.encoders.losses import output_transform
 
     n_cells, n_marks = len(reader.dataset.cell_types), len(reader.dataset.marks)
     model.eval().to(device)
@@ -141,7 +141,7 @@ def bin_targets(dataset, index, chroms: list[str]) -> np.ndarray:
 
 def metric_rows(acc: Accumulated, targets: np.ndarray, dataset, *, kind: str):
     """results.json ``metrics`` rows and the ``bin_predictions`` columns (test bins only)."""
-    from analysis import metrics
+    from qtlgraph.analysis import metrics
 
     rows, frames = [], []
     scored = np.flatnonzero(acc.counts > 0)
@@ -222,9 +222,9 @@ class LoadedRun(NamedTuple):
 
 def load_run(run_dir: str | Path, dataset_path: str | Path | None = None) -> LoadedRun:
     """Rebuild a ``train-unet`` run: model (weights from ``checkpoint.pt``), dataset, reader."""
-    from encoders.baselines import baseline_spec
-    from encoders.unet import UNet, UNetConfig
-    from encoders.windows import QuantileMap, TrackReader
+    from qtlgraph.encoders.baselines import baseline_spec
+    from qtlgraph.encoders.unet import UNet, UNetConfig
+    from qtlgraph.encoders.windows import QuantileMap, TrackReader
     from qtlgraph.manifest import load_dataset
     from qtlgraph.runtime import load_checkpoint, read_json
 

@@ -21,7 +21,7 @@ N_CODE = 4
 
 
 def lookup_applies(block: nn.Sequential) -> bool:
-    """Whether a :func:`encoders.bin_encoder.conv_block` can be evaluated by lookup."""
+    """Whether a :func:`qtlgraph.encoders.bin_encoder.conv_block` can be evaluated by lookup."""
     conv = next(m for m in block if isinstance(m, nn.Conv1d))
     k, s = conv.kernel_size[0], conv.stride[0]
     no_pad_module = not isinstance(block[0], nn.ConstantPad1d)
@@ -81,7 +81,7 @@ def first_block(block: nn.Sequential, codes: torch.Tensor, table: torch.Tensor) 
     idx = (windows + offsets).reshape(-1, g + p - 1)
     out = F.embedding_bag(idx, table, mode="sum")
     x = out.reshape(codes.shape[0], -1, table.shape[1]).transpose(1, 2)
-    if conv.bias is not None:  # a folded BatchNorm (encoders.embed.fold_batchnorm)
+    if conv.bias is not None:  # a folded BatchNorm (qtlgraph.encoders.embed.fold_batchnorm)
         x = x + conv.bias.view(1, -1, 1)
     tail = [m for m in block if isinstance(m, (nn.BatchNorm1d, nn.GELU))]
     for m in tail:

@@ -1,7 +1,7 @@
 """The local model run: train the bin encoder + head on train chromosomes, score test bins.
 
 Writes a run directory as docs/architecture.md ("Runs") says: ``config.json``,
-``checkpoint.pt`` (every epoch, through :func:`encoders.train.fit`), ``results.json`` and
+``checkpoint.pt`` (every epoch, through :func:`qtlgraph.encoders.train.fit`), ``results.json`` and
 ``bin_predictions.parquet`` (test bins, at 10 kb). Cell types share all weights; the
 accessibility input tells them apart.
 """
@@ -15,8 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from encoders.bin_dataset import BinArrays, BinDataset, bin_loader, load_bin_arrays, sequence_codes
-from encoders.bin_encoder import BinEncoder, BinEncoderConfig
+from qtlgraph.encoders.bin_dataset import BinArrays, BinDataset, bin_loader, load_bin_arrays, sequence_codes
+from qtlgraph.encoders.bin_encoder import BinEncoder, BinEncoderConfig
 from qtlgraph.errors import InputError
 from qtlgraph.genome import BinIndex
 
@@ -39,7 +39,7 @@ def metric_rows(frame, split: str) -> list[dict]:
         frame: pandas DataFrame with ``cell_type, mark, pred, target`` (NaN targets ignored).
         split: the split name written into each row.
     """
-    from analysis import metrics as M
+    from qtlgraph.analysis import metrics as M
 
     rows = []
     for (cell, mark), g in frame.groupby(["cell_type", "mark"], sort=False):
@@ -131,8 +131,8 @@ def train_local(manifest: str | Path, out: str | Path, *, epochs: int = 3, batch
     """
     import torch
 
-    from encoders.losses import MaskedLoss
-    from encoders.train import fit
+    from qtlgraph.encoders.losses import MaskedLoss
+    from qtlgraph.encoders.train import fit
     from qtlgraph.distributed import barrier, init_distributed
     from qtlgraph.manifest import load_dataset
     from qtlgraph.runtime import seed_everything, select_device, versions, write_json
@@ -171,8 +171,8 @@ def train_local(manifest: str | Path, out: str | Path, *, epochs: int = 3, batch
 
 def _evaluate(model, parts: dict[str, BinDataset], out: Path, config: dict, history: list[dict],
               batch_size: int, device, t0: float) -> LocalRun:
-    from encoders.losses import output_transform
-    from encoders.train import predict
+    from qtlgraph.encoders.losses import output_transform
+    from qtlgraph.encoders.train import predict
     from qtlgraph.outputs import atomic_path
     from qtlgraph.runtime import write_json
 

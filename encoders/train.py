@@ -3,7 +3,7 @@
 Every model in the project trains through these functions (U-Nets, the per-bin encoder,
 the GNN). A loader yields ``(inputs, target)`` where ``inputs`` is a Tensor or a tuple of
 Tensors passed as ``model(*inputs)``; ``loss_fn(pred, target)`` returns a scalar (e.g.
-:func:`encoders.losses.masked_loss` or :class:`encoders.losses.MaskedLoss`).
+:func:`qtlgraph.encoders.losses.masked_loss` or :class:`qtlgraph.encoders.losses.MaskedLoss`).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from encoders.losses import MaskedLoss, masked_loss  # noqa: F401  (re-exported)
+from qtlgraph.encoders.losses import MaskedLoss, masked_loss  # noqa: F401  (re-exported)
 from qtlgraph.runtime import load_checkpoint, save_checkpoint, seed_everything
 
 CHECKPOINT = "checkpoint.pt"

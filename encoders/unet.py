@@ -4,7 +4,7 @@ Layout (defaults = Leopard): a conv-conv block (15 filters, kernel 7), ``depth``
 encoder levels of maxpool(2)-conv-conv with filters growing 1.5x per level, 5 decoder
 levels of transposed conv (kernel 2, stride 2) concatenated with the skip connection
 then conv-conv, and a final 1x1 convolution. The model returns **logits**; Leopard's
-sigmoid is applied at prediction time (``encoders.losses.output_transform``) so that
+sigmoid is applied at prediction time (``qtlgraph.encoders.losses.output_transform``) so that
 training can use the numerically stable ``binary_cross_entropy_with_logits``.
 
 Channel schedule: ``"leopard"`` repeats Leopard's integer arithmetic
@@ -19,7 +19,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from encoders.blocks import UpBlock, conv_conv, down_block, same_padding
+from qtlgraph.encoders.blocks import UpBlock, conv_conv, down_block, same_padding
 from qtlgraph.errors import InputError
 
 

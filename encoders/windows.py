@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset as TorchDataset
 
-from encoders.baselines import BaselineSpec, make_inputs, make_targets
+from qtlgraph.encoders.baselines import BaselineSpec, make_inputs, make_targets
 from qtlgraph.errors import InputError
 from qtlgraph.genome import canonical_chrom
 from qtlgraph.tracks import binarize, open_bigwig

@@ -34,7 +34,7 @@ def compare_runs(run_dirs: list[str | Path], *, n_boot: int = 200, seed: int = 0
     """
     import pandas as pd
 
-    from gnn.evaluate import metrics_table, paired_table
+    from qtlgraph.gnn.evaluate import metrics_table, paired_table
 
     runs = [_load_run(Path(p)) for p in run_dirs]
     ref = next((f for _, _, f in runs if "in_degree" in f.columns), None)

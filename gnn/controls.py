@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gnn.data import CellEdges
+from qtlgraph.gnn.data import CellEdges
 
 
 def shuffle_sources(

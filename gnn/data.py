@@ -252,23 +252,23 @@ def kmer_rows(codes: np.ndarray, k: int, columns: np.ndarray | None) -> np.ndarr
     """The k-mer node features of sequences given as base codes (``log1p`` counts of the
     chosen canonical columns). Shapes: codes ``(n, L)`` -> ``(n, len(columns))`` float32.
     """
-    from gnn.kmers import kmer_spectrum
+    from qtlgraph.gnn.kmers import kmer_spectrum
 
     counts = kmer_spectrum(codes, k)
     return np.log1p(counts if columns is None else counts[:, columns]).astype(np.float32)
 
 
 def kmer_features(ds, index, k: int, top: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
-    """``log1p`` canonical k-mer counts of every bin (:mod:`gnn.kmers`), and the columns kept.
+    """``log1p`` canonical k-mer counts of every bin (:mod:`qtlgraph.gnn.kmers`), and the columns kept.
 
     With ``top`` > 0 only the ``top`` words most over-represented genome-wide are kept
-    (:func:`gnn.kmers.enriched_columns`; two passes over the sequence, no labels).
+    (:func:`qtlgraph.gnn.kmers.enriched_columns`; two passes over the sequence, no labels).
 
     Shapes: ``(n_bins, n_canonical_kmers)`` or ``(n_bins, top)`` float32; columns ``(top,)``
     (None when all are kept).
     """
-    from encoders.bin_dataset import sequence_codes
-    from gnn.kmers import enriched_columns, kmer_spectrum
+    from qtlgraph.encoders.bin_dataset import sequence_codes
+    from qtlgraph.gnn.kmers import enriched_columns, kmer_spectrum
     from qtlgraph.sequence import open_sequence
 
     seq = open_sequence(ds)
@@ -300,18 +300,18 @@ def load_graph_data(dataset_path: str | Path, graph_specs: Sequence[str], embed_
         graph_specs: ``--graph`` values (see :func:`match_graph_dirs`).
         embed_dir: ``qtlgraph embed`` output.
         neighbor: add ``neighbor`` edges between adjacent bins.
-        shuffle: edge-shuffle control (:func:`gnn.controls.shuffle_sources`).
+        shuffle: edge-shuffle control (:func:`qtlgraph.gnn.controls.shuffle_sources`).
         seed: seed of the shuffle.
         holdout_cell_type: train on the other cell types, score this one.
         kmer: append the bin's canonical k-mer spectrum of this word length to the node
-            features (0: none; see :mod:`gnn.kmers`).
+            features (0: none; see :mod:`qtlgraph.gnn.kmers`).
         kmer_top: keep only this many most over-represented k-mers (0: all).
         scale: standardise every node feature over the training nodes (:func:`standardise`).
     """
     from dataclasses import replace
 
-    from encoders.embed import open_embeddings
-    from gnn.controls import shuffle_sources
+    from qtlgraph.encoders.embed import open_embeddings
+    from qtlgraph.gnn.controls import shuffle_sources
     from qtlgraph.genome import BinIndex
     from qtlgraph.manifest import load_dataset
     from qtlgraph.tracks import dataset_accessibility, dataset_targets

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from analysis import metrics as M
+from qtlgraph.analysis import metrics as M
 
 STRATA = ("all", "linked", "deg0", "deg1-10", "deg11-100", "deg>100")
 #: binarisation threshold of the raw bin mean; on log1p targets it is log1p(2)

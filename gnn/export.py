@@ -55,8 +55,8 @@ def predictions_for(run_dir: str | Path, part: str = "all", device: str = "auto"
     one split part, recomputed from its checkpoint; and the run's bin index."""
     import torch
 
-    from gnn.score_run import load_run
-    from gnn.train import predict_nodes, prediction_frame
+    from qtlgraph.gnn.score_run import load_run
+    from qtlgraph.gnn.train import predict_nodes, prediction_frame
     from qtlgraph.genome import BinIndex
     from qtlgraph.manifest import load_dataset
 

@@ -8,7 +8,7 @@ of a linked source bin matter for its target.
 
 Counts of a k-mer and its reverse complement are summed (strand-free); k-mers with an
 ``N`` are skipped. Features are ``log1p`` counts, standardised over the training bins by
-the caller (:func:`gnn.data.standardise`).
+the caller (:func:`qtlgraph.gnn.data.standardise`).
 """
 from __future__ import annotations
 

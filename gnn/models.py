@@ -83,7 +83,7 @@ class GraphRegressor(nn.Module):
     With ``message_passing=False`` the convolutions see no edges (the local baseline).
 
     ``graphconv`` and ``sage`` aggregate through a sparse adjacency: pass the one
-    :func:`mean_adjacency` built (``graph_adjacency`` in :mod:`gnn.train` builds it from a
+    :func:`mean_adjacency` built (``graph_adjacency`` in :mod:`qtlgraph.gnn.train` builds it from a
     ``Data``) as ``edge_index``; a ``(2, E)`` edge index is also accepted and converted
     on every call (correct, but slower when the same graph is reused). ``gatv2`` and
     ``transformer`` take the ``(2, E)`` edge index and ``edge_attr``.

@@ -90,7 +90,7 @@ def attach_predictions(rows: pd.DataFrame, effects: pd.DataFrame, marks) -> pd.D
 def concordance_metrics(rows: pd.DataFrame, label: str) -> list[dict]:
     """Per mark and over all marks: ``n``, ``n_reached``, ``sign_concordance`` (rows with a
     non-zero prediction and value), ``spearman`` (all rows), ``spearman_reached``."""
-    from analysis.metrics import spearman
+    from qtlgraph.analysis.metrics import spearman
 
     out = []
     groups = [(m, g) for m, g in rows.groupby("mark", sort=True)] + [("all", rows)]
@@ -113,7 +113,7 @@ def evaluate_run(run_dir: str | Path, *, part: str = "test", fdr: float = 0.05, 
         ``(metrics, rows)``: one metrics row per comparison (``qtl_beta``, ``truth``) and
         mark; the scored evaluation rows with ``comparison, pred, reached``.
     """
-    from gnn.score_run import load_run, open_encoder, score_variants
+    from qtlgraph.gnn.score_run import load_run, open_encoder, score_variants
     from qtlgraph.manifest import load_dataset
 
     run = load_run(run_dir, device)

@@ -4,7 +4,7 @@ For each variant and cell type the bin encoder of the run's embedding cache (the
 ``qtlgraph train-local`` run named in ``embed.json``) embeds the variant's 10 kb bin twice
 in fp32, with the reference and with the alternative allele (the cell type's accessibility
 inputs unchanged); both rows replace the bin's node features and
-:func:`gnn.scoring.propagate` gives the change per mark at the bin and downstream of it.
+:func:`qtlgraph.gnn.scoring.propagate` gives the change per mark at the bin and downstream of it.
 """
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from qtlgraph.errors import InputError
 class LoadedRun(NamedTuple):
     """A trained GNN run rebuilt from its directory."""
 
-    model: object          # gnn.models.GraphRegressor, eval mode
-    inputs: object         # gnn.data.GraphInputs
+    model: object          # qtlgraph.gnn.models.GraphRegressor, eval mode
+    inputs: object         # qtlgraph.gnn.data.GraphInputs
     config: dict
     hops: int              # message-passing layers (0 for the local baseline)
     device: object
@@ -30,9 +30,9 @@ class LoadedRun(NamedTuple):
 class Encoder(NamedTuple):
     """The bin encoder of an embedding cache, with what it reads per bin."""
 
-    model: object          # encoders.bin_encoder.BinEncoder, eval mode
+    model: object          # qtlgraph.encoders.bin_encoder.BinEncoder, eval mode
     index: object          # qtlgraph.genome.BinIndex
-    arrays: object         # encoders.bin_dataset.BinArrays (accessibility inputs)
+    arrays: object         # qtlgraph.encoders.bin_dataset.BinArrays (accessibility inputs)
     sequence: object       # qtlgraph.sequence.GenomeSequence
 
 
@@ -54,8 +54,8 @@ def _graph_spec(spec: str) -> str:
 
 def load_run(run_dir: str | Path, device: str = "auto") -> LoadedRun:
     """Rebuild a ``qtlgraph train`` run: its data (same options) and its checkpoint."""
-    from gnn.data import load_graph_data
-    from gnn.models import build_model
+    from qtlgraph.gnn.data import load_graph_data
+    from qtlgraph.gnn.models import build_model
     from qtlgraph.runtime import load_checkpoint, read_json, select_device
 
     run_dir = Path(run_dir)
@@ -82,8 +82,8 @@ def load_run(run_dir: str | Path, device: str = "auto") -> LoadedRun:
 
 def open_encoder(embed_dir: str | Path, device="cpu") -> Encoder:
     """The encoder run named in ``embed_dir/embed.json`` and its dataset's per-bin inputs."""
-    from encoders.bin_dataset import load_bin_arrays
-    from encoders.embed import load_local_model
+    from qtlgraph.encoders.bin_dataset import load_bin_arrays
+    from qtlgraph.encoders.embed import load_local_model
     from qtlgraph.genome import BinIndex
     from qtlgraph.manifest import load_dataset
     from qtlgraph.runtime import read_json
@@ -160,7 +160,7 @@ def feature_rows(data, nodes, emb: np.ndarray, onehot: np.ndarray, d: int):
 
     Args:
         data: the run's graph ``Data`` (``x`` and, when present, ``x_mean``, ``x_scale``,
-            ``kmer``, ``kmer_columns`` from :func:`gnn.data.load_graph_data`).
+            ``kmer``, ``kmer_columns`` from :func:`qtlgraph.gnn.data.load_graph_data`).
         nodes: node ids of one bin in each cell type.
         emb: the bin's embedding per cell type; onehot: the bin's sequence.
         d: embedding width.
@@ -169,7 +169,7 @@ def feature_rows(data, nodes, emb: np.ndarray, onehot: np.ndarray, d: int):
     """
     import torch
 
-    from gnn.data import kmer_rows
+    from qtlgraph.gnn.data import kmer_rows
 
     x = data.x[torch.as_tensor(nodes)].double()
     mean = getattr(data, "x_mean", None)
@@ -192,7 +192,7 @@ def _bin_columns(index, bins: np.ndarray, prefix: str) -> dict:
 
 def effect_frame(run: LoadedRun, index, variant: pd.Series, effect, attribution) -> pd.DataFrame:
     """Rows of one variant: every changed node with its change per mark, distance and path."""
-    from gnn.scoring import Downstream, node_path
+    from qtlgraph.gnn.scoring import Downstream, node_path
 
     n = int(run.inputs.data.bin.max()) + 1
     nodes = effect.nodes
@@ -267,7 +267,7 @@ def score_variants(run_dir: str | Path, variants: pd.DataFrame, *, batch_size: i
         variants: ``chrom, pos, ref, alt, id`` (1-based positions).
         batch_size: bins per encoder forward pass.
         device: ``cpu``, ``cuda`` or ``auto``.
-        attribute: ablate the edges that can carry each change (:mod:`gnn.scoring`).
+        attribute: ablate the edges that can carry each change (:mod:`qtlgraph.gnn.scoring`).
         max_edges: at most this many ablated edges per variant.
         run, encoder: already loaded ones (to score several files without reloading).
 
@@ -279,7 +279,7 @@ def score_variants(run_dir: str | Path, variants: pd.DataFrame, *, batch_size: i
     import torch
     from tqdm.auto import tqdm
 
-    from gnn.scoring import propagate
+    from qtlgraph.gnn.scoring import propagate
 
     run = run or load_run(run_dir, device)
     enc = encoder or open_encoder(run.config["data"]["embeddings"], run.device)

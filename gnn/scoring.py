@@ -100,7 +100,7 @@ def node_path(down: Downstream, node: int) -> list[int]:
 def _forward(model, x, edge_index, edge_attr) -> torch.Tensor:
     """``model(x, edge_index, edge_attr)``; adjacency layers get their sparse adjacency built
     here in ``x``'s dtype (the model's own conversion builds it in float32)."""
-    from gnn import models
+    from qtlgraph.gnn import models
 
     layer = getattr(model, "layer", None)
     if x.dtype != torch.float32 and layer and models.uses_adjacency(layer) and model.message_passing:

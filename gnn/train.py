@@ -2,7 +2,7 @@
 
 The whole graph is one batch: a "loader" is a one-element list ``[((x, edge_index,
 edge_attr), target)]`` whose target is NaN outside the split's mask, so the masked
-loss of :mod:`encoders.losses` never sees a held-out bin.
+loss of :mod:`qtlgraph.encoders.losses` never sees a held-out bin.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class TrainOptions(NamedTuple):
 
 
 def check_options(opts: TrainOptions) -> None:
-    from gnn.models import AGGRS, LAYERS
+    from qtlgraph.gnn.models import AGGRS, LAYERS
 
     if opts.model not in ("gnn", "local"):
         raise InputError(f"--model {opts.model}: expected gnn or local")
@@ -49,7 +49,7 @@ def check_options(opts: TrainOptions) -> None:
 
 
 def model_config(data, opts: TrainOptions) -> dict[str, Any]:
-    """The ``model`` section of ``config.json`` (input to :func:`gnn.models.build_model`)."""
+    """The ``model`` section of ``config.json`` (input to :func:`qtlgraph.gnn.models.build_model`)."""
     return {"in_dim": int(data.x.shape[1]), "out_dim": int(data.y.shape[1]),
             "hidden": opts.hidden, "layers": opts.layers, "layer": opts.layer,
             "edge_dim": int(data.edge_attr.shape[1]), "dropout": opts.dropout,
@@ -63,7 +63,7 @@ def model_name(opts: TrainOptions) -> str:
 
 def new_model(data, opts: TrainOptions):
     """A freshly initialised model for ``data``, seeded with ``opts.seed``."""
-    from gnn.models import build_model
+    from qtlgraph.gnn.models import build_model
     from qtlgraph.runtime import seed_everything
 
     seed_everything(opts.seed)
@@ -74,13 +74,13 @@ def model_inputs(model, data) -> tuple:
     """``(x, graph, edge_attr)`` as ``model`` reads them, the graph prepared once.
 
     For the adjacency layers (``graphconv``, ``sage``) ``graph`` is the sparse adjacency
-    of ``data.edge_index`` (:func:`gnn.models.mean_adjacency`, with the model's ``aggr``),
+    of ``data.edge_index`` (:func:`qtlgraph.gnn.models.mean_adjacency`, with the model's ``aggr``),
     built here from the ``Data`` in hand, never cached across graphs; for the attention
     layers it is ``data.edge_index``.
 
     Shapes: x ``(N, F)``, graph ``(2, E)`` or sparse ``(N, N)``, edge_attr ``(E, F_e)``.
     """
-    from gnn.models import mean_adjacency, uses_adjacency
+    from qtlgraph.gnn.models import mean_adjacency, uses_adjacency
 
     graph = data.edge_index
     if model.message_passing and uses_adjacency(model.layer):
@@ -122,7 +122,7 @@ def _update_best(best: dict | None, history: list[dict], state: dict) -> dict | 
 
 def fit_best(model, loader, optimizer, loss_fn, *, epochs: int, run_dir: str | Path, device,
              resume: bool, valid_loader, seed: int, extra_state: dict | None) -> list[dict]:
-    """:func:`encoders.train.fit` one epoch at a time, keeping the best validation epoch.
+    """:func:`qtlgraph.encoders.train.fit` one epoch at a time, keeping the best validation epoch.
 
     The weights of the epoch with the lowest validation loss travel in the checkpoint
     under ``best`` (``epoch``, ``valid_loss``, ``model``), so ``resume`` keeps them; at the
@@ -130,7 +130,7 @@ def fit_best(model, loader, optimizer, loss_fn, *, epochs: int, run_dir: str | P
     Every run gets the same number of epochs: the budget is fixed, the choice is made on
     the validation chromosomes only.
     """
-    from encoders.train import CHECKPOINT, fit
+    from qtlgraph.encoders.train import CHECKPOINT, fit
     from qtlgraph.runtime import is_rank_zero, load_checkpoint, save_checkpoint
 
     path = Path(run_dir) / CHECKPOINT
@@ -173,11 +173,11 @@ def train_model(model, data, opts: TrainOptions, *, run_dir: str | Path, device=
     model ends with the weights of its best validation epoch (:func:`fit_best`).
 
     Returns:
-        the per-epoch history of :func:`encoders.train.fit`.
+        the per-epoch history of :func:`qtlgraph.encoders.train.fit`.
     """
     import torch
 
-    from encoders.losses import MaskedLoss
+    from qtlgraph.encoders.losses import MaskedLoss
     from qtlgraph.distributed import init_distributed, scaled_loss, shard_node_targets
 
     data = data.to(device)
@@ -201,7 +201,7 @@ def predict_nodes(model, data, device="cpu"):
 
     Shapes: ``(num_nodes, n_marks)``.
     """
-    from encoders.train import predict
+    from qtlgraph.encoders.train import predict
 
     data = data.to(device)
     return predict(model, [(model_inputs(model, data), None)], device)
@@ -254,10 +254,10 @@ def train_run(dataset: str | Path, graphs: list[str], embeddings: str | Path, op
     (test bins, with ``in_degree``) and ``results.json``; returns the results dict.
     Node features: the cached embedding, accessibility and (``kmer`` > 0) the counts of
     the ``kmer_top`` most over-represented ``kmer``-mers, all standardised (``scale``);
-    see :func:`gnn.data.load_graph_data`.
+    see :func:`qtlgraph.gnn.data.load_graph_data`.
     """
-    from gnn.data import load_graph_data
-    from gnn.evaluate import metrics_table
+    from qtlgraph.gnn.data import load_graph_data
+    from qtlgraph.gnn.evaluate import metrics_table
     from qtlgraph.outputs import atomic_path
     from qtlgraph.runtime import select_device, versions, write_json
 

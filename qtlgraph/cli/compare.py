@@ -12,7 +12,7 @@ import click
 def command(run_dirs, out, n_boot) -> None:
     """Print Pearson r [95% CI] per cell type, mark and in-degree stratum for every run
     (GNN, local, U-Nets), plus the paired bootstrap of each GNN minus the local run."""
-    from gnn.compare import compare_runs, wide_table, write_comparison
+    from qtlgraph.gnn.compare import compare_runs, wide_table, write_comparison
 
     comp = compare_runs(list(run_dirs), n_boot=n_boot)
     click.echo(wide_table(comp.table).to_string(index=False))

@@ -33,7 +33,7 @@ def command(graph_dirs: tuple[Path, ...], out: Path, force: bool, per_type: bool
     lognormal, exponential and truncated power law) and hubs.bed; across all graphs one
     summary.tsv and summary.md, one column per graph named from its build.json.
     """
-    from analysis.degree_report import HubRule, analyse_degrees
+    from qtlgraph.analysis.degree_report import HubRule, analyse_degrees
 
     rule = HubRule(hub_column, hub_threshold, hub_quantile)
     report = analyse_degrees(graph_dirs, out, force=force, per_type=per_type, hubs=rule,

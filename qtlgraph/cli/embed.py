@@ -27,7 +27,7 @@ def command(run_dir: Path, out: Path, batch_size: int, chunk_bins: int, device: 
     (cell types, bin size, genome, d, run, done chunks). Chunks are flushed one by one;
     embed.json says "complete": true once every chunk is done.
     """
-    from encoders.embed import embed_genome
+    from qtlgraph.encoders.embed import embed_genome
 
     res = embed_genome(run_dir, out, batch_size=batch_size, device=device, resume=resume, force=force,
                        dtype=dtype, precision=precision, chunk_bins=chunk_bins)

@@ -19,7 +19,7 @@ def command(run_dirs: tuple[Path, ...], out: Path | None, recompute: bool, base_
             device: str) -> None:
     """Print the comparison table of RUN_DIRs from their results.json (test chromosomes;
     PR/ROC-AUC at base resolution where the model has it, Pearson/Spearman on 10 kb bins)."""
-    from encoders.evaluate import comparison_table, evaluate_run, to_markdown
+    from qtlgraph.encoders.evaluate import comparison_table, evaluate_run, to_markdown
     from qtlgraph.outputs import atomic_path
     from qtlgraph.runtime import select_device
 

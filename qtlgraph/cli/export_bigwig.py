@@ -17,7 +17,7 @@ import click
 @click.option("--force", is_flag=True, help="Replace a non-empty OUT.")
 def command(run_dir, out, part, targets, device, force) -> None:
     """Write OUT/<cell>.<mark>.pred.bw (log1p of the bin mean, one value per 10 kb bin)."""
-    from gnn.export import export_bigwigs
+    from qtlgraph.gnn.export import export_bigwigs
 
     written = export_bigwigs(run_dir, out, part=part, targets=targets, device=device, force=force)
     click.echo(f"wrote {len(written)} bigWigs to {out}", err=True)

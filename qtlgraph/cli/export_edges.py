@@ -18,7 +18,7 @@ import click
 @click.option("--force", is_flag=True, help="Replace a non-empty OUT.")
 def command(graph_dir, attribution, run_dir, name, out, force) -> None:
     """Write OUT/<name>.bedpe and OUT/<name>.interact.txt."""
-    from gnn import export
+    from qtlgraph.gnn import export
     from qtlgraph.errors import InputError
 
     if (graph_dir is None) == (attribution is None):

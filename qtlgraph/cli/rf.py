@@ -43,7 +43,7 @@ def command(model: str, trained: Path | None, method: str, n_inputs: int, positi
     in bp (OUT/rf.json, rf.md, reach.npz, rf_reach.png and rf_compare.png, the reach beside
     the U-Net's and Enformer's).
     """
-    from analysis.rf_report import run_rf
+    from qtlgraph.analysis.rf_report import run_rf
 
     summary = run_rf(model, out, trained=trained, method=method, n_inputs=n_inputs,
                      position=_position(position), seed=seed, force=force, mode=perturb, delta=delta)

@@ -42,7 +42,7 @@ def command(run_dir, variants, out, edges_out, no_attribution, max_edges, evalua
         if p.exists() and not force:
             raise InputError(f"{p}: exists (use --force to replace it)")
     if evaluate_qtl:
-        from gnn.score_eval import evaluate_run
+        from qtlgraph.gnn.score_eval import evaluate_run
 
         metrics, rows = evaluate_run(run_dir, part=part, fdr=fdr, device=device, batch_size=batch_size)
         with atomic_path(out) as tmp, atomic_path(rows_out) as tmp_rows:
@@ -52,7 +52,7 @@ def command(run_dir, variants, out, edges_out, no_attribution, max_edges, evalua
         return
     if variants is None:
         raise InputError("--variants is required unless --evaluate-qtl")
-    from gnn.score_run import score_variants
+    from qtlgraph.gnn.score_run import score_variants
     from qtlgraph.variants import read_variants
 
     res = score_variants(run_dir, read_variants(variants), batch_size=batch_size, device=device,

@@ -41,7 +41,7 @@ def command(dataset, graphs, embeddings, model, layer, layers, hidden, dropout, 
     Writes OUT/config.json, checkpoint.pt, results.json (metrics per cell type, mark and
     in-degree stratum on the test chromosomes) and bin_predictions.parquet.
     """
-    from gnn.train import TrainOptions, train_run
+    from qtlgraph.gnn.train import TrainOptions, train_run
 
     opts = TrainOptions(model=model, layer=layer, layers=layers, hidden=hidden, dropout=dropout,
                         weight_decay=weight_decay, epochs=epochs, lr=lr, seed=seed, aggr=aggr)

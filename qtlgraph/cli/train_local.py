@@ -31,7 +31,7 @@ def command(manifest: Path, out: Path, epochs: int, batch_size: int, lr: float, 
     bin_predictions.parquet for the test bins into OUT, beside config.json and
     checkpoint.pt (written every epoch; --resume continues from it).
     """
-    from encoders.local import train_local
+    from qtlgraph.encoders.local import train_local
 
     run = train_local(manifest, out, epochs=epochs, batch_size=batch_size, lr=lr, dim=dim, seed=seed,
                       device=device, resume=resume, force=force, loss=loss, encoder={"flank": flank})

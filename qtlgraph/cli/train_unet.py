@@ -27,7 +27,7 @@ def _prepare_dir(out: Path, resume: bool, force: bool) -> dict | None:
 
 
 def _new_config(dataset, model: str, out: Path, opts: dict, qmap) -> dict:
-    from encoders.baselines import baseline_spec, unet_config
+    from qtlgraph.encoders.baselines import baseline_spec, unet_config
     from qtlgraph.runtime import versions
 
     spec = baseline_spec(model)
@@ -54,7 +54,7 @@ def _check(opts: dict) -> None:
 def _loaders(reader, spec, dataset, cfg: dict, seed: int):
     from torch.utils.data import DataLoader
 
-    from encoders.windows import RandomWindows
+    from qtlgraph.encoders.windows import RandomWindows
 
     t, length = cfg["training"], cfg["unet"]["length"]
     train = RandomWindows(reader, spec, list(dataset.split.chroms(dataset.genome, "train")), t["windows"],
@@ -80,12 +80,12 @@ def train_unet(dataset_path: str | Path, model: str, out: str | Path, *, device:
     """
     import torch
 
-    from encoders.baselines import baseline_spec
-    from encoders.evaluate import evaluate_run
-    from encoders.losses import MaskedLoss
-    from encoders.train import fit
-    from encoders.unet import UNet, UNetConfig
-    from encoders.windows import QuantileMap, TrackReader, fit_quantile_map
+    from qtlgraph.encoders.baselines import baseline_spec
+    from qtlgraph.encoders.evaluate import evaluate_run
+    from qtlgraph.encoders.losses import MaskedLoss
+    from qtlgraph.encoders.train import fit
+    from qtlgraph.encoders.unet import UNet, UNetConfig
+    from qtlgraph.encoders.windows import QuantileMap, TrackReader, fit_quantile_map
     from qtlgraph.manifest import load_dataset
     from qtlgraph.runtime import seed_everything, select_device, write_json
 
@@ -165,7 +165,7 @@ def command(dataset_path: Path, model: str, out: Path, device: str, resume: bool
     """Train Leopard's U-Net as baseline A, B, C or D (the report's Table 3) on random
     windows of the training chromosomes, checkpointing every epoch, then write
     results.json and bin_predictions.parquet for the test chromosomes."""
-    from encoders.evaluate import comparison_table, to_markdown
+    from qtlgraph.encoders.evaluate import comparison_table, to_markdown
 
     if resume:  # only options given on the command line override the stored run
         ctx = click.get_current_context()

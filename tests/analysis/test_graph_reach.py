@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from analysis.graph_reach import analytic_reach, bfs_depth, graph_reach, out_adjacency, select_sources
+from qtlgraph.analysis.graph_reach import analytic_reach, bfs_depth, graph_reach, out_adjacency, select_sources
 from qtlgraph.errors import InputError
 
 BIN = 10_000
@@ -115,7 +115,7 @@ def test_batch_size_and_swap_mode():
 
 
 def test_project_gnn_and_its_local_baseline():
-    from gnn.models import GraphRegressor, mean_adjacency
+    from qtlgraph.gnn.models import GraphRegressor, mean_adjacency
 
     g = tiny_graph()
     x = g["X"].float()

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from analysis.receptive_field import (
+from qtlgraph.analysis.receptive_field import (
     gradient_probe,
     perturbation_probe,
     random_onehot,
@@ -13,9 +13,9 @@ from analysis.receptive_field import (
     sequential_receptive_field,
     summarise,
 )
-from analysis.rf_report import sensitivity
-from analysis.rf_targets import SequenceOnly, bin_encoder_target, load_target, unet_target
-from encoders.unet import UNet, UNetConfig, receptive_field
+from qtlgraph.analysis.rf_report import sensitivity
+from qtlgraph.analysis.rf_targets import SequenceOnly, bin_encoder_target, load_target, unet_target
+from qtlgraph.encoders.unet import UNet, UNetConfig, receptive_field
 from qtlgraph.errors import InputError
 
 

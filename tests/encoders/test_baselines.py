@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from encoders.baselines import (baseline_spec, channels, conditioning_cells, make_inputs, make_targets,
+from qtlgraph.encoders.baselines import (baseline_spec, channels, conditioning_cells, make_inputs, make_targets,
                                 outputs_for_cell, unet_config)
-from encoders.unet import UNet
+from qtlgraph.encoders.unet import UNet
 from qtlgraph.errors import InputError
 
 

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from encoders.bin_dataset import (BinDataset, bin_loader, flank_windows, load_bin_arrays, one_hot_codes,
+from qtlgraph.encoders.bin_dataset import (BinDataset, bin_loader, flank_windows, load_bin_arrays, one_hot_codes,
                                   sequence_codes)
-from encoders.bin_encoder import BinEncoderConfig
+from qtlgraph.encoders.bin_encoder import BinEncoderConfig
 from qtlgraph.genome import BinIndex, Genome
 from tiny_bin_data import SIZES, write_tiny_dataset
 

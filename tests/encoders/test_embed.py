@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from encoders.bin_dataset import load_bin_arrays, one_hot_codes, sequence_codes
-from encoders.bin_encoder import BinEncoder, BinEncoderConfig
-from encoders.embed import (BF16_TOLERANCE, bf16_error, embed_batch, embed_genome, fold_batchnorm,
+from qtlgraph.encoders.bin_dataset import load_bin_arrays, one_hot_codes, sequence_codes
+from qtlgraph.encoders.bin_encoder import BinEncoder, BinEncoderConfig
+from qtlgraph.encoders.embed import (BF16_TOLERANCE, bf16_error, embed_batch, embed_genome, fold_batchnorm,
                             load_local_model, open_embeddings)
 from qtlgraph.errors import InputError
 from qtlgraph.runtime import read_json, save_checkpoint, write_json

@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from analysis.metrics import pr_auc
-from encoders.evaluate import Tile, comparison_table, tile_windows, to_markdown
+from qtlgraph.analysis.metrics import pr_auc
+from qtlgraph.encoders.evaluate import Tile, comparison_table, tile_windows, to_markdown
 
 
 def test_tiles_cover_each_base_once():

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from encoders.losses import MaskedLoss, masked_loss, output_transform
+from qtlgraph.encoders.losses import MaskedLoss, masked_loss, output_transform
 from qtlgraph.errors import InputError
 
 

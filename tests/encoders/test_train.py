@@ -2,8 +2,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from encoders.losses import MaskedLoss
-from encoders.train import fit, predict, train_epoch
+from qtlgraph.encoders.losses import MaskedLoss
+from qtlgraph.encoders.train import fit, predict, train_epoch
 from qtlgraph.runtime import load_checkpoint
 
 

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from encoders.blocks import same_padding
-from encoders.unet import UNet, UNetConfig, channel_schedule, receptive_field, receptive_field_sizes
+from qtlgraph.encoders.blocks import same_padding
+from qtlgraph.encoders.unet import UNet, UNetConfig, channel_schedule, receptive_field, receptive_field_sizes
 from qtlgraph.errors import InputError
 
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from encoders.baselines import baseline_spec
-from encoders.windows import (QuantileMap, RandomWindows, TrackReader, apply_quantile_map, fit_quantile_map,
+from qtlgraph.encoders.baselines import baseline_spec
+from qtlgraph.encoders.windows import (QuantileMap, RandomWindows, TrackReader, apply_quantile_map, fit_quantile_map,
                               mark_targets)
 from qtlgraph.manifest import load_dataset
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gnn.data import CellEdges, build_data
+from qtlgraph.gnn.data import CellEdges, build_data
 
 
 def neighbour_copy_graph(n: int = 400, d: int = 4, seed: int = 0, with_edges: bool = True):

@@ -1,7 +1,7 @@
 import numpy as np
 
-from gnn.controls import shuffle_sources
-from gnn.data import CellEdges
+from qtlgraph.gnn.controls import shuffle_sources
+from qtlgraph.gnn.data import CellEdges
 
 
 def test_shuffle_keeps_in_degree_and_chromosome():

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from gnn.data import N_BASE_FEATURES, CellEdges, build_data, edge_features, neighbor_edges, qtl_in_degree
+from qtlgraph.gnn.data import N_BASE_FEATURES, CellEdges, build_data, edge_features, neighbor_edges, qtl_in_degree
 from qtlgraph.errors import InputError
 
 
@@ -68,7 +68,7 @@ def test_bad_shapes_raise():
 
 
 def test_standardise_uses_training_rows_only():
-    from gnn.data import standardise
+    from qtlgraph.gnn.data import standardise
 
     x = np.array([[1.0, 5.0], [3.0, 5.0], [100.0, 7.0]])
     out = standardise(x, np.array([True, True, False]))

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gnn.evaluate import metrics_table, paired_table, stratum_masks
+from qtlgraph.gnn.evaluate import metrics_table, paired_table, stratum_masks
 
 
 def test_strata_hand_case():

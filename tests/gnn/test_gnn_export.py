@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gnn.export import BEDPE_COLUMNS, INTERACT_COLUMNS, write_bigwig, write_edges
+from qtlgraph.gnn.export import BEDPE_COLUMNS, INTERACT_COLUMNS, write_bigwig, write_edges
 from qtlgraph.errors import InputError
 from qtlgraph.genome import BinIndex, Genome
 

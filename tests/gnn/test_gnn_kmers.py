@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from gnn.kmers import canonical_index, kmer_spectrum
+from qtlgraph.gnn.kmers import canonical_index, kmer_spectrum
 from qtlgraph.errors import InputError
 
 
@@ -36,7 +36,7 @@ def test_bad_k():
 
 
 def test_enriched_columns_find_a_planted_word():
-    from gnn.kmers import enriched_columns, kmer_spectrum_totals
+    from qtlgraph.gnn.kmers import enriched_columns, kmer_spectrum_totals
 
     rng = np.random.default_rng(1)
     seq = rng.integers(0, 4, size=(20, 2000)).astype(np.uint8)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from gnn.models import LAYERS, GraphRegressor, mean_adjacency
+from qtlgraph.gnn.models import LAYERS, GraphRegressor, mean_adjacency
 from gnn_helpers import neighbour_copy_graph
 
 

@@ -3,10 +3,10 @@ import pandas as pd
 import pytest
 import torch
 
-from gnn.models import GraphRegressor, mean_adjacency
-from gnn.score_eval import concordance_metrics, parse_variant_ids
-from gnn.score_run import Encoder, allele_onehots, variant_bins
-from gnn.scoring import downstream, node_path, propagate
+from qtlgraph.gnn.models import GraphRegressor, mean_adjacency
+from qtlgraph.gnn.score_eval import concordance_metrics, parse_variant_ids
+from qtlgraph.gnn.score_run import Encoder, allele_onehots, variant_bins
+from qtlgraph.gnn.scoring import downstream, node_path, propagate
 from qtlgraph.errors import InputError
 from qtlgraph.genome import BinIndex, Genome
 from qtlgraph.sequence import decode, one_hot
@@ -132,8 +132,8 @@ def test_feature_rows_rebuild_standardised_features_from_sequence():
     import torch
     from torch_geometric.data import Data
 
-    from gnn.data import feature_stats, kmer_rows
-    from gnn.score_run import feature_rows
+    from qtlgraph.gnn.data import feature_stats, kmer_rows
+    from qtlgraph.gnn.score_run import feature_rows
     from qtlgraph.sequence import one_hot
 
     seqs = ["ACGTACGTAA", "CCCCGGGGAA", "ATATATATAT"]

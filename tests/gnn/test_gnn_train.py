@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from encoders.losses import masked_loss
-from gnn.models import build_model
-from gnn.train import (TrainOptions, graph_loader, model_config, new_model, predict_nodes, prediction_frame,
+from qtlgraph.encoders.losses import masked_loss
+from qtlgraph.gnn.models import build_model
+from qtlgraph.gnn.train import (TrainOptions, graph_loader, model_config, new_model, predict_nodes, prediction_frame,
                        train_model)
 from gnn_helpers import neighbour_copy_graph
 
@@ -89,7 +89,7 @@ def test_prediction_frame_has_test_bins_only():
 
 
 def test_best_epoch_by_hand():
-    from gnn.train import best_epoch
+    from qtlgraph.gnn.train import best_epoch
 
     hist = [{"epoch": 1, "valid_loss": 3.0}, {"epoch": 2, "valid_loss": 1.0},
             {"epoch": 3, "valid_loss": 2.0}, {"epoch": 4, "valid_loss": 1.0}]
@@ -98,7 +98,7 @@ def test_best_epoch_by_hand():
 
 
 def test_model_ends_with_best_validation_weights(tmp_path):
-    from gnn.train import best_epoch, load_trained
+    from qtlgraph.gnn.train import best_epoch, load_trained
 
     data = neighbour_copy_graph(n=60)
     opts = TrainOptions(hidden=8, epochs=12, lr=0.2, seed=0)  # large steps: valid loss not monotone
@@ -133,7 +133,7 @@ def test_resume_keeps_the_best_epoch(tmp_path):
 
 @pytest.mark.parametrize("bad", [dict(aggr="max"), dict(dropout=1.0), dict(weight_decay=-1.0)])
 def test_bad_options_are_refused(bad):
-    from gnn.train import check_options
+    from qtlgraph.gnn.train import check_options
     from qtlgraph.errors import InputError
 
     with pytest.raises(InputError):

@@ -1,4 +1,4 @@
-"""A tiny training run through ``encoders.train.fit``, run as one rank of a DDP job.
+"""A tiny training run through ``qtlgraph.encoders.train.fit``, run as one rank of a DDP job.
 
 ``python ddp_worker.py OUT`` reads RANK / WORLD_SIZE / MASTER_* from the environment (as
 torchrun sets them), trains for two epochs and writes ``OUT/params<rank>.pt``; its run
@@ -26,8 +26,8 @@ def dataset() -> TensorDataset:
 
 def train(out: Path) -> dict:
     """Train the small model; return ``{"params": ..., "history": ...}`` (also saved)."""
-    from encoders.losses import MaskedLoss
-    from encoders.train import fit
+    from qtlgraph.encoders.losses import MaskedLoss
+    from qtlgraph.encoders.train import fit
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 2))

@@ -5,7 +5,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from encoders.unet import UNet, UNetConfig
+from qtlgraph.encoders.unet import UNet, UNetConfig
 from qtlgraph.cli import cli, main
 from qtlgraph.runtime import save_checkpoint, write_json
 
@@ -73,7 +73,7 @@ def test_rf_bad_input_is_one_line_exit_2(tmp_path, capsys, small_run):
 
 
 def test_rf_bin_encoder_run(tmp_path):
-    from encoders.bin_encoder import BinEncoder, BinEncoderConfig
+    from qtlgraph.encoders.bin_encoder import BinEncoder, BinEncoderConfig
 
     cfg = BinEncoderConfig(bin_size=2_000, flank=0, seq_channels=(4, 4, 4), dim=8, acc_channels=2, head_hidden=4)
     torch.manual_seed(0)
@@ -104,8 +104,8 @@ def gnn_runs(tiny_pipeline, run_cli, tmp_path_factory):
 
 @pytest.mark.slow
 def test_rf_gnn_run_reach_end_to_end(tmp_path, gnn_runs, run_cli, capsys):
-    from analysis.enformer_probe import ENFORMER_INPUT
-    from analysis.rf_targets import default_unet_analytic
+    from qtlgraph.analysis.enformer_probe import ENFORMER_INPUT
+    from qtlgraph.analysis.rf_targets import default_unet_analytic
 
     out = tmp_path / "rf"
     assert run_cli(["rf", "--model", str(gnn_runs / "gnn"), "--n-inputs", "12", "--out", str(out)]) == 0

@@ -57,7 +57,7 @@ def test_rank_batches_together_are_the_single_process_batches(shape):
     ds = TensorDataset(torch.arange(24))
     if shape == "auto":
         base = DataLoader(ds, batch_size=6, shuffle=True)
-    else:  # index-array datasets: a BatchSampler as the sampler, as encoders.bin_dataset does
+    else:  # index-array datasets: a BatchSampler as the sampler, as qtlgraph.encoders.bin_dataset does
         base = DataLoader(torch.arange(24), sampler=BatchSampler(RandomSampler(ds), 6, False), batch_size=None)
     single = _batches(shard_loader(base, _ctx(0, 1), seed=4), epoch=2)
     ranks = [_batches(shard_loader(base, _ctx(r, 3), seed=4), epoch=2) for r in range(3)]
@@ -111,7 +111,7 @@ def _grads(model, x, edge_index, target, loss_fn):
 def test_sharded_full_graph_gradient_equals_unsharded(world):
     from torch_geometric.nn import GraphConv
 
-    from encoders.losses import masked_loss
+    from qtlgraph.encoders.losses import masked_loss
 
     x, edge_index, y = _graph()
     torch.manual_seed(0)

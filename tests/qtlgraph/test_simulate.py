@@ -14,10 +14,10 @@ import pytest
 
 from qtlgraph.errors import InputError
 from qtlgraph.simulate import simulate
-from qtlgraph.simulate_qtl import benjamini_hochberg, kernel_mean
-from qtlgraph.simulate_sequence import MOTIFS, encode, kmer_motif_ids, motif_delta
-from qtlgraph.simulate_write import write_fasta
-from qtlgraph.simulate_sequence import make_layout
+from qtlgraph.simulate.qtl import benjamini_hochberg, kernel_mean
+from qtlgraph.simulate.sequence import MOTIFS, encode, kmer_motif_ids, motif_delta
+from qtlgraph.simulate.write import write_fasta
+from qtlgraph.simulate.sequence import make_layout
 
 SEED = 5
 CELLS = ("mono", "neut", "tcel")

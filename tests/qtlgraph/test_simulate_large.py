@@ -9,7 +9,7 @@ import pytest
 
 from qtlgraph.genome import BinIndex, load_genome
 from qtlgraph.simulate import PRESETS, Preset, simulate
-from qtlgraph.simulate_large import _shift_ids, placement
+from qtlgraph.simulate.large import _shift_ids, placement
 
 HOST = {"chr1": 1_300_000, "chr2": 1_100_000, "chr3": 1_000_000, "chr8": 900_000, "chr21": 800_000}
 

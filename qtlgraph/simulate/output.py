@@ -12,15 +12,15 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from qtlgraph import simulate as sim
-from qtlgraph.simulate_qtl import Peaks, QtlParams
-from qtlgraph.simulate_links import LinkParams
-from qtlgraph.simulate_sequence import MOTIFS
-from qtlgraph.simulate_tables import ROLES, TableSpec, blueprint_text, table_rows
-from qtlgraph.simulate_tracks import (
+from qtlgraph.simulate import model as sim
+from qtlgraph.simulate.qtl import Peaks, QtlParams
+from qtlgraph.simulate.links import LinkParams
+from qtlgraph.simulate.sequence import MOTIFS
+from qtlgraph.simulate.tables import ROLES, TableSpec, blueprint_text, table_rows
+from qtlgraph.simulate.tracks import (
     MARKS, TrackParams, activity, bin_means, chrom_tracks, distal_weights, occurrence_counts,
 )
-from qtlgraph.simulate_write import (
+from qtlgraph.simulate.write import (
     manifest_text, write_bigwig, write_chrom_sizes, write_fasta, write_gzip, write_table,
 )
 

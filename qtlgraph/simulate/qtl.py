@@ -17,7 +17,7 @@ import pandas as pd
 from scipy.special import erf, ndtr
 
 from qtlgraph.genome import BinIndex
-from qtlgraph.simulate_sequence import MOTIFS, K, SequenceLayout, motif_codes, motif_delta
+from qtlgraph.simulate.sequence import MOTIFS, K, SequenceLayout, motif_codes, motif_delta
 
 DISTAL_IDS = np.array([i for i, m in enumerate(MOTIFS) if m.kind == "distal"])
 

@@ -24,7 +24,9 @@ import numpy as np
 import pandas as pd
 
 from qtlgraph.genome import BinIndex, Genome, load_genome
-from qtlgraph.simulate_write import LINE, _runs, write_chrom_sizes, write_gzip, write_table
+from qtlgraph.simulate import model as sim
+from qtlgraph.simulate.output import write_dataset
+from qtlgraph.simulate.write import LINE, constant_runs, write_chrom_sizes, write_gzip, write_table
 
 STEP = 20
 PLACE_AT = 0.1  # block start, as a fraction of the chromosome (rounded down to a bin)
@@ -92,7 +94,7 @@ def _place_bigwig(src: Path, dst: Path, host: Genome, place: pd.DataFrame) -> No
             continue
         n = inp.chroms(chrom)
         steps = np.asarray(inp.values(chrom, 0, n, numpy=True), dtype=np.float64)[::STEP]
-        for a, b in _runs(~np.isnan(steps)):
+        for a, b in constant_runs(~np.isnan(steps)):
             out.addEntries(chrom, int(offsets[chrom]) + a * STEP, values=steps[a:b], span=STEP, step=STEP)
     inp.close()
     out.close()
@@ -153,8 +155,6 @@ def write_hosted(root: Path, seed: int, preset, distal: bool, progress: bool = T
     """Simulate ``preset``'s blocks, then write the dataset in ``preset.host`` coordinates."""
     from tqdm import tqdm
 
-    from qtlgraph import simulate as sim
-    from qtlgraph.simulate_output import write_dataset
 
     compact = root / ".blocks"
     compact.mkdir()

@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 
 from qtlgraph.genome import BinIndex
-from qtlgraph.simulate_links import Links
-from qtlgraph.simulate_qtl import (
+from qtlgraph.simulate.links import Links
+from qtlgraph.simulate.qtl import (
     Peaks, QtlParams, SourcePlan, allele_frequency, association, distal_delta, formula_alt,
     null_snps,
 )
-from qtlgraph.simulate_sequence import K, SequenceLayout
+from qtlgraph.simulate.sequence import K, SequenceLayout
 
 ROLES = ("causal", "tag", "background")  # "null" would read as NaN in pandas
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from qtlgraph.simulate_sequence import SequenceLayout, to_text
+from qtlgraph.simulate.sequence import SequenceLayout, to_text
 
 LINE = 60
 
@@ -41,7 +41,7 @@ def write_chrom_sizes(path: Path, layout: SequenceLayout) -> None:
     path.write_text("".join(f"{c}\t{n}\n" for c, n in zip(layout.chroms, layout.lengths)))
 
 
-def _runs(valid: np.ndarray) -> list[tuple[int, int]]:
+def constant_runs(valid: np.ndarray) -> list[tuple[int, int]]:
     """Maximal runs of True as (start, end) index pairs."""
     edges = np.flatnonzero(np.diff(np.concatenate([[0], valid.astype(np.int8), [0]])))
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
@@ -63,7 +63,7 @@ def write_bigwig(path: Path, layout: SequenceLayout, tracks: dict[str, np.ndarra
     for chrom, n in zip(layout.chroms, layout.lengths):
         values = np.asarray(tracks[chrom], dtype=np.float64)
         full = int(n) // step
-        for a, b in _runs(~np.isnan(values)):
+        for a, b in constant_runs(~np.isnan(values)):
             head = min(b, full)
             if head > a:
                 bw.addEntries(chrom, a * step, values=values[a:head], span=step, step=step)

@@ -17,14 +17,13 @@ import numpy as np
 
 from qtlgraph.errors import InputError
 from qtlgraph.genome import BinIndex, Genome
-from qtlgraph.outputs import staged_dir
-from qtlgraph.simulate_links import LinkParams, simulate_links
-from qtlgraph.simulate_qtl import QtlParams, kernel_mean, plan_sources
-from qtlgraph.simulate_sequence import (
+from qtlgraph.simulate.links import LinkParams, simulate_links
+from qtlgraph.simulate.qtl import QtlParams, kernel_mean, plan_sources
+from qtlgraph.simulate.sequence import (
     MOTIFS, K, background, gap_mask, make_layout, plant, scan,
 )
-from qtlgraph.simulate_tracks import TrackParams, distal_weights
-from qtlgraph.simulate_tables import build_catalogue, global_bins
+from qtlgraph.simulate.tracks import TrackParams, distal_weights
+from qtlgraph.simulate.tables import build_catalogue, global_bins
 
 CELL_TYPES = ("mono", "neut", "tcel")
 BIN_SIZE = 10_000
@@ -42,7 +41,7 @@ class Preset(NamedTuple):
     decoy_fraction: float = 0.1    # non-source bins given one distal motif instance
     unmappable_per_mb: float = 3.0
     chroms: tuple[str, ...] = _CHROMS
-    host: str | None = None        # place the blocks into this build (qtlgraph.simulate_large)
+    host: str | None = None        # place the blocks into this build (qtlgraph.simulate.large)
 
 
 def large_preset(fraction: float = 0.03) -> Preset:
@@ -78,18 +77,6 @@ class Model(NamedTuple):
     strength: np.ndarray      # (n_bins,) S(s): weighted distal motifs per bin
     catalogue: object
     covered: np.ndarray       # (total,) bool, bases inside a motif occurrence
-
-
-class SimulationResult(NamedTuple):
-    out: Path
-    n_bins: int
-    n_links: int
-    n_files: int
-    n_bytes: int
-    target_fraction: float     # bins with at least one incoming link
-    linked_fraction: float     # bins that are a link source or target
-    positive_fraction: dict    # track name -> fraction of bases with signal > 2
-    seconds: float
 
 
 def _usable_bins(index: BinIndex, layout, gaps: np.ndarray) -> np.ndarray:
@@ -157,41 +144,6 @@ def build_model(seed: int, preset: Preset) -> Model:
                            minlength=index.n_bins)
     cat = build_catalogue(rng[3], codes, index, layout, plan, covered, u, QtlParams())
     return Model(layout, index, codes, gaps, links, centre, occ, strength, cat, covered)
-
-
-def simulate(out: str | Path, seed: int = 0, preset: str = "demo", distal: bool = True,
-             force: bool = False, progress: bool = True) -> SimulationResult:
-    """Write a complete simulated dataset to ``out`` (refused if non-empty without ``force``).
-
-    Args:
-        out: output directory, written atomically.
-        seed: the seed; the same seed gives the same bytes.
-        preset: ``tiny`` (~2.5 Mb, tests), ``demo`` (~16 Mb), ``small`` (~100 Mb),
-            ``large`` (hg38 chr1-22, X: 303,114 bins, ~93 Mb of simulated content in one
-            block per chromosome, the rest N; see :mod:`qtlgraph.simulate_large`).
-        distal: False switches the distal term off (same sequence, links and QTL tables).
-        force: replace a non-empty ``out``.
-        progress: show a tqdm bar on stderr.
-    """
-    from qtlgraph.simulate_output import write_dataset
-
-    if preset not in PRESETS:
-        raise InputError(f"--preset: expected one of {', '.join(PRESETS)}, got {preset!r}")
-    if int(seed) < 0:
-        raise InputError(f"--seed: expected a non-negative integer, got {seed}")
-    t0 = time.perf_counter()
-    chosen = PRESETS[preset]
-    with staged_dir(out, force) as tmp:
-        if chosen.host is None:
-            summary = write_dataset(tmp, int(seed), chosen, distal, progress)
-        else:
-            from qtlgraph.simulate_large import write_hosted
-            summary = write_hosted(tmp, int(seed), chosen, distal, progress)
-    files = [f for f in Path(out).rglob("*") if f.is_file()]
-    return SimulationResult(Path(out), summary["n_bins"], summary["n_links"], len(files),
-                            sum(f.stat().st_size for f in files), summary["target_fraction"],
-                            summary["linked_fraction"], summary["positive_fraction"],
-                            time.perf_counter() - t0)
 
 
 def distal_scale(params: TrackParams, q: QtlParams) -> np.ndarray:

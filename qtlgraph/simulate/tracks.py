@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from qtlgraph.simulate_sequence import MOTIFS, K, Occurrences, SequenceLayout
+from qtlgraph.simulate.sequence import MOTIFS, K, Occurrences, SequenceLayout
 
 MARKS = ("H3K27ac", "H3K4me1")
 
