@@ -11,6 +11,7 @@ Hubs: a region is a hub when its ``binned`` degree exceeds 100 (the report's thr
 about 0.3% of hg38 bins in the BLUEPRINT graphs); ``hub_threshold(..., quantile=q)``
 instead takes the q-quantile of the non-zero degrees, for graphs of a different density.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,8 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-
 from qtlgraph.analysis.powerlaw_fit import DegreeFit
+
 from qtlgraph.errors import InputError
 
 DEGREES_FILE = "degrees.tsv.gz"
@@ -78,16 +79,23 @@ def read_degrees(graph_dir: str | Path) -> DegreeTable:
     graph_dir = Path(graph_dir)
     path = graph_dir / DEGREES_FILE
     if not path.is_file():
-        raise InputError(f"{path}: file not found (expected a graph directory from 'qtlgraph build')")
+        raise InputError(
+            f"{path}: file not found (expected a graph directory from 'qtlgraph build')"
+        )
     try:
         frame = pd.read_csv(path, sep="\t", dtype={"chrom": str})
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         raise InputError(f"{path}: not a readable gzipped TSV ({exc})") from None
     missing = [c for c in BASE_COLUMNS if c not in frame.columns]
     if missing:
-        raise InputError(f"{path}: missing column {missing[0]!r} (expected {', '.join(BASE_COLUMNS)})")
-    types = tuple(c[len("connected_"):] for c in frame.columns
-                  if c.startswith("connected_") and f"binned_{c[len('connected_'):]}" in frame.columns)
+        raise InputError(
+            f"{path}: missing column {missing[0]!r} (expected {', '.join(BASE_COLUMNS)})"
+        )
+    types = tuple(
+        c[len("connected_") :]
+        for c in frame.columns
+        if c.startswith("connected_") and f"binned_{c[len('connected_') :]}" in frame.columns
+    )
     per_type = [f"{kind}_{t}" for t in types for kind in ("connected", "binned")]
     for column in ["start", "end", "connected", "binned", *per_type]:
         _check_counts(frame, column, path)
@@ -99,14 +107,20 @@ def _check_counts(frame: pd.DataFrame, column: str, path: Path) -> None:
     bad = values.isna() | (values < 0) | (values != values.round())
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(f"{path}: column {column!r} row {row + 1}: expected a non-negative integer, "
-                         f"got {frame[column].iloc[row]!r}")
+        raise InputError(
+            f"{path}: column {column!r} row {row + 1}: expected a non-negative integer, "
+            f"got {frame[column].iloc[row]!r}"
+        )
     frame[column] = values.astype(np.int64)
 
 
 def degree_columns(edge_type: str | None = None) -> tuple[str, str]:
     """The (connected, binned) column names for all edges or for one edge type."""
-    return ("connected", "binned") if edge_type is None else (f"connected_{edge_type}", f"binned_{edge_type}")
+    return (
+        ("connected", "binned")
+        if edge_type is None
+        else (f"connected_{edge_type}", f"binned_{edge_type}")
+    )
 
 
 def degree_histogram(degrees: np.ndarray) -> pd.DataFrame:
@@ -145,10 +159,14 @@ def degree_fractions(degrees: np.ndarray, threshold: int = HUB_THRESHOLD) -> Deg
     n = int(degrees.size)
     n_none = int(np.sum(degrees == 0))
     n_over = int(np.sum(degrees > threshold))
-    return DegreeFractions(n, n_none, n_over, n_none / n if n else np.nan, n_over / n if n else np.nan, threshold)
+    return DegreeFractions(
+        n, n_none, n_over, n_none / n if n else np.nan, n_over / n if n else np.nan, threshold
+    )
 
 
-def hub_threshold(degrees: np.ndarray, threshold: int | None = HUB_THRESHOLD, quantile: float | None = None) -> float:
+def hub_threshold(
+    degrees: np.ndarray, threshold: int | None = HUB_THRESHOLD, quantile: float | None = None
+) -> float:
     """The degree a hub must exceed: ``threshold``, or the ``quantile`` of non-zero degrees."""
     if quantile is None:
         return float(threshold)
@@ -158,7 +176,9 @@ def hub_threshold(degrees: np.ndarray, threshold: int | None = HUB_THRESHOLD, qu
     return float(np.quantile(positive, quantile)) if positive.size else np.inf
 
 
-def hub_regions(frame: pd.DataFrame, column: str = "binned", threshold: float = HUB_THRESHOLD) -> pd.DataFrame:
+def hub_regions(
+    frame: pd.DataFrame, column: str = "binned", threshold: float = HUB_THRESHOLD
+) -> pd.DataFrame:
     """Regions whose ``column`` exceeds ``threshold``, as BED6 sorted by position.
 
     Returns:
@@ -172,8 +192,12 @@ def hub_regions(frame: pd.DataFrame, column: str = "binned", threshold: float = 
     return hubs
 
 
-def summary_column(frame: pd.DataFrame, fits: dict[str, DegreeFit], edge_type: str | None = None,
-                   threshold: int = HUB_THRESHOLD) -> dict[str, float]:
+def summary_column(
+    frame: pd.DataFrame,
+    fits: dict[str, DegreeFit],
+    edge_type: str | None = None,
+    threshold: int = HUB_THRESHOLD,
+) -> dict[str, float]:
     """The report's Table 1/2 rows for one graph (or one edge type), plus fit rows.
 
     Args:
@@ -191,14 +215,18 @@ def summary_column(frame: pd.DataFrame, fits: dict[str, DegreeFit], edge_type: s
     n_all = int(connected.size)
     n_linked = int(np.sum(binned > 0))
     rows = {
-        "Connected QTLs": int(connected.sum()), "QTL bins": int(binned.sum()),
-        "Connected regions": n_linked, "All regions": n_all,
+        "Connected QTLs": int(connected.sum()),
+        "QTL bins": int(binned.sum()),
+        "Connected regions": n_linked,
+        "All regions": n_all,
         "Avg QTLs per connected region": connected.sum() / n_linked if n_linked else np.nan,
         "Avg QTLs per region": connected.sum() / n_all if n_all else np.nan,
         "Avg QTL bins per connected region": binned.sum() / n_linked if n_linked else np.nan,
         "Avg QTL bins per region": binned.sum() / n_all if n_all else np.nan,
         "Fraction with no link": degree_fractions(binned, threshold).fraction_none,
-        f"Fraction > {threshold} connected QTLs": degree_fractions(connected, threshold).fraction_over,
+        f"Fraction > {threshold} connected QTLs": degree_fractions(
+            connected, threshold
+        ).fraction_over,
         f"Fraction > {threshold} QTL bins": degree_fractions(binned, threshold).fraction_over,
     }
     for kind, fit in fits.items():
@@ -207,8 +235,12 @@ def summary_column(frame: pd.DataFrame, fits: dict[str, DegreeFit], edge_type: s
 
 
 def _fit_rows(kind: str, fit: DegreeFit) -> dict[str, float]:
-    rows = {f"alpha ({kind})": fit.alpha, f"xmin ({kind})": fit.xmin,
-            f"KS D ({kind})": fit.ks_distance, f"n tail ({kind})": fit.n_tail}
+    rows = {
+        f"alpha ({kind})": fit.alpha,
+        f"xmin ({kind})": fit.xmin,
+        f"KS D ({kind})": fit.ks_distance,
+        f"n tail ({kind})": fit.n_tail,
+    }
     for name, comparison in fit.comparisons.items():
         rows[f"LR vs {name} ({kind})"] = comparison.ratio
         rows[f"p vs {name} ({kind})"] = comparison.p

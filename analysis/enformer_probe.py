@@ -10,6 +10,7 @@ Enformer reads ``(batch, length, 4)`` and returns ``(batch, bins, tracks)``;
 :class:`EnformerProbe` wraps it to the probes' ``(batch, 4, length) -> (batch, tracks,
 length // 128)`` and says where each output bin sits (:meth:`EnformerProbe.output_to_input`).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -68,9 +69,16 @@ def _randomise_attention_outputs(model: nn.Module) -> None:
             m.to_out.reset_parameters()
 
 
-def build_enformer_probe(*, dim: int = 48, depth: int = 2, heads: int = 2, tracks: int = 4,
-                         input_length: int = ENFORMER_INPUT, attn_dim_key: int = 16,
-                         seed: int = 0) -> EnformerProbe:
+def build_enformer_probe(
+    *,
+    dim: int = 48,
+    depth: int = 2,
+    heads: int = 2,
+    tracks: int = 4,
+    input_length: int = ENFORMER_INPUT,
+    attn_dim_key: int = 16,
+    seed: int = 0,
+) -> EnformerProbe:
     """A randomly initialised, reduced Enformer wrapped for the probes.
 
     Args:
@@ -84,15 +92,28 @@ def build_enformer_probe(*, dim: int = 48, depth: int = 2, heads: int = 2, track
         seed: seeds the initialisation.
     """
     if not enformer_available():
-        raise InputError("--model enformer needs the optional extra: pip install 'qtlgraph[enformer]'")
+        raise InputError(
+            "--model enformer needs the optional extra: pip install 'qtlgraph[enformer]'"
+        )
     if input_length < ENFORMER_BIN or input_length % ENFORMER_BIN:
-        raise InputError(f"Enformer input length {input_length}: expected a multiple of {ENFORMER_BIN}")
+        raise InputError(
+            f"Enformer input length {input_length}: expected a multiple of {ENFORMER_BIN}"
+        )
     if dim % 2 or dim % heads or (dim // heads) % 6:
-        raise InputError(f"Enformer dim {dim} / heads {heads}: dim must be even and dim // heads a multiple of 6")
+        raise InputError(
+            f"Enformer dim {dim} / heads {heads}: dim must be even and dim // heads a multiple of 6"
+        )
     from enformer_pytorch import Enformer
 
-    hparams = dict(dim=dim, depth=depth, heads=heads, output_heads=dict(human=tracks), target_length=-1,
-                   attn_dim_key=attn_dim_key, dim_divisible_by=min(dim // 2, 128))
+    hparams = dict(
+        dim=dim,
+        depth=depth,
+        heads=heads,
+        output_heads=dict(human=tracks),
+        target_length=-1,
+        attn_dim_key=attn_dim_key,
+        dim_divisible_by=min(dim // 2, 128),
+    )
     torch.manual_seed(seed)
     model = Enformer.from_hparams(**hparams)
     _randomise_attention_outputs(model)

@@ -32,6 +32,7 @@ size); a target on another chromosome has distance NaN. The reach of a run is th
 largest such distance among affected targets (``max_distance``) and the ``quantile`` of
 them (``quantile_distance``), the source's own node (distance 0) left out.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -140,8 +141,9 @@ def _check_sources(sources, num_nodes: int) -> np.ndarray:
     return s
 
 
-def perturbed_features(X: torch.Tensor, sources: np.ndarray, mode: str, delta: float,
-                       seed: int) -> torch.Tensor:
+def perturbed_features(
+    X: torch.Tensor, sources: np.ndarray, mode: str, delta: float, seed: int
+) -> torch.Tensor:
     """The replacement feature row of every source (see the module docstring).
 
     Shapes: X ``(N, F)`` -> ``(S, F)``.
@@ -159,7 +161,10 @@ def perturbed_features(X: torch.Tensor, sources: np.ndarray, mode: str, delta: f
 
 def _batched_graph(edge_index: torch.Tensor, edge_attr, num_nodes: int, copies: int):
     """``copies`` disjoint copies of the graph (node ``k * N + v`` is node ``v`` of copy ``k``)."""
-    offsets = torch.arange(copies, dtype=edge_index.dtype).repeat_interleave(edge_index.shape[1]) * num_nodes
+    offsets = (
+        torch.arange(copies, dtype=edge_index.dtype).repeat_interleave(edge_index.shape[1])
+        * num_nodes
+    )
     ei = edge_index.repeat(1, copies) + offsets
     ea = None if edge_attr is None else edge_attr.repeat(copies, 1)
     return ei, ea
@@ -186,12 +191,16 @@ def _effects(net, X, edge_index, edge_attr, sources, rows, opts, progress):
     with torch.no_grad():
         base = _forward(net, xb, ei, ea).view(b, n, -1)
         found = []
-        for i in tqdm(range(0, len(sources), b), desc="graph reach", disable=not progress, leave=False):
+        for i in tqdm(
+            range(0, len(sources), b), desc="graph reach", disable=not progress, leave=False
+        ):
             idx = np.arange(i, min(i + b, len(sources)))
-            pad = np.concatenate([idx, np.full(b - len(idx), idx[-1])])  # one batch shape throughout
+            pad = np.concatenate(
+                [idx, np.full(b - len(idx), idx[-1])]
+            )  # one batch shape throughout
             x = xb.clone()
             x[torch.from_numpy(np.arange(b) * n + sources[pad])] = rows[torch.from_numpy(pad)]
-            diff = (_forward(net, x, ei, ea).view(b, n, -1) - base).abs()[:len(idx)]
+            diff = (_forward(net, x, ei, ea).view(b, n, -1) - base).abs()[: len(idx)]
             k, node = torch.nonzero(diff.amax(dim=2) > abs_tol, as_tuple=True)
             found.append((idx[k.numpy()], node.numpy(), diff[k, node].double().numpy()))
     cols = list(zip(*found))
@@ -206,7 +215,9 @@ def out_adjacency(edge_index, num_nodes: int):
     from scipy import sparse
 
     ei = torch.as_tensor(edge_index).cpu().numpy()
-    return sparse.csr_matrix((np.ones(ei.shape[1], dtype=np.int8), (ei[0], ei[1])), shape=(num_nodes, num_nodes))
+    return sparse.csr_matrix(
+        (np.ones(ei.shape[1], dtype=np.int8), (ei[0], ei[1])), shape=(num_nodes, num_nodes)
+    )
 
 
 def bfs_depth(adj, source: int, max_hops: int) -> np.ndarray:
@@ -241,15 +252,34 @@ def _prepare(model: nn.Module, precision: torch.dtype | None) -> nn.Module:
     try:
         return copy.deepcopy(model).to(precision).eval()
     except (NotImplementedError, RuntimeError) as exc:
-        raise InputError(f"graph reach: cannot copy the model to {precision} ({exc}); use precision=None") from None
+        raise InputError(
+            f"graph reach: cannot copy the model to {precision} ({exc}); use precision=None"
+        ) from None
 
 
-def graph_reach(model: nn.Module, X: torch.Tensor, edge_index: torch.Tensor, sources, *,
-                bin_start, chrom, bin_size: int, cell_type=None, edge_attr: torch.Tensor | None = None,
-                mode: str = "direction", delta: float = 1.0, quantile: float = 0.95,
-                rel_tol: float | None = None, abs_tol: float = 1e-30, max_hops: int = 16,
-                batch_size: int = 1, prepare_graph: Callable | None = None,
-                precision: torch.dtype | None = None, seed: int = 0, progress: bool = False) -> ReachResult:
+def graph_reach(
+    model: nn.Module,
+    X: torch.Tensor,
+    edge_index: torch.Tensor,
+    sources,
+    *,
+    bin_start,
+    chrom,
+    bin_size: int,
+    cell_type=None,
+    edge_attr: torch.Tensor | None = None,
+    mode: str = "direction",
+    delta: float = 1.0,
+    quantile: float = 0.95,
+    rel_tol: float | None = None,
+    abs_tol: float = 1e-30,
+    max_hops: int = 16,
+    batch_size: int = 1,
+    prepare_graph: Callable | None = None,
+    precision: torch.dtype | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> ReachResult:
     """Perturb each source node's features and record which nodes' outputs move, and how far away.
 
     Args:
@@ -286,7 +316,9 @@ def graph_reach(model: nn.Module, X: torch.Tensor, edge_index: torch.Tensor, sou
     if mode not in MODES:
         raise InputError(f"mode {mode!r}: expected one of {', '.join(MODES)}")
     if not (delta > 0 and 0 < quantile <= 1 and batch_size >= 1):
-        raise InputError(f"delta {delta} > 0, 0 < quantile {quantile} <= 1 and batch_size {batch_size} >= 1 expected")
+        raise InputError(
+            f"delta {delta} > 0, 0 < quantile {quantile} <= 1 and batch_size {batch_size} >= 1 expected"
+        )
     net = _prepare(model, precision)
     dtype = _model_dtype(net)
     X = X.to(dtype)
@@ -303,12 +335,30 @@ def graph_reach(model: nn.Module, X: torch.Tensor, edge_index: torch.Tensor, sou
     self_effect = np.zeros((len(sources), eff.shape[1] if eff.ndim == 2 else 1))
     self_effect[k[own]] = eff[own]
     k, node, eff = k[~own], node[~own], eff[~own]
-    return _summarise(sources, k, node, eff, self_effect, start, chrom, group, edge_index,
-                      dict(quantile=quantile, threshold=threshold, mode=mode, delta=float(delta),
-                           bin_size=int(bin_size), max_hops=max_hops))
+    return _summarise(
+        sources,
+        k,
+        node,
+        eff,
+        self_effect,
+        start,
+        chrom,
+        group,
+        edge_index,
+        dict(
+            quantile=quantile,
+            threshold=threshold,
+            mode=mode,
+            delta=float(delta),
+            bin_size=int(bin_size),
+            max_hops=max_hops,
+        ),
+    )
 
 
-def _summarise(sources, k, node, eff, self_effect, start, chrom, group, edge_index, opts) -> ReachResult:
+def _summarise(
+    sources, k, node, eff, self_effect, start, chrom, group, edge_index, opts
+) -> ReachResult:
     src = sources[k]
     same_chrom = chrom[node] == chrom[src]
     same_group = group[node] == group[src]
@@ -324,13 +374,31 @@ def _summarise(sources, k, node, eff, self_effect, start, chrom, group, edge_ind
     np.maximum.at(source_reach, k[local], distance[local])
     d = distance[local]
     q = opts["quantile"]
-    return ReachResult(sources, k, node, distance, hops, eff, self_effect, n_affected, source_reach,
-                       float(d.max(initial=0.0)), float(np.quantile(d, q)) if d.size else 0.0, q,
-                       opts["threshold"], int((~same_chrom).sum()), int((~same_group).sum()),
-                       opts["mode"], opts["delta"], opts["bin_size"])
+    return ReachResult(
+        sources,
+        k,
+        node,
+        distance,
+        hops,
+        eff,
+        self_effect,
+        n_affected,
+        source_reach,
+        float(d.max(initial=0.0)),
+        float(np.quantile(d, q)) if d.size else 0.0,
+        q,
+        opts["threshold"],
+        int((~same_chrom).sum()),
+        int((~same_group).sum()),
+        opts["mode"],
+        opts["delta"],
+        opts["bin_size"],
+    )
 
 
-def analytic_reach(edge_index, bin_start, chrom, hops: int, *, quantile: float = 0.95) -> AnalyticReach:
+def analytic_reach(
+    edge_index, bin_start, chrom, hops: int, *, quantile: float = 0.95
+) -> AnalyticReach:
     """Largest distance (bp, between bin starts) reachable from every node in ``1..hops`` hops.
 
     Dynamic programming over the edge list: the lowest and highest bin start reachable
@@ -364,11 +432,19 @@ def analytic_reach(edge_index, bin_start, chrom, hops: int, *, quantile: float =
     per_node = np.stack(per_node, axis=1)
     has_out = np.bincount(ei[0].numpy(), minlength=n) > 0
     qs = np.quantile(per_node[has_out], quantile, axis=0) if has_out.any() else np.zeros(hops)
-    return AnalyticReach(np.arange(1, hops + 1), per_node.max(axis=0), np.asarray(qs, dtype=np.float64),
-                         per_node, quantile, int((~same).sum()))
+    return AnalyticReach(
+        np.arange(1, hops + 1),
+        per_node.max(axis=0),
+        np.asarray(qs, dtype=np.float64),
+        per_node,
+        quantile,
+        int((~same).sum()),
+    )
 
 
-def select_sources(edge_index, num_nodes: int, n: int, seed: int = 0, candidates=None) -> np.ndarray:
+def select_sources(
+    edge_index, num_nodes: int, n: int, seed: int = 0, candidates=None
+) -> np.ndarray:
     """``n`` distinct random nodes with at least one outgoing edge (sorted; fewer when fewer exist).
 
     Args:

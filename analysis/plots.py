@@ -2,6 +2,7 @@
 (``Figure`` + ``FigureCanvasAgg``, never ``pyplot``), so plotting works without a display
 and leaves the global backend alone; matplotlib is imported inside the functions.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,7 +42,9 @@ def nice_width(raw: float) -> int:
     return width
 
 
-def count_histogram_panel(ax, links: np.ndarray, regions: np.ndarray, xlabel: str, n_bars: int = 60) -> None:
+def count_histogram_panel(
+    ax, links: np.ndarray, regions: np.ndarray, xlabel: str, n_bars: int = 60
+) -> None:
     """Bars of region counts over equal-width degree bins, log-scaled counts.
 
     Args:
@@ -59,8 +62,15 @@ def count_histogram_panel(ax, links: np.ndarray, regions: np.ndarray, xlabel: st
     edges = np.arange(0, top + width, width)
     counts, _ = np.histogram(links, bins=edges, weights=regions)
     shown = counts > 0
-    ax.bar(edges[:-1][shown], counts[shown], width=width, align="edge", color="#3b6ea5", edgecolor="#1f3d5c",
-           linewidth=0.4)
+    ax.bar(
+        edges[:-1][shown],
+        counts[shown],
+        width=width,
+        align="edge",
+        color="#3b6ea5",
+        edgecolor="#1f3d5c",
+        linewidth=0.4,
+    )
     ax.set_yscale("log")
     ax.set_xlim(0, edges[-1])
     ax.set_xlabel(xlabel + ("" if width == 1 else f" (bins of {width})"))
@@ -68,7 +78,9 @@ def count_histogram_panel(ax, links: np.ndarray, regions: np.ndarray, xlabel: st
     ax.grid(axis="y", which="major", alpha=0.3)
 
 
-def degree_histogram_figure(histogram: pd.DataFrame, path: str | Path, title: str, threshold: int | None = 100) -> Path:
+def degree_histogram_figure(
+    histogram: pd.DataFrame, path: str | Path, title: str, threshold: int | None = 100
+) -> Path:
     """The report's Figures 5-10: connected QTLs per region (top), binned QTLs (bottom).
 
     Args:
@@ -79,17 +91,23 @@ def degree_histogram_figure(histogram: pd.DataFrame, path: str | Path, title: st
     """
     figure, axes = new_figure(2, 1, size=(7.0, 7.0))
     links = histogram["links"].to_numpy()
-    for ax, column, label in ((axes[0, 0], "connected", "Connected QTLs per region"),
-                              (axes[1, 0], "binned", "Binned QTLs (source bins) per region")):
+    for ax, column, label in (
+        (axes[0, 0], "connected", "Connected QTLs per region"),
+        (axes[1, 0], "binned", "Binned QTLs (source bins) per region"),
+    ):
         regions = histogram[column].to_numpy()
         keep = regions > 0
         count_histogram_panel(ax, links[keep], regions[keep], label)
         if threshold is not None:
-            ax.axvline(threshold, color="#c0392b", linestyle="--", linewidth=1, label=f"{threshold} links")
+            ax.axvline(
+                threshold, color="#c0392b", linestyle="--", linewidth=1, label=f"{threshold} links"
+            )
             ax.legend(loc="upper right", fontsize=8)
         total = regions.sum()
         none = regions[links == 0].sum()
-        ax.set_title(f"{label}: {none / total:.1%} of {total:,} regions have none" if total else label,
-                     fontsize=10)
+        ax.set_title(
+            f"{label}: {none / total:.1%} of {total:,} regions have none" if total else label,
+            fontsize=10,
+        )
     figure.suptitle(title)
     return save_figure(figure, path)

@@ -5,6 +5,7 @@ Kolmogorov-Smirnov distance within a bounded range (the full search over every d
 value is slow on 303k degrees and adds nothing: hubs lie far above 100), then compared by
 log-likelihood ratio against a lognormal, an exponential and a truncated power law.
 """
+
 from __future__ import annotations
 
 import math
@@ -81,15 +82,19 @@ def fit_power_law(
     if positive.size == 0:
         return _not_possible("no region has any link")
     if positive.size < MIN_TAIL or np.unique(positive).size < 2:
-        return _not_possible(f"{positive.size} positive degrees, fewer than {MIN_TAIL} or a single value",
-                             int(positive.size))
+        return _not_possible(
+            f"{positive.size} positive degrees, fewer than {MIN_TAIL} or a single value",
+            int(positive.size),
+        )
     try:
         return _fit_sorted(positive, xmin_range, alternatives)
     except (ValueError, ZeroDivisionError, FloatingPointError) as exc:  # degenerate tails
         return _not_possible(f"fit failed: {exc}", int(positive.size))
 
 
-def _fit_sorted(positive: np.ndarray, xmin_range: tuple[int, int], alternatives: tuple[str, ...]) -> DegreeFit:
+def _fit_sorted(
+    positive: np.ndarray, xmin_range: tuple[int, int], alternatives: tuple[str, ...]
+) -> DegreeFit:
     import powerlaw
 
     lo, hi = xmin_range
@@ -98,8 +103,13 @@ def _fit_sorted(positive: np.ndarray, xmin_range: tuple[int, int], alternatives:
         warnings.simplefilter("ignore")
         searchable = hi > lo and np.unique(positive[(positive >= lo) & (positive < hi)]).size >= 2
         xmin = (lo, hi) if searchable else float(lo)
-        fit = powerlaw.Fit(positive, discrete=True, xmin=xmin, verbose=False,
-                           parameter_ranges={"alpha": list(ALPHA_RANGE)})
+        fit = powerlaw.Fit(
+            positive,
+            discrete=True,
+            xmin=xmin,
+            verbose=False,
+            parameter_ranges={"alpha": list(ALPHA_RANGE)},
+        )
         n_tail = int(np.sum(positive >= fit.xmin)) if np.isfinite(fit.xmin) else 0
         if n_tail < MIN_TAIL:
             return _not_possible(f"only {n_tail} values in the tail (need {MIN_TAIL})", n_tail)
@@ -108,7 +118,9 @@ def _fit_sorted(positive: np.ndarray, xmin_range: tuple[int, int], alternatives:
             return _not_possible(f"alpha has no maximum below {ALPHA_RANGE[1]}", n_tail)
         comparisons = {name: _compare(fit, name) for name in alternatives}
         sigma = law.standard_err if hasattr(type(law), "standard_err") else law.sigma
-    return DegreeFit(float(law.alpha), float(fit.xmin), float(law.D), n_tail, comparisons, float(sigma))
+    return DegreeFit(
+        float(law.alpha), float(fit.xmin), float(law.D), n_tail, comparisons, float(sigma)
+    )
 
 
 def _compare(fit, name: str) -> Comparison:
@@ -118,8 +130,13 @@ def _compare(fit, name: str) -> Comparison:
 
 def fit_record(fit: DegreeFit) -> dict:
     """A flat, JSON- and TSV-friendly dict of a fit (``lr_<alt>`` / ``p_<alt>`` columns)."""
-    record = {"alpha": fit.alpha, "sigma": fit.sigma, "xmin": fit.xmin, "ks_distance": fit.ks_distance,
-              "n_tail": fit.n_tail}
+    record = {
+        "alpha": fit.alpha,
+        "sigma": fit.sigma,
+        "xmin": fit.xmin,
+        "ks_distance": fit.ks_distance,
+        "n_tail": fit.n_tail,
+    }
     for name, comparison in fit.comparisons.items():
         record[f"lr_{name}"] = comparison.ratio
         record[f"p_{name}"] = comparison.p

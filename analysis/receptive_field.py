@@ -30,6 +30,7 @@ Spans: ``span`` is the extent from the first to the last affected position (in b
 counting each output window's full stride for the perturbation probe), the union over
 all inputs; ``effective_width`` is the central ``quantile`` of the mean effect's mass.
 """
+
 from __future__ import annotations
 
 import copy
@@ -79,7 +80,9 @@ class ProbeResult(NamedTuple):
     n_inputs: int
 
 
-def random_onehot(n: int, length: int, seed: int = 0, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+def random_onehot(
+    n: int, length: int, seed: int = 0, dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
     """Random one-hot DNA, uniform over A, C, G, T.
 
     Shapes:
@@ -103,10 +106,15 @@ def same_padding_map(length_in: int, length_out: int) -> OutputMap:
     return lambda j: np.asarray(j, dtype=np.float64) * s + (s - 1) / 2
 
 
-def output_coordinates(model: nn.Module, length_in: int, length_out: int,
-                       output_to_input: OutputMap | None = None) -> np.ndarray:
+def output_coordinates(
+    model: nn.Module, length_in: int, length_out: int, output_to_input: OutputMap | None = None
+) -> np.ndarray:
     """Input coordinate (bp) of every output position. Shapes: -> (length_out,) float64."""
-    fn = output_to_input or getattr(model, "output_to_input", None) or same_padding_map(length_in, length_out)
+    fn = (
+        output_to_input
+        or getattr(model, "output_to_input", None)
+        or same_padding_map(length_in, length_out)
+    )
     return np.asarray(fn(np.arange(length_out)), dtype=np.float64)
 
 
@@ -166,11 +174,20 @@ def _batches(n: int, batch_size: int, progress: bool, desc: str):
     return tqdm(range(0, n, batch_size), desc=desc, disable=not progress, leave=False)
 
 
-def perturbation_probe(model: nn.Module, X: torch.Tensor, position: str | int = "center", *,
-                       output_to_input: OutputMap | None = None, batch_size: int = 8,
-                       quantile: float = 0.95, rel_tol: float | None = None, abs_tol: float = 1e-30,
-                       precision: torch.dtype | None = torch.float64, seed: int = 0,
-                       progress: bool = False) -> ProbeResult:
+def perturbation_probe(
+    model: nn.Module,
+    X: torch.Tensor,
+    position: str | int = "center",
+    *,
+    output_to_input: OutputMap | None = None,
+    batch_size: int = 8,
+    quantile: float = 0.95,
+    rel_tol: float | None = None,
+    abs_tol: float = 1e-30,
+    precision: torch.dtype | None = torch.float64,
+    seed: int = 0,
+    progress: bool = False,
+) -> ProbeResult:
     """Window-perturbation receptive field: which outputs move when one base changes.
 
     Args:
@@ -196,20 +213,31 @@ def perturbation_probe(model: nn.Module, X: torch.Tensor, position: str | int = 
     effects = []
     with torch.no_grad():
         for i in _batches(len(X), batch_size, progress, "perturbation probe"):
-            x = X[i:i + batch_size].to(dtype)
+            x = X[i : i + batch_size].to(dtype)
             y = _call(net, torch.cat([x, _mutate(x, p, gen)]))
-            effects.append((y[len(x):] - y[:len(x)]).abs().amax(dim=1).double().numpy())
+            effects.append((y[len(x) :] - y[: len(x)]).abs().amax(dim=1).double().numpy())
     effects = np.concatenate(effects)
     coords = output_coordinates(net, X.shape[-1], effects.shape[1], output_to_input)
     stride = float(np.median(np.diff(coords))) if len(coords) > 1 else 1.0
-    return summarise("perturbation", coords - p, effects, stride, p, quantile, _rel(rel_tol, dtype), abs_tol)
+    return summarise(
+        "perturbation", coords - p, effects, stride, p, quantile, _rel(rel_tol, dtype), abs_tol
+    )
 
 
-def gradient_probe(model: nn.Module, X: torch.Tensor, output_position: str | int = "center", *,
-                   track: int | None = None, output_to_input: OutputMap | None = None,
-                   batch_size: int = 8, quantile: float = 0.95, rel_tol: float | None = None,
-                   abs_tol: float = 1e-30, precision: torch.dtype | None = torch.float64,
-                   progress: bool = False) -> ProbeResult:
+def gradient_probe(
+    model: nn.Module,
+    X: torch.Tensor,
+    output_position: str | int = "center",
+    *,
+    track: int | None = None,
+    output_to_input: OutputMap | None = None,
+    batch_size: int = 8,
+    quantile: float = 0.95,
+    rel_tol: float | None = None,
+    abs_tol: float = 1e-30,
+    precision: torch.dtype | None = torch.float64,
+    progress: bool = False,
+) -> ProbeResult:
     """Gradient receptive field: which input bases move one output position.
 
     The gradient is of the output at ``output_position`` summed over tracks (or of one
@@ -232,14 +260,14 @@ def gradient_probe(model: nn.Module, X: torch.Tensor, output_position: str | int
     dtype = _model_dtype(net)
     effects, j, n_out = [], None, None
     for i in _batches(len(X), batch_size, progress, "gradient probe"):
-        x = X[i:i + batch_size].to(dtype).detach().clone().requires_grad_(True)
+        x = X[i : i + batch_size].to(dtype).detach().clone().requires_grad_(True)
         y = _call(net, x)
         if j is None:
             n_out = y.shape[-1]
             j = _resolve_index(output_position, n_out, "output position")
             if track is not None and not 0 <= track < y.shape[1]:
                 raise InputError(f"track {track}: the model has {y.shape[1]} output tracks")
-        out = y[:, :, j] if track is None else y[:, track:track + 1, j]
+        out = y[:, :, j] if track is None else y[:, track : track + 1, j]
         (grad,) = torch.autograd.grad(out.sum(), x)
         effects.append(grad.abs().sum(dim=1).double().numpy())
     effects = np.concatenate(effects)
@@ -252,8 +280,16 @@ def _rel(rel_tol: float | None, dtype: torch.dtype) -> float:
     return 100 * torch.finfo(dtype).eps if rel_tol is None else rel_tol
 
 
-def summarise(method: str, offsets: np.ndarray, effects: np.ndarray, stride: float, position: int,
-              quantile: float = 0.95, rel_tol: float = 1e-12, abs_tol: float = 1e-30) -> ProbeResult:
+def summarise(
+    method: str,
+    offsets: np.ndarray,
+    effects: np.ndarray,
+    stride: float,
+    position: int,
+    quantile: float = 0.95,
+    rel_tol: float = 1e-12,
+    abs_tol: float = 1e-30,
+) -> ProbeResult:
     """Spans and profiles from per-input effects.
 
     Args:
@@ -273,7 +309,19 @@ def summarise(method: str, offsets: np.ndarray, effects: np.ndarray, stride: flo
     threshold = max(abs_tol, rel_tol * float(peak.max(initial=0.0)))
     hit = np.flatnonzero(peak > threshold)
     if hit.size == 0:
-        return ProbeResult(method, offsets, profile, peak, 0, math.nan, math.nan, 0, threshold, position, len(effects))
+        return ProbeResult(
+            method,
+            offsets,
+            profile,
+            peak,
+            0,
+            math.nan,
+            math.nan,
+            0,
+            threshold,
+            position,
+            len(effects),
+        )
     start, end = float(offsets[hit[0]]), float(offsets[hit[-1]])
     span = int(round(end - start + stride))
     mass = np.cumsum(np.where(peak > threshold, profile, 0.0))
@@ -281,7 +329,9 @@ def summarise(method: str, offsets: np.ndarray, effects: np.ndarray, stride: flo
     hi = int(np.searchsorted(mass, mass[-1] * (1 + quantile) / 2))
     hi = min(hi, len(offsets) - 1)
     width = int(round(offsets[hi] - offsets[lo] + stride))
-    return ProbeResult(method, offsets, profile, peak, span, start, end, width, threshold, position, len(effects))
+    return ProbeResult(
+        method, offsets, profile, peak, span, start, end, width, threshold, position, len(effects)
+    )
 
 
 def sequential_receptive_field(model: nn.Module) -> int:

@@ -6,13 +6,14 @@ effect on a linear scale and on a log scale, against the offset from the mutated
 the line, the maximum the light line; dashed lines bound the measured span, dotted ones
 the analytic receptive field where there is one.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-
 from qtlgraph.analysis.receptive_field import ProbeResult
+
 from qtlgraph.outputs import atomic_path
 
 _XLABEL = {
@@ -47,15 +48,18 @@ def _panel(ax, result: ProbeResult, log: bool, analytic: dict | None) -> None:
             ax.axvline(edge, color="tab:red", ls="--", lw=0.8, label=None if i else "measured span")
     if analytic:
         for i, edge in enumerate((analytic["start"], analytic["end"] - 1)):
-            ax.axvline(edge, color="grey", ls=":", lw=0.8, label=None if i else "analytic receptive field")
+            ax.axvline(
+                edge, color="grey", ls=":", lw=0.8, label=None if i else "analytic receptive field"
+            )
     ax.axvline(0, color="black", lw=0.5, alpha=0.5)
     ax.set_xlim(*_xlim(result, analytic))
     ax.set_xlabel(_XLABEL.get(result.method, "offset (bp)"))
     ax.set_ylabel("|effect| (log)" if log else "|effect|")
 
 
-def plot_probes(results: dict[str, ProbeResult], path: str | Path, title: str,
-                analytic: dict | None = None) -> Path:
+def plot_probes(
+    results: dict[str, ProbeResult], path: str | Path, title: str, analytic: dict | None = None
+) -> Path:
     """Write one PNG: a column per labelled result, linear and log rows.
 
     Args:
@@ -74,8 +78,10 @@ def plot_probes(results: dict[str, ProbeResult], path: str | Path, title: str,
     for col, (label, result) in enumerate(results.items()):
         for row, log in enumerate((False, True)):
             _panel(axes[row, col], result, log, analytic)
-        axes[0, col].set_title(f"{label}: span {result.span:,} bp, "
-                               f"effective width {result.effective_width:,} bp", fontsize=10)
+        axes[0, col].set_title(
+            f"{label}: span {result.span:,} bp, effective width {result.effective_width:,} bp",
+            fontsize=10,
+        )
     axes[0, 0].legend(fontsize=8, loc="upper right")
     fig.suptitle(title)
     fig.tight_layout()
@@ -118,20 +124,39 @@ def plot_reach(result, path: str | Path, title: str) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ok = np.isfinite(result.distance) & (result.distance > 0)
-    effect = result.effect.max(axis=1) if result.effect.ndim == 2 and len(result.effect) else np.zeros(0)
+    effect = (
+        result.effect.max(axis=1) if result.effect.ndim == 2 and len(result.effect) else np.zeros(0)
+    )
     if ok.any():
         hops = result.hops[ok]
         levels = np.arange(hops.min(), hops.max() + 2) - 0.5  # one colour per hop count
         cmap = plt.get_cmap("viridis", len(levels) - 1)
         norm = matplotlib.colors.BoundaryNorm(levels, cmap.N)
-        points = ax.scatter(result.distance[ok], effect[ok], c=hops, cmap=cmap, norm=norm, s=14, alpha=0.8)
-        fig.colorbar(points, ax=ax, label="hops from the source (-1: beyond max_hops)",
-                     ticks=np.arange(hops.min(), hops.max() + 1))
+        points = ax.scatter(
+            result.distance[ok], effect[ok], c=hops, cmap=cmap, norm=norm, s=14, alpha=0.8
+        )
+        fig.colorbar(
+            points,
+            ax=ax,
+            label="hops from the source (-1: beyond max_hops)",
+            ticks=np.arange(hops.min(), hops.max() + 1),
+        )
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.axvline(result.quantile_distance, color="tab:orange", ls="--", lw=1,
-                   label=f"{result.quantile:.0%} quantile: {result.quantile_distance:,.0f} bp")
-        ax.axvline(result.max_distance, color="tab:red", ls="--", lw=1, label=f"max: {result.max_distance:,.0f} bp")
+        ax.axvline(
+            result.quantile_distance,
+            color="tab:orange",
+            ls="--",
+            lw=1,
+            label=f"{result.quantile:.0%} quantile: {result.quantile_distance:,.0f} bp",
+        )
+        ax.axvline(
+            result.max_distance,
+            color="tab:red",
+            ls="--",
+            lw=1,
+            label=f"max: {result.max_distance:,.0f} bp",
+        )
         ax.legend(fontsize=8, loc="upper right")
     else:
         ax.text(0.5, 0.5, "no target changed", ha="center", va="center", transform=ax.transAxes)
@@ -143,7 +168,7 @@ def plot_reach(result, path: str | Path, title: str) -> Path:
 
 
 def plot_reach_compare(spans: dict, distances: np.ndarray, path: str | Path, title: str) -> Path:
-    """"Reach in bp" on one log axis: U-Net and Enformer (analytic), the GNN (edges and measured).
+    """ "Reach in bp" on one log axis: U-Net and Enformer (analytic), the GNN (edges and measured).
 
     Args:
         spans: ``rf.json``'s ``compare`` section: ``unet``, ``enformer``, ``gnn_analytic``,
@@ -155,11 +180,18 @@ def plot_reach_compare(spans: dict, distances: np.ndarray, path: str | Path, tit
     plt = _pyplot()
     rows = [k for k in ("unet", "enformer", "gnn_analytic", "gnn_measured") if k in spans]
     fig, ax = plt.subplots(figsize=(8, 0.8 * len(rows) + 1.6))
-    colors = {"unet": "tab:blue", "enformer": "tab:purple", "gnn_analytic": "tab:grey", "gnn_measured": "tab:red"}
+    colors = {
+        "unet": "tab:blue",
+        "enformer": "tab:purple",
+        "gnn_analytic": "tab:grey",
+        "gnn_measured": "tab:red",
+    }
     for y, key in enumerate(rows):
         s = spans[key]
         ax.barh(y, max(s["reach_bp"], 1), left=1, height=0.5, color=colors[key], alpha=0.35)
-        ax.text(max(s["reach_bp"], 1) * 1.15, y, f"{s['reach_bp']:,.0f} bp", va="center", fontsize=8)
+        ax.text(
+            max(s["reach_bp"], 1) * 1.15, y, f"{s['reach_bp']:,.0f} bp", va="center", fontsize=8
+        )
         if s.get("quantile_bp"):
             ax.plot([s["quantile_bp"]], [y], marker="|", ms=18, mew=2, color=colors[key])
     if "gnn_measured" in spans and len(distances):
@@ -168,7 +200,9 @@ def plot_reach_compare(spans: dict, distances: np.ndarray, path: str | Path, tit
     ax.set_yticks(range(len(rows)), [spans[k]["label"] for k in rows], fontsize=9)
     ax.set_xscale("log")
     ax.set_xlim(1, 10 ** np.ceil(np.log10(max(max(spans[k]["reach_bp"] for k in rows), 10) * 3)))
-    ax.set_xlabel("reach in bp, one side (log; bar: largest, tick: quantile, dots: measured targets)")
+    ax.set_xlabel(
+        "reach in bp, one side (log; bar: largest, tick: quantile, dots: measured targets)"
+    )
     ax.set_title(title, fontsize=10)
     ax.grid(axis="x", which="major", alpha=0.3)
     fig.tight_layout()

@@ -14,6 +14,7 @@ probes' convention, one-hot ``(batch, 4, length)`` -> ``(batch, tracks, length')
 Untrained models use the architecture's default config (or the config of the trained run
 they are compared with) and a seeded random initialisation.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,7 +30,10 @@ REPORT = {
     "unet": {"span_bp": 1100, "source": "report Figures 16-18: U-Net model A, about 1,100 bp"},
     "bin-encoder": {"span_bp": None, "source": "not in the report (new encoder)"},
     "enformer": {"span_bp": "full input", "source": "report Figures 19-20: the full ~200 kb input"},
-    "gnn": {"span_bp": None, "source": "not in the report (graph reach over QTL edges, issue 5 item 3)"},
+    "gnn": {
+        "span_bp": None,
+        "source": "not in the report (graph reach over QTL edges, issue 5 item 3)",
+    },
 }
 UNET_SPECS = ("unet:A", "unet:B", "unet:C", "unet:D")
 
@@ -103,19 +107,30 @@ def _bin_analytic(config) -> dict[str, int]:
     from qtlgraph.encoders.bin_encoder import receptive_field
 
     rf = receptive_field(config)
-    return {"start": -(rf.trunk // 2), "end": rf.trunk - rf.trunk // 2, "size": rf.trunk,
-            "min_size": rf.trunk, "max_size": rf.trunk}
+    return {
+        "start": -(rf.trunk // 2),
+        "end": rf.trunk - rf.trunk // 2,
+        "size": rf.trunk,
+        "min_size": rf.trunk,
+        "max_size": rf.trunk,
+    }
 
 
 def default_unet_analytic(name: str = "unet:A") -> dict[str, int]:
     """Analytic receptive field of a U-Net baseline's default config (no model built)."""
     from qtlgraph.encoders.baselines import baseline_spec, unet_config
 
-    return _unet_analytic(unet_config(baseline_spec(name.split(":", 1)[1]), n_cell_types=3, n_marks=2))
+    return _unet_analytic(
+        unet_config(baseline_spec(name.split(":", 1)[1]), n_cell_types=3, n_marks=2)
+    )
 
 
-def unet_target(config: dict[str, Any] | None = None, name: str = "unet:A", state: dict | None = None,
-                seed: int = 0) -> ProbeTarget:
+def unet_target(
+    config: dict[str, Any] | None = None,
+    name: str = "unet:A",
+    state: dict | None = None,
+    seed: int = 0,
+) -> ProbeTarget:
     """A U-Net baseline; ``config`` holds UNetConfig fields (default: Leopard's, model A)."""
     from qtlgraph.encoders.baselines import baseline_spec, unet_config
     from qtlgraph.encoders.unet import UNet, UNetConfig, check_config
@@ -129,17 +144,25 @@ def unet_target(config: dict[str, Any] | None = None, name: str = "unet:A", stat
             raise InputError(f"U-Net config: unknown key(s) {sorted(unknown)}")
         cfg = check_config(UNetConfig(**config))
     if cfg.in_channels < 4:
-        raise InputError(f"U-Net config: in_channels {cfg.in_channels} < 4, the model does not read DNA")
+        raise InputError(
+            f"U-Net config: in_channels {cfg.in_channels} < 4, the model does not read DNA"
+        )
     torch.manual_seed(seed)
     unet = UNet(cfg)
     if state is not None:
         unet.load_state_dict(state)
     model = SequenceOnly(unet, cfg.in_channels - 4).eval()
-    return ProbeTarget(name, "unet", model, cfg.length, _unet_analytic(cfg), state is not None, cfg._asdict())
+    return ProbeTarget(
+        name, "unet", model, cfg.length, _unet_analytic(cfg), state is not None, cfg._asdict()
+    )
 
 
-def bin_encoder_target(config: dict[str, Any] | None = None, name: str = "bin-encoder",
-                       state: dict | None = None, seed: int = 0) -> ProbeTarget:
+def bin_encoder_target(
+    config: dict[str, Any] | None = None,
+    name: str = "bin-encoder",
+    state: dict | None = None,
+    seed: int = 0,
+) -> ProbeTarget:
     """The bin encoder's trunk (default config unless ``config``)."""
     from qtlgraph.encoders.bin_encoder import BinEncoder, BinEncoderConfig
 
@@ -149,8 +172,15 @@ def bin_encoder_target(config: dict[str, Any] | None = None, name: str = "bin-en
     if state is not None:
         encoder.load_state_dict(state)
     model = BinEncoderFeatures(encoder).eval()
-    return ProbeTarget(name, "bin-encoder", model, cfg.bin_size, _bin_analytic(cfg), state is not None,
-                       cfg.to_dict())
+    return ProbeTarget(
+        name,
+        "bin-encoder",
+        model,
+        cfg.bin_size,
+        _bin_analytic(cfg),
+        state is not None,
+        cfg.to_dict(),
+    )
 
 
 def enformer_target(seed: int = 0, **options) -> ProbeTarget:
@@ -158,7 +188,9 @@ def enformer_target(seed: int = 0, **options) -> ProbeTarget:
     from qtlgraph.analysis.enformer_probe import build_enformer_probe
 
     model = build_enformer_probe(seed=seed, **options)
-    return ProbeTarget("enformer", "enformer", model, model.input_length, None, False, model.hparams)
+    return ProbeTarget(
+        "enformer", "enformer", model, model.input_length, None, False, model.hparams
+    )
 
 
 def _run_architecture(run_dir: Path) -> tuple[str, dict[str, Any], str]:
@@ -174,8 +206,10 @@ def _run_architecture(run_dir: Path) -> tuple[str, dict[str, Any], str]:
             if isinstance(config.get(key), dict):
                 name = model if ":" in model else f"unet:{config.get('baseline', 'A')}"
                 return "unet", config[key], name
-    raise InputError(f"{run_dir / 'config.json'}: not a U-Net or bin-encoder run (model={model!r}, "
-                     "expected unet:A..D with its U-Net config, or local with 'encoder')")
+    raise InputError(
+        f"{run_dir / 'config.json'}: not a U-Net or bin-encoder run (model={model!r}, "
+        "expected unet:A..D with its U-Net config, or local with 'encoder')"
+    )
 
 
 def run_target(run_dir: str | Path, seed: int = 0) -> ProbeTarget:
@@ -193,7 +227,9 @@ def run_target(run_dir: str | Path, seed: int = 0) -> ProbeTarget:
     try:
         return build(arch, name=str(run_dir), state=state["model"], seed=seed)
     except RuntimeError as exc:  # load_state_dict: the weights do not fit the config
-        raise InputError(f"{run_dir / 'checkpoint.pt'}: weights do not match config.json ({exc})") from None
+        raise InputError(
+            f"{run_dir / 'checkpoint.pt'}: weights do not match config.json ({exc})"
+        ) from None
 
 
 def untrained_twin(target: ProbeTarget, seed: int = 0) -> ProbeTarget:
@@ -215,8 +251,10 @@ def load_target(spec: str, seed: int = 0) -> ProbeTarget:
         return enformer_target(seed=seed)
     if Path(spec).is_dir():
         return run_target(spec, seed=seed)
-    raise InputError(f"--model {spec!r}: expected unet:A|unet:B|unet:C|unet:D, bin-encoder, enformer "
-                     "or a run directory")
+    raise InputError(
+        f"--model {spec!r}: expected unet:A|unet:B|unet:C|unet:D, bin-encoder, enformer "
+        "or a run directory"
+    )
 
 
 class GraphTarget(NamedTuple):
@@ -258,17 +296,19 @@ def is_graph_run(spec: str | Path) -> bool:
 
 def _graph_prepare(model: nn.Module):
     """The graph the model reads, built the way :func:`qtlgraph.gnn.train.model_inputs` builds it."""
+    from qtlgraph.gnn.train import model_inputs
     from torch_geometric.data import Data
 
-    from qtlgraph.gnn.train import model_inputs
-
-    return lambda edge_index, num_nodes: model_inputs(model, Data(edge_index=edge_index, num_nodes=num_nodes))[1]
+    return lambda edge_index, num_nodes: model_inputs(
+        model, Data(edge_index=edge_index, num_nodes=num_nodes)
+    )[1]
 
 
 def graph_run_target(run_dir: str | Path) -> GraphTarget:
     """Rebuild a ``qtlgraph train`` run: its model (checkpoint weights) and its graph and features."""
     from qtlgraph.gnn.data import load_graph_data
     from qtlgraph.gnn.models import build_model
+
     from qtlgraph.genome import BinIndex
     from qtlgraph.manifest import load_dataset
     from qtlgraph.runtime import load_checkpoint, read_json
@@ -277,21 +317,45 @@ def graph_run_target(run_dir: str | Path) -> GraphTarget:
     config = read_json(run_dir / "config.json")
     d = config.get("data", {})
     if "dataset" not in d or "graphs" not in d or "embeddings" not in d:
-        raise InputError(f"{run_dir / 'config.json'}: no data section (dataset, graphs, embeddings)")
-    state = load_checkpoint(run_dir / "checkpoint.pt") if (run_dir / "checkpoint.pt").is_file() else None
+        raise InputError(
+            f"{run_dir / 'config.json'}: no data section (dataset, graphs, embeddings)"
+        )
+    state = (
+        load_checkpoint(run_dir / "checkpoint.pt")
+        if (run_dir / "checkpoint.pt").is_file()
+        else None
+    )
     if not isinstance(state, dict) or "model" not in state:
         raise InputError(f"{run_dir / 'checkpoint.pt'}: missing, or no 'model' state in it")
     options = {k: d[k] for k in ("kmer", "kmer_top", "scale") if k in d}
-    inputs = load_graph_data(d["dataset"], d["graphs"], d["embeddings"], neighbor=d.get("neighbor_edges", False),
-                             shuffle=d.get("shuffle_edges", False), seed=config.get("options", {}).get("seed", 0),
-                             holdout_cell_type=d.get("holdout_cell_type"), **options)
+    inputs = load_graph_data(
+        d["dataset"],
+        d["graphs"],
+        d["embeddings"],
+        neighbor=d.get("neighbor_edges", False),
+        shuffle=d.get("shuffle_edges", False),
+        seed=config.get("options", {}).get("seed", 0),
+        holdout_cell_type=d.get("holdout_cell_type"),
+        **options,
+    )
     model = build_model(config["model_config"])
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:
-        raise InputError(f"{run_dir / 'checkpoint.pt'}: weights do not match config.json ({exc})") from None
+        raise InputError(
+            f"{run_dir / 'checkpoint.pt'}: weights do not match config.json ({exc})"
+        ) from None
     index = BinIndex(load_dataset(d["dataset"]).genome, inputs.bin_size)
     bins = inputs.data.bin.numpy()
     layers = len(model.convs) if model.message_passing else 0
-    return GraphTarget(str(run_dir), model.eval(), inputs.data, _graph_prepare(model), index.starts(bins),
-                       index.chrom_of_bins(bins), inputs.bin_size, layers, config)
+    return GraphTarget(
+        str(run_dir),
+        model.eval(),
+        inputs.data,
+        _graph_prepare(model),
+        index.starts(bins),
+        index.chrom_of_bins(bins),
+        inputs.bin_size,
+        layers,
+        config,
+    )

@@ -15,6 +15,7 @@ connected/binned counts per bin are identical.
     python benchmarks/bench_build.py --rows 1000000      # quick
     python benchmarks/bench_build.py                     # 10 M rows, a few minutes
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+
 
 def generate(path: Path, rows: int, seed: int = 0) -> None:
     """Write a BLUEPRINT-layout table (no header, space-separated, no ``chr`` prefix)."""
@@ -46,20 +48,37 @@ def generate(path: Path, rows: int, seed: int = 0) -> None:
     mid1 = (peak_start[which] + peak_end[which] - 1) // 2 + 1
     snp = mid1 + rng.integers(-990_000, 990_000, rows)
     names = np.asarray([genome.chroms[a][3:] for a in autosomes])
-    raw = pl.DataFrame({"c": names[peak_chrom[which]], "pos": snp, "s": peak_start[which],
-                        "e": peak_end[which], "i": np.arange(rows)})
+    raw = pl.DataFrame(
+        {
+            "c": names[peak_chrom[which]],
+            "pos": snp,
+            "s": peak_start[which],
+            "e": peak_end[which],
+            "i": np.arange(rows),
+        }
+    )
     df = raw.select(
         pl.concat_str([pl.col("c"), pl.lit(":"), pl.col("pos"), pl.lit("_A_G")]).alias("snp"),
         pl.concat_str([pl.lit("rs"), pl.col("i")]).alias("rsid"),
-        pl.concat_str([pl.col("c"), pl.lit(":"), pl.col("s"), pl.lit(":"), pl.col("e")])
-        .alias("phenotype"),
+        pl.concat_str([pl.col("c"), pl.lit(":"), pl.col("s"), pl.lit(":"), pl.col("e")]).alias(
+            "phenotype"
+        ),
     ).with_columns(
-        pvalue=pl.Series(rng.random(rows) ** 3), beta=pl.Series(rng.normal(0, 0.3, rows)),
-        bonferroni=pl.lit(1.0), fdr=pl.Series(rng.uniform(0, 0.2, rows)),
-        alt_af=pl.Series(rng.uniform(0.05, 0.5, rows)), se=pl.Series(rng.uniform(0.05, 0.3, rows)),
+        pvalue=pl.Series(rng.random(rows) ** 3),
+        beta=pl.Series(rng.normal(0, 0.3, rows)),
+        bonferroni=pl.lit(1.0),
+        fdr=pl.Series(rng.uniform(0, 0.2, rows)),
+        alt_af=pl.Series(rng.uniform(0.05, 0.5, rows)),
+        se=pl.Series(rng.uniform(0.05, 0.3, rows)),
     )
-    df.write_csv(path, separator=" ", include_header=False, quote_style="never",
-                 float_scientific=True, float_precision=4)
+    df.write_csv(
+        path,
+        separator=" ",
+        include_header=False,
+        quote_style="never",
+        float_scientific=True,
+        float_precision=4,
+    )
 
 
 def reference(path: Path) -> dict:
@@ -68,27 +87,47 @@ def reference(path: Path) -> dict:
 
     index = BinIndex(load_genome("hg38"), 10_000)
     t0 = time.perf_counter()
-    df = pl.read_csv(path, separator=" ", has_header=False, columns=[0, 2, 6],
-                     schema_overrides={"column_6": pl.Float64}, quote_char=None)
+    df = pl.read_csv(
+        path,
+        separator=" ",
+        has_header=False,
+        columns=[0, 2, 6],
+        schema_overrides={"column_6": pl.Float64},
+        quote_char=None,
+    )
     df = df.rename(dict(zip(df.columns, ["snp", "phenotype", "fdr"])))
     df = df.filter(pl.col("fdr") < 0.05)
     s = pl.col("snp").str.split_exact(":", 1)
     p = pl.col("phenotype").str.split_exact(":", 2)
-    df = df.select(s.struct.field("field_0").alias("chrom"),
-                   s.struct.field("field_1").str.split_exact("_", 1).struct.field("field_0")
-                   .cast(pl.Int64).alias("pos"),
-                   p.struct.field("field_1").cast(pl.Int64).alias("start"),
-                   p.struct.field("field_2").cast(pl.Int64).alias("end"))
+    df = df.select(
+        s.struct.field("field_0").alias("chrom"),
+        s.struct.field("field_1")
+        .str.split_exact("_", 1)
+        .struct.field("field_0")
+        .cast(pl.Int64)
+        .alias("pos"),
+        p.struct.field("field_1").cast(pl.Int64).alias("start"),
+        p.struct.field("field_2").cast(pl.Int64).alias("end"),
+    )
     offsets = {c: int(index.offsets[i]) for i, c in enumerate(index.chroms)}
     mapping = {u: offsets[canonical_chrom(u)] for u in df["chrom"].unique().to_list()}
     off = pl.col("chrom").replace_strict(mapping, return_dtype=pl.Int64)
-    df = df.select((off + (pl.col("pos") - 1) // 10_000).alias("src"),
-                   (off + (pl.col("start") + pl.col("end") - 1) // 2 // 10_000).alias("tgt"))
-    counts = df.group_by("tgt").agg(pl.len().alias("connected"),
-                                    pl.col("src").n_unique().alias("binned")).sort("tgt")
+    df = df.select(
+        (off + (pl.col("pos") - 1) // 10_000).alias("src"),
+        (off + (pl.col("start") + pl.col("end") - 1) // 2 // 10_000).alias("tgt"),
+    )
+    counts = (
+        df.group_by("tgt")
+        .agg(pl.len().alias("connected"), pl.col("src").n_unique().alias("binned"))
+        .sort("tgt")
+    )
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "tgt": counts["tgt"].to_list(),
-            "connected": counts["connected"].to_list(), "binned": counts["binned"].to_list()}
+    return {
+        "seconds": seconds,
+        "tgt": counts["tgt"].to_list(),
+        "connected": counts["connected"].to_list(),
+        "binned": counts["binned"].to_list(),
+    }
 
 
 def _timed(cmd: list[str]) -> tuple[float, float, int, bytes]:
@@ -117,8 +156,19 @@ def _timed(cmd: list[str]) -> tuple[float, float, int, bytes]:
 
 def compare(path: Path, out: Path, repeat: int) -> dict:
     """Reference and build alternately ``repeat`` times; the fastest run of each counts."""
-    cmd = [sys.executable, "-m", "qtlgraph", "build", str(path), "--genome", "hg38",
-           "--out", str(out), "--force", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "qtlgraph",
+        "build",
+        str(path),
+        "--genome",
+        "hg38",
+        "--out",
+        str(out),
+        "--force",
+        "--quiet",
+    ]
     refs, builds = [], []
     for _ in range(repeat):
         refs.append(_timed([sys.executable, __file__, "--reference", str(path)]))
@@ -133,12 +183,21 @@ def compare(path: Path, out: Path, repeat: int) -> dict:
     assert deg["tgt"].to_list() == ref["tgt"], "target bins differ from the reference"
     assert deg["connected"].to_list() == ref["connected"], "connected counts differ"
     assert deg["binned"].to_list() == ref["binned"], "binned counts differ"
-    return {"file": path.name, "reference_s": round(ref["seconds"], 2),
-            "reference_process_s": round(ref_wall, 2), "reference_cpu_s": round(ref_cpu, 2),
-            "reference_rss_mb": ref_rss, "build_s": round(wall, 2), "build_cpu_s": round(cpu, 2),
-            "build_rss_mb": rss, "ratio": round(wall / ref["seconds"], 2),
-            "ratio_process": round(wall / ref_wall, 2), "ratio_cpu": round(cpu / ref_cpu, 2), "kept": int(deg["connected"].sum()),
-            "target_bins": deg.height}
+    return {
+        "file": path.name,
+        "reference_s": round(ref["seconds"], 2),
+        "reference_process_s": round(ref_wall, 2),
+        "reference_cpu_s": round(ref_cpu, 2),
+        "reference_rss_mb": ref_rss,
+        "build_s": round(wall, 2),
+        "build_cpu_s": round(cpu, 2),
+        "build_rss_mb": rss,
+        "ratio": round(wall / ref["seconds"], 2),
+        "ratio_process": round(wall / ref_wall, 2),
+        "ratio_cpu": round(cpu / ref_cpu, 2),
+        "kept": int(deg["connected"].sum()),
+        "target_bins": deg.height,
+    }
 
 
 def main() -> None:
@@ -158,17 +217,21 @@ def main() -> None:
         generate(plain, args.rows)
         subprocess.run(["gzip", "-1", "-k", "-f", str(plain)], check=True)
         print(f"generated {args.rows} rows in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    results = [compare(p, args.out / f"graph_{p.name}", args.repeat)
-               for p in (plain, plain.with_name(plain.name + ".gz"))]
+    results = [
+        compare(p, args.out / f"graph_{p.name}", args.repeat)
+        for p in (plain, plain.with_name(plain.name + ".gz"))
+    ]
     for r in results:
         print(json.dumps(r))
         time_ok = "ok" if r["ratio"] <= 1.5 else "OVER TARGET"
         rss_ok = "ok" if r["build_rss_mb"] < 1536 else "OVER TARGET"
-        print(f"{r['file']}: build {r['build_s']} s vs reference {r['reference_s']} s "
-              f"-> ratio {r['ratio']} (target <= 1.5) [{time_ok}] (vs the reference process "
-              f"{r['reference_process_s']} s: {r['ratio_process']}; CPU time ratio "
-              f"{r['ratio_cpu']}); peak RSS {r['build_rss_mb']} MB "
-              f"(target < 1536) [{rss_ok}]; counts identical over {r['target_bins']} bins")
+        print(
+            f"{r['file']}: build {r['build_s']} s vs reference {r['reference_s']} s "
+            f"-> ratio {r['ratio']} (target <= 1.5) [{time_ok}] (vs the reference process "
+            f"{r['reference_process_s']} s: {r['ratio_process']}; CPU time ratio "
+            f"{r['ratio_cpu']}); peak RSS {r['build_rss_mb']} MB "
+            f"(target < 1536) [{rss_ok}]; counts identical over {r['target_bins']} bins"
+        )
 
 
 if __name__ == "__main__":

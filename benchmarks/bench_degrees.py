@@ -5,6 +5,7 @@ from a discrete power law): the fit's cost depends on the number of values and d
 values, not on where they came from. Reference, in the same run: powerlaw's default xmin
 search over every distinct value instead of the restricted xmin in [1, 100).
 """
+
 from __future__ import annotations
 
 import sys
@@ -25,7 +26,9 @@ def synthetic_degrees(seed: int = 0, alpha: float = 2.2, linked: float = 0.08) -
     rng = np.random.default_rng(seed)
     degrees = np.zeros(N_BINS, dtype=np.int64)
     n_linked = int(N_BINS * linked)
-    degrees[rng.choice(N_BINS, n_linked, replace=False)] = np.minimum(rng.zipf(alpha, n_linked), 5_000)
+    degrees[rng.choice(N_BINS, n_linked, replace=False)] = np.minimum(
+        rng.zipf(alpha, n_linked), 5_000
+    )
     return degrees
 
 
@@ -48,10 +51,14 @@ def bench(degrees: np.ndarray) -> None:
     import powerlaw
 
     positive = np.sort(degrees[degrees > 0]).astype(float)
-    print(f"{N_BINS:,} degrees, {positive.size:,} positive, {np.unique(positive).size} distinct, "
-          f"max {int(positive[-1])}")
+    print(
+        f"{N_BINS:,} degrees, {positive.size:,} positive, {np.unique(positive).size} distinct, "
+        f"max {int(positive[-1])}"
+    )
     t_fit, fit = timed(lambda: fit_power_law(degrees, alternatives=()))
-    print(f"fit, xmin in [1, 100): {t_fit:.3f} s  alpha={fit.alpha:.3f} xmin={fit.xmin:g} D={fit.ks_distance:.4f}")
+    print(
+        f"fit, xmin in [1, 100): {t_fit:.3f} s  alpha={fit.alpha:.3f} xmin={fit.xmin:g} D={fit.ks_distance:.4f}"
+    )
     for name in ("lognormal", "exponential", "truncated_power_law"):
         t, _ = timed(lambda: fit_power_law(degrees, alternatives=(name,)), repeats=3)
         print(f"fit + compare vs {name}: {t:.3f} s")
@@ -59,9 +66,13 @@ def bench(degrees: np.ndarray) -> None:
     print(f"fit + all three comparisons: {t_all:.3f} s")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        t_ref, ref = timed(lambda: powerlaw.Fit(positive, discrete=True, verbose=False).power_law.alpha)
-    print(f"reference, full xmin search: {t_ref:.3f} s  alpha={ref:.3f}; "
-          f"ratio reference / restricted = {t_ref / t_fit:.1f}x")
+        t_ref, ref = timed(
+            lambda: powerlaw.Fit(positive, discrete=True, verbose=False).power_law.alpha
+        )
+    print(
+        f"reference, full xmin search: {t_ref:.3f} s  alpha={ref:.3f}; "
+        f"ratio reference / restricted = {t_ref / t_fit:.1f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ the ratio is what to compare. bf16 is checked against fp32 on the same weights f
 
 Exit status 1 when the project path stays under the 500 bins/s target.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,18 +22,26 @@ import time
 
 import numpy as np
 import torch
-from torch import nn
-
 from qtlgraph.encoders.bin_encoder import BinEncoder, BinEncoderConfig
-from qtlgraph.encoders.embed import BF16_TOLERANCE, bf16_error, embed_batch, fold_batchnorm, stem_table
+from qtlgraph.encoders.embed import (
+    BF16_TOLERANCE,
+    bf16_error,
+    embed_batch,
+    fold_batchnorm,
+    stem_table,
+)
+from torch import nn
 
 TARGET = 500.0  # bins/s: the 303,114 hg38 bins in about 10 minutes
 HG38_BINS = 303_114
 
 
 def _ref_block(c_in: int, c_out: int, k: int, stride: int, pool: int) -> nn.Sequential:
-    layers = [nn.Conv1d(c_in, c_out, k, stride=stride, padding=(k - stride) // 2, bias=False),
-              nn.BatchNorm1d(c_out), nn.GELU()]
+    layers = [
+        nn.Conv1d(c_in, c_out, k, stride=stride, padding=(k - stride) // 2, bias=False),
+        nn.BatchNorm1d(c_out),
+        nn.GELU(),
+    ]
     return nn.Sequential(*layers, *([nn.AvgPool1d(pool)] if pool > 1 else []))
 
 
@@ -42,16 +51,30 @@ class RefBinEncoder(nn.Module):
     def __init__(self, c: BinEncoderConfig) -> None:
         super().__init__()
         ch = (4,) + c.seq_channels
-        self.seq = nn.Sequential(*[_ref_block(ch[i], ch[i + 1], k, s, p) for i, (k, s, p) in
-                                   enumerate(zip(c.seq_kernels, c.seq_strides, c.seq_pools))])
-        self.acc = nn.Sequential(_ref_block(1, c.acc_channels, c.acc_kernel, 1, 1),
-                                 _ref_block(c.acc_channels, c.acc_channels, c.acc_kernel, 1, 1))
+        self.seq = nn.Sequential(
+            *[
+                _ref_block(ch[i], ch[i + 1], k, s, p)
+                for i, (k, s, p) in enumerate(zip(c.seq_kernels, c.seq_strides, c.seq_pools))
+            ]
+        )
+        self.acc = nn.Sequential(
+            _ref_block(1, c.acc_channels, c.acc_kernel, 1, 1),
+            _ref_block(c.acc_channels, c.acc_channels, c.acc_kernel, 1, 1),
+        )
         t_in = (ch[-1] + c.acc_channels,) + (c.dim,) * len(c.trunk_kernels)
-        self.trunk = nn.Sequential(*[_ref_block(t_in[i], c.dim, k, 1, p)
-                                     for i, (k, p) in enumerate(zip(c.trunk_kernels, c.trunk_pools))])
-        self.flank = nn.Sequential(_ref_block(1, c.flank_channels, 5, 1, 1),
-                                   _ref_block(c.flank_channels, c.flank_channels, 5, 1, 1))
-        self.project = nn.Sequential(nn.Linear(2 * c.dim + 2 * c.flank_channels, c.dim), nn.LayerNorm(c.dim))
+        self.trunk = nn.Sequential(
+            *[
+                _ref_block(t_in[i], c.dim, k, 1, p)
+                for i, (k, p) in enumerate(zip(c.trunk_kernels, c.trunk_pools))
+            ]
+        )
+        self.flank = nn.Sequential(
+            _ref_block(1, c.flank_channels, 5, 1, 1),
+            _ref_block(c.flank_channels, c.flank_channels, 5, 1, 1),
+        )
+        self.project = nn.Sequential(
+            nn.Linear(2 * c.dim + 2 * c.flank_channels, c.dim), nn.LayerNorm(c.dim)
+        )
 
     def forward(self, codes: torch.Tensor, acc: torch.Tensor, flank: torch.Tensor) -> torch.Tensor:
         seq = nn.functional.one_hot(codes.long(), 5)[..., :4].permute(0, 2, 1).float()
@@ -100,11 +123,15 @@ def main() -> int:
         rates["ours fp32"].append(_rate(run_ours("fp32"), b))
         rates[f"ours {precision}"].append(_rate(run_ours(precision), b))
     med = {k: statistics.median(v) for k, v in rates.items()}
-    print(f"threads {torch.get_num_threads()}, batch {b}, {args.repeats} repeats (medians); "
-          f"bf16 max |bf16 - fp32| = {err:.4f} (tolerance {BF16_TOLERANCE}) -> {precision}")
+    print(
+        f"threads {torch.get_num_threads()}, batch {b}, {args.repeats} repeats (medians); "
+        f"bf16 max |bf16 - fp32| = {err:.4f} (tolerance {BF16_TOLERANCE}) -> {precision}"
+    )
     for k, v in med.items():
-        print(f"  {k:16s} {v:8.1f} bins/s   x{v / med['reference fp32']:.2f} vs reference   "
-              f"hg38 ({HG38_BINS:,} bins) in {HG38_BINS / v / 60:.1f} min")
+        print(
+            f"  {k:16s} {v:8.1f} bins/s   x{v / med['reference fp32']:.2f} vs reference   "
+            f"hg38 ({HG38_BINS:,} bins) in {HG38_BINS / v / 60:.1f} min"
+        )
     best = med[f"ours {precision}"]
     print(f"target {TARGET:.0f} bins/s: {'met' if best >= TARGET else 'MISSED'} ({best:.0f})")
     return 0 if best >= TARGET else 1

@@ -10,6 +10,7 @@ ours / reference, and the peak resident memory while each model ran.
 Launch it the way the project launches training (the Makefile preloads tcmalloc when
 present); the ratio compares both models under the same allocator.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,15 @@ def random_graph(n: int, e: int, d: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     target = rng.integers(0, n, size=e)
     source = np.clip(target + rng.integers(-100, 101, size=e), 0, n - 1)
-    attr = np.column_stack([np.log1p(rng.integers(1, 20, e)), rng.exponential(5, e),
-                            rng.random(e), rng.random(e), (target - source) * 1e4])
+    attr = np.column_stack(
+        [
+            np.log1p(rng.integers(1, 20, e)),
+            rng.exponential(5, e),
+            rng.random(e),
+            rng.random(e),
+            (target - source) * 1e4,
+        ]
+    )
     etype = rng.integers(0, 2, size=e)
     x = torch.from_numpy(rng.normal(size=(n, d)).astype(np.float32))
     y = torch.from_numpy(rng.normal(size=(n, 2)).astype(np.float32))
@@ -85,13 +93,22 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--layer", default="graphconv")
-    ap.add_argument("--aggr", default="sqrt", help="adjacency normalisation (qtlgraph.gnn.models.AGGRS)")
+    ap.add_argument(
+        "--aggr", default="sqrt", help="adjacency normalisation (qtlgraph.gnn.models.AGGRS)"
+    )
     args = ap.parse_args(argv)
     torch.manual_seed(0)
     x, y, ei, ea = random_graph(args.nodes, args.edges, args.dim)
     models = {
-        "qtlgraph": GraphRegressor(args.dim, 2, hidden=args.dim, layers=2, layer=args.layer,
-                                   edge_dim=ea.shape[1], aggr=args.aggr),
+        "qtlgraph": GraphRegressor(
+            args.dim,
+            2,
+            hidden=args.dim,
+            layers=2,
+            layer=args.layer,
+            edge_dim=ea.shape[1],
+            aggr=args.aggr,
+        ),
         "stock GraphConv": StockGraphConv(args.dim, args.dim, 2),
     }
     t0 = time.perf_counter()  # built once per run by qtlgraph.gnn.train.model_inputs, as here
@@ -110,8 +127,10 @@ def main(argv: list[str] | None = None) -> dict:
             peaks[k] = max(peaks[k], _peak_mb())
     med = {k: statistics.median(v) for k, v in times.items()}
     ratio = med["qtlgraph"] / med["stock GraphConv"]
-    print(f"graph: {args.nodes:,} nodes, {args.edges:,} edges, {args.dim}-d, 2 layers, "
-          f"{torch.get_num_threads()} threads, {args.steps} steps each")
+    print(
+        f"graph: {args.nodes:,} nodes, {args.edges:,} edges, {args.dim}-d, 2 layers, "
+        f"{torch.get_num_threads()} threads, {args.steps} steps each"
+    )
     print(f"adjacency built once per run in {build_s:.3f} s ({args.aggr})")
     for k in models:
         print(f"{k:>16}: {med[k]:.3f} s/step (median), peak RSS {peaks[k]:,.0f} MB")

@@ -8,6 +8,7 @@
    inputs each: target under 120 s per probe; the span must cover the whole input.
    Skipped when the optional extra ``enformer`` is not installed.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,7 +20,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from qtlgraph.analysis.enformer_probe import ENFORMER_INPUT, build_enformer_probe, enformer_available  # noqa: E402
+from qtlgraph.analysis.enformer_probe import (
+    ENFORMER_INPUT,
+    build_enformer_probe,
+    enformer_available,
+)  # noqa: E402
 from qtlgraph.analysis.receptive_field import gradient_probe, perturbation_probe, random_onehot  # noqa: E402
 from qtlgraph.analysis.rf_targets import load_target  # noqa: E402
 
@@ -32,8 +37,10 @@ def timed(fn):
     start, cpu = time.perf_counter(), time.process_time()
     result = fn()
     wall = time.perf_counter() - start
-    print(f"  [wall {wall:.2f} s, process CPU {time.process_time() - cpu:.2f} s, "
-          f"load average {os.getloadavg()[0]:.1f}]")
+    print(
+        f"  [wall {wall:.2f} s, process CPU {time.process_time() - cpu:.2f} s, "
+        f"load average {os.getloadavg()[0]:.1f}]"
+    )
     return wall, result
 
 
@@ -42,12 +49,18 @@ def bench_unet() -> bool:
     X = random_onehot(16, target.length, seed=0)
     gradient_probe(target.model, X[:2])  # warm-up
     t64, r64 = timed(lambda: gradient_probe(target.model, X, batch_size=16))
-    t32, r32 = timed(lambda: gradient_probe(target.model, X, batch_size=16, precision=torch.float32))
+    t32, r32 = timed(
+        lambda: gradient_probe(target.model, X, batch_size=16, precision=torch.float32)
+    )
     a = target.analytic
-    print(f"U-Net A gradient probe, 16 x {target.length:,} bp: float64 {t64:.2f} s (target < {UNET_TARGET_S:g} s), "
-          f"float32 reference {t32:.2f} s, ratio {t64 / t32:.2f}")
-    print(f"  span float64 {r64.span:,} bp, float32 {r32.span:,} bp, analytic {a['min_size']:,}-{a['max_size']:,} bp, "
-          f"report ~1,100 bp; effective width {r64.effective_width} bp")
+    print(
+        f"U-Net A gradient probe, 16 x {target.length:,} bp: float64 {t64:.2f} s (target < {UNET_TARGET_S:g} s), "
+        f"float32 reference {t32:.2f} s, ratio {t64 / t32:.2f}"
+    )
+    print(
+        f"  span float64 {r64.span:,} bp, float32 {r32.span:,} bp, analytic {a['min_size']:,}-{a['max_size']:,} bp, "
+        f"report ~1,100 bp; effective width {r64.effective_width} bp"
+    )
     return t64 < UNET_TARGET_S
 
 
@@ -62,9 +75,11 @@ def bench_enformer() -> bool:
         t, r = timed(lambda: perturbation_probe(model, X, position, batch_size=2))
         full = r.span == ENFORMER_INPUT
         ok &= full and t < ENFORMER_TARGET_S
-        print(f"Enformer (dim {model.hparams['dim']}, depth {model.hparams['depth']}) perturbation at {position}, "
-              f"2 x {ENFORMER_INPUT:,} bp, float64: {t:.1f} s (target < {ENFORMER_TARGET_S:g} s); span {r.span:,} bp "
-              f"({'the full input' if full else 'NOT the full input'}), effective width {r.effective_width:,} bp")
+        print(
+            f"Enformer (dim {model.hparams['dim']}, depth {model.hparams['depth']}) perturbation at {position}, "
+            f"2 x {ENFORMER_INPUT:,} bp, float64: {t:.1f} s (target < {ENFORMER_TARGET_S:g} s); span {r.span:,} bp "
+            f"({'the full input' if full else 'NOT the full input'}), effective width {r.effective_width:,} bp"
+        )
     return ok
 
 

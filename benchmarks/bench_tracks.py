@@ -7,6 +7,7 @@ asserts equal values and prints bins/s and the ratio.
 
     .venv/bin/python benchmarks/bench_tracks.py [--repeats 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,15 +65,20 @@ def main() -> None:
         path = Path(tmp) / "bench.bw"
         t0 = time.perf_counter()
         genome = write_bigwig(path)
-        print(f"wrote {genome.total_length / 1e6:.0f} Mb bigWig in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"wrote {genome.total_length / 1e6:.0f} Mb bigWig in {time.perf_counter() - t0:.1f} s"
+        )
         index = BinIndex(genome, BIN)
         (t_ref, ref), (t_ours, ours) = best_of_interleaved(
-            [lambda: plain_loop(path, genome), lambda: bin_stat(path, index, "mean")], args.repeats)
+            [lambda: plain_loop(path, genome), lambda: bin_stat(path, index, "mean")], args.repeats
+        )
     np.testing.assert_array_equal(ours, ref)
     n = index.n_bins
     print(f"plain pyBigWig stats loop: {t_ref:.3f} s, {n / t_ref:,.0f} bins/s")
     print(f"qtlgraph bin_stat        : {t_ours:.3f} s, {n / t_ours:,.0f} bins/s")
-    print(f"ratio bin_stat / plain   : {t_ours / t_ref:.2f}x (target <= 1.5x); {n:,} bins, values equal")
+    print(
+        f"ratio bin_stat / plain   : {t_ours / t_ref:.2f}x (target <= 1.5x); {n:,} bins, values equal"
+    )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ so shared-CPU noise hits them alike; the ratio is what to compare.
 
     .venv/bin/python benchmarks/bench_unet.py [--steps 5] [--batch-size 8] [--length 10240]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,11 +14,10 @@ import statistics
 import time
 
 import torch
-from torch import nn
-
 from qtlgraph.encoders.baselines import baseline_spec, unet_config
 from qtlgraph.encoders.losses import masked_loss
 from qtlgraph.encoders.unet import UNet
+from torch import nn
 
 
 class RefUNet(nn.Module):
@@ -29,9 +29,17 @@ class RefUNet(nn.Module):
         for _ in range(5):
             num = int(num * 1.5)
             down.append(num)
+
         def cc(i, o):
-            return nn.Sequential(nn.Conv1d(i, o, 7, padding=3), nn.ReLU(), nn.BatchNorm1d(o),
-                                 nn.Conv1d(o, o, 7, padding=3), nn.ReLU(), nn.BatchNorm1d(o))
+            return nn.Sequential(
+                nn.Conv1d(i, o, 7, padding=3),
+                nn.ReLU(),
+                nn.BatchNorm1d(o),
+                nn.Conv1d(o, o, 7, padding=3),
+                nn.ReLU(),
+                nn.BatchNorm1d(o),
+            )
+
         self.c0 = cc(n_in, 15)
         self.down = nn.ModuleList(cc(down[i], down[i + 1]) for i in range(5))
         self.up, self.uc = nn.ModuleList(), nn.ModuleList()
@@ -86,8 +94,10 @@ def main() -> None:
     p.add_argument("--models", default="ABCD")
     a = p.parse_args()
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, batch {a.batch_size}, "
-          f"length {a.length}, median of {a.steps} steps")
+    print(
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}, batch {a.batch_size}, "
+        f"length {a.length}, median of {a.steps} steps"
+    )
     print("model  ours_train  ref_train  ratio   ours_infer  ref_infer  ratio   (windows/s)")
     for name in a.models:
         cfg = unet_config(baseline_spec(name), 3, 2, length=a.length)
@@ -96,7 +106,9 @@ def main() -> None:
         y = (torch.rand(a.batch_size, cfg.out_channels, a.length) > 0.9).float()
         rt, ot = _train_rate(ref, x, y, a.steps), _train_rate(ours, x, y, a.steps)
         oi, ri = _infer_rate(ours, x, a.steps), _infer_rate(ref, x, a.steps)
-        print(f"{name:5}  {ot:10.1f}  {rt:9.1f}  {ot / rt:5.2f}   {oi:10.1f}  {ri:9.1f}  {oi / ri:5.2f}")
+        print(
+            f"{name:5}  {ot:10.1f}  {rt:9.1f}  {ot / rt:5.2f}   {oi:10.1f}  {ri:9.1f}  {oi / ri:5.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Run every benchmark in this folder in turn (``make bench``); each prints its figures
 and its ratio against the reference it names, measured in the same run."""
+
 from __future__ import annotations
 
 import subprocess

@@ -14,13 +14,14 @@ Per training window one cell type is drawn at random: it conditions B and C and 
 target of B and D (so D is trained against every cell type's marks, in expectation).
 Output channels of A and C are cell-type-major: ``cell * n_marks + mark``.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
 
 import numpy as np
-
 from qtlgraph.encoders.unet import UNetConfig, check_config
+
 from qtlgraph.errors import InputError
 
 N_BASES = 4
@@ -63,8 +64,9 @@ def unet_config(spec: BaselineSpec, n_cell_types: int, n_marks: int, **options) 
     return check_config(UNetConfig(in_channels=n_in, out_channels=n_out)._replace(**options))
 
 
-def make_inputs(spec: BaselineSpec, onehot: np.ndarray, access: np.ndarray | None,
-                cell: np.ndarray) -> np.ndarray:
+def make_inputs(
+    spec: BaselineSpec, onehot: np.ndarray, access: np.ndarray | None, cell: np.ndarray
+) -> np.ndarray:
     """Stack the model's input channels.
 
     Args:
@@ -106,11 +108,12 @@ def outputs_for_cell(spec: BaselineSpec, pred: np.ndarray, cell: int, n_marks: i
         pred: (B, n_out, L) -> (B, n_marks, L)
     """
     if spec.per_cell_type:
-        return pred[:, cell * n_marks:(cell + 1) * n_marks]
+        return pred[:, cell * n_marks : (cell + 1) * n_marks]
     return pred
 
 
 def conditioning_cells(spec: BaselineSpec, n_cell_types: int) -> list[int | None]:
     """Forward passes evaluation needs per window: one per cell type for models with
-    accessibility, a single unconditioned one (None) otherwise."""
+    accessibility, a single unconditioned one (None) otherwise.
+    """
     return list(range(n_cell_types)) if spec.accessibility else [None]

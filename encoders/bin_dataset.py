@@ -10,6 +10,7 @@ and is masked by the loss and the metrics.
 Sequence is read one block of consecutive bins at a time (one file read per block of a
 chromosome, then slicing), never one read per bin.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -17,8 +18,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
-
 from qtlgraph.encoders.bin_encoder import BinEncoderConfig
+
 from qtlgraph.errors import InputError
 from qtlgraph.genome import BinIndex
 
@@ -42,7 +43,9 @@ class BinArrays(NamedTuple):
 
 
 def _log1p_input(x: np.ndarray) -> np.ndarray:
-    return np.log1p(np.clip(np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0), 0.0, None)).astype(np.float32)
+    return np.log1p(np.clip(np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0), 0.0, None)).astype(
+        np.float32
+    )
 
 
 def flank_windows(profile: np.ndarray, index: BinIndex, flank: int, resolution: int) -> np.ndarray:
@@ -69,7 +72,9 @@ def flank_windows(profile: np.ndarray, index: BinIndex, flank: int, resolution: 
     return out
 
 
-def accessibility_inputs(path, index: BinIndex, config: BinEncoderConfig) -> tuple[np.ndarray, np.ndarray | None]:
+def accessibility_inputs(
+    path, index: BinIndex, config: BinEncoderConfig
+) -> tuple[np.ndarray, np.ndarray | None]:
     """The accessibility inputs of every bin for one track.
 
     Returns:
@@ -100,7 +105,9 @@ def mark_targets(cell, marks: tuple[str, ...], index: BinIndex) -> np.ndarray:
     return out
 
 
-def load_bin_arrays(dataset, index: BinIndex, config: BinEncoderConfig, *, targets: bool = True) -> BinArrays:
+def load_bin_arrays(
+    dataset, index: BinIndex, config: BinEncoderConfig, *, targets: bool = True
+) -> BinArrays:
     """Accessibility inputs (and targets) of every bin for every cell type of a dataset.
 
     Args:
@@ -112,17 +119,25 @@ def load_bin_arrays(dataset, index: BinIndex, config: BinEncoderConfig, *, targe
     from tqdm.auto import tqdm
 
     if index.bin_size != config.bin_size:
-        raise InputError(f"bin index uses {index.bin_size} bp bins but the encoder expects {config.bin_size}")
+        raise InputError(
+            f"bin index uses {index.bin_size} bp bins but the encoder expects {config.bin_size}"
+        )
     accs, flanks, tgts = [], [], []
     for cell in tqdm(dataset.cell_types, desc="reading tracks", disable=None, leave=False):
         acc, flank = accessibility_inputs(cell.accessibility, index, config)
         accs.append(acc)
         flanks.append(flank)
-        tgts.append(mark_targets(cell, dataset.marks, index) if targets
-                    else np.full((index.n_bins, len(dataset.marks)), np.nan, np.float32))
+        tgts.append(
+            mark_targets(cell, dataset.marks, index)
+            if targets
+            else np.full((index.n_bins, len(dataset.marks)), np.nan, np.float32)
+        )
     return BinArrays(
-        tuple(c.name for c in dataset.cell_types), tuple(dataset.marks), np.stack(accs),
-        None if not config.flank else np.stack(flanks), np.stack(tgts),
+        tuple(c.name for c in dataset.cell_types),
+        tuple(dataset.marks),
+        np.stack(accs),
+        None if not config.flank else np.stack(flanks),
+        np.stack(tgts),
     )
 
 
@@ -201,10 +216,15 @@ class BinDataset(torch.utils.data.Dataset):
         return tuple(inputs), torch.from_numpy(a.targets[cell, bins])
 
 
-def bin_loader(dataset: BinDataset, batch_size: int, *, shuffle: bool) -> torch.utils.data.DataLoader:
+def bin_loader(
+    dataset: BinDataset, batch_size: int, *, shuffle: bool
+) -> torch.utils.data.DataLoader:
     """Batches of a :class:`BinDataset`; shuffling draws from torch's global generator
-    (so a resumed run, which restores that generator, sees the same order)."""
+    (so a resumed run, which restores that generator, sees the same order).
+    """
     from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 
     base = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
-    return DataLoader(dataset, sampler=BatchSampler(base, batch_size, drop_last=False), batch_size=None)
+    return DataLoader(
+        dataset, sampler=BatchSampler(base, batch_size, drop_last=False), batch_size=None
+    )

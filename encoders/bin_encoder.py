@@ -12,6 +12,7 @@ The analytic receptive field follows from the config (:func:`receptive_field`), 
 gReLU's ``ConvTower``: every conv adds ``(kernel - 1) * jump`` and every pool
 ``(pool - 1) * jump``, where ``jump`` is the product of the strides before it.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,9 +20,9 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, NamedTuple
 
 import torch
+from qtlgraph.encoders.kmer_stem import first_block, lookup_applies, lookup_table
 from torch import nn
 
-from qtlgraph.encoders.kmer_stem import first_block, lookup_applies, lookup_table
 from qtlgraph.errors import InputError
 
 
@@ -65,7 +66,9 @@ class BinEncoderConfig:
     def __post_init__(self) -> None:
         n = len(self.seq_channels)
         if not (len(self.seq_kernels) == len(self.seq_strides) == len(self.seq_pools) == n):
-            raise InputError("bin encoder config: seq_channels/kernels/strides/pools differ in length")
+            raise InputError(
+                "bin encoder config: seq_channels/kernels/strides/pools differ in length"
+            )
         if len(self.trunk_kernels) != len(self.trunk_pools):
             raise InputError("bin encoder config: trunk_kernels and trunk_pools differ in length")
         stride = math.prod(self.seq_strides) * math.prod(self.seq_pools)
@@ -75,11 +78,19 @@ class BinEncoderConfig:
                 f"acc_resolution {self.acc_resolution}"
             )
         if self.bin_size % self.acc_resolution:
-            raise InputError(f"bin encoder config: bin_size {self.bin_size} not a multiple of {self.acc_resolution}")
+            raise InputError(
+                f"bin encoder config: bin_size {self.bin_size} not a multiple of {self.acc_resolution}"
+            )
         if self.acc_positions % math.prod(self.trunk_pools):
-            raise InputError("bin encoder config: trunk pools do not divide the accessibility length")
-        if self.flank and (self.flank % self.flank_resolution or self.bin_size % self.flank_resolution):
-            raise InputError("bin encoder config: flank and bin_size must be multiples of flank_resolution")
+            raise InputError(
+                "bin encoder config: trunk pools do not divide the accessibility length"
+            )
+        if self.flank and (
+            self.flank % self.flank_resolution or self.bin_size % self.flank_resolution
+        ):
+            raise InputError(
+                "bin encoder config: flank and bin_size must be multiples of flank_resolution"
+            )
 
     @property
     def acc_positions(self) -> int:
@@ -95,7 +106,7 @@ class BinEncoderConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "BinEncoderConfig":
+    def from_dict(cls, d: dict[str, Any]) -> BinEncoderConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -145,10 +156,14 @@ def conv_block(c_in: int, c_out: int, kernel: int, stride: int = 1, pool: int = 
     """
     total = kernel - stride
     if total % 2 == 0:  # symmetric: let the convolution pad (no padded copy of the input)
-        layers: list[nn.Module] = [nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=total // 2, bias=False)]
+        layers: list[nn.Module] = [
+            nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=total // 2, bias=False)
+        ]
     else:
-        layers = [nn.ConstantPad1d((total // 2, total - total // 2), 0.0),
-                  nn.Conv1d(c_in, c_out, kernel, stride=stride, bias=False)]
+        layers = [
+            nn.ConstantPad1d((total // 2, total - total // 2), 0.0),
+            nn.Conv1d(c_in, c_out, kernel, stride=stride, bias=False),
+        ]
     if pool > 1:
         layers.append(nn.AvgPool1d(pool))
     return nn.Sequential(*layers, nn.BatchNorm1d(c_out), nn.GELU())
@@ -181,21 +196,28 @@ class BinEncoder(nn.Module):
         super().__init__()
         self.config = c = config or BinEncoderConfig()
         chans = (4,) + tuple(c.seq_channels)
-        self.seq_stem = nn.Sequential(*[
-            conv_block(chans[i], chans[i + 1], k, s, p)
-            for i, (k, s, p) in enumerate(zip(c.seq_kernels, c.seq_strides, c.seq_pools))
-        ])
+        self.seq_stem = nn.Sequential(
+            *[
+                conv_block(chans[i], chans[i + 1], k, s, p)
+                for i, (k, s, p) in enumerate(zip(c.seq_kernels, c.seq_strides, c.seq_pools))
+            ]
+        )
         self.acc_stem = nn.Sequential(
-            conv_block(1, c.acc_channels, c.acc_kernel), conv_block(c.acc_channels, c.acc_channels, c.acc_kernel)
+            conv_block(1, c.acc_channels, c.acc_kernel),
+            conv_block(c.acc_channels, c.acc_channels, c.acc_kernel),
         )
         trunk_in = (chans[-1] + c.acc_channels,) + (c.dim,) * len(c.trunk_kernels)
-        self.trunk = nn.Sequential(*[
-            conv_block(trunk_in[i], c.dim, k, 1, p) for i, (k, p) in enumerate(zip(c.trunk_kernels, c.trunk_pools))
-        ])
+        self.trunk = nn.Sequential(
+            *[
+                conv_block(trunk_in[i], c.dim, k, 1, p)
+                for i, (k, p) in enumerate(zip(c.trunk_kernels, c.trunk_pools))
+            ]
+        )
         self.flank_stem = None
         if c.flank:
             self.flank_stem = nn.Sequential(
-                conv_block(1, c.flank_channels, 5), conv_block(c.flank_channels, c.flank_channels, 5)
+                conv_block(1, c.flank_channels, 5),
+                conv_block(c.flank_channels, c.flank_channels, 5),
             )
         n_vec = 2 * c.dim + (2 * c.flank_channels if c.flank else 0)
         self.project = nn.Sequential(nn.Linear(n_vec, c.dim), nn.LayerNorm(c.dim))
@@ -220,7 +242,9 @@ class BinEncoder(nn.Module):
         block = self.seq_stem[0]
         if seq.dim() == 3:
             return block(seq)
-        if self._lookup and not torch.is_grad_enabled():  # in training the conv's backward is cheaper
+        if (
+            self._lookup and not torch.is_grad_enabled()
+        ):  # in training the conv's backward is cheaper
             return first_block(block, seq, lookup_table(block))
         return block(nn.functional.one_hot(seq.long(), 5)[..., :4].transpose(1, 2).float())
 
@@ -228,21 +252,29 @@ class BinEncoder(nn.Module):
         fused = torch.cat([self.seq_stem[1:](first), self.acc_stem(acc.unsqueeze(1))], dim=1)
         return self.trunk(fused)
 
-    def embed(self, seq: torch.Tensor, acc: torch.Tensor, flank: torch.Tensor | None = None) -> torch.Tensor:
+    def embed(
+        self, seq: torch.Tensor, acc: torch.Tensor, flank: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The bin's d-dimensional embedding. Shapes: -> (B, dim)."""
         return self.embed_from_first(self.first(seq), acc, flank)
 
-    def embed_from_first(self, first: torch.Tensor, acc: torch.Tensor,
-                         flank: torch.Tensor | None = None) -> torch.Tensor:
+    def embed_from_first(
+        self, first: torch.Tensor, acc: torch.Tensor, flank: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The embedding given the first sequence block's output (e.g. computed by lookup,
-        :mod:`qtlgraph.encoders.kmer_stem`). Shapes: first (B, C1, L1) -> (B, dim)."""
+        :mod:`qtlgraph.encoders.kmer_stem`). Shapes: first (B, C1, L1) -> (B, dim).
+        """
         parts = [_global_pool(self._trunk(first, acc))]
         if self.flank_stem is not None:
             if flank is None:
-                raise InputError("bin encoder: this model was built with a flank; pass the flank profile")
+                raise InputError(
+                    "bin encoder: this model was built with a flank; pass the flank profile"
+                )
             parts.append(_global_pool(self.flank_stem(flank.unsqueeze(1))))
         return self.project(torch.cat(parts, dim=-1))
 
-    def forward(self, seq: torch.Tensor, acc: torch.Tensor, flank: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, seq: torch.Tensor, acc: torch.Tensor, flank: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Predicted marks (log1p of the bin mean). Shapes: -> (B, n_marks)."""
         return self.head(self.embed(seq, acc, flank))

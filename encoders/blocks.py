@@ -5,6 +5,7 @@ Each convolution is followed by ReLU and then batch normalisation, in Leopard's 
 length; an even kernel pads one more base on the right than on the left, as PyTorch's
 ``padding='same'`` does.
 """
+
 from __future__ import annotations
 
 import torch
@@ -24,8 +25,11 @@ def conv_relu_bn(in_channels: int, out_channels: int, kernel_size: int) -> nn.Se
         (B, in_channels, L) -> (B, out_channels, L)
     """
     padding = kernel_size // 2 if kernel_size % 2 else "same"
-    return nn.Sequential(nn.Conv1d(in_channels, out_channels, kernel_size, padding=padding),
-                         nn.ReLU(inplace=True), nn.BatchNorm1d(out_channels))
+    return nn.Sequential(
+        nn.Conv1d(in_channels, out_channels, kernel_size, padding=padding),
+        nn.ReLU(inplace=True),
+        nn.BatchNorm1d(out_channels),
+    )
 
 
 def conv_conv(in_channels: int, out_channels: int, kernel_size: int) -> nn.Sequential:
@@ -34,8 +38,10 @@ def conv_conv(in_channels: int, out_channels: int, kernel_size: int) -> nn.Seque
     Shapes:
         (B, in_channels, L) -> (B, out_channels, L)
     """
-    return nn.Sequential(conv_relu_bn(in_channels, out_channels, kernel_size),
-                         conv_relu_bn(out_channels, out_channels, kernel_size))
+    return nn.Sequential(
+        conv_relu_bn(in_channels, out_channels, kernel_size),
+        conv_relu_bn(out_channels, out_channels, kernel_size),
+    )
 
 
 def pool_layer(kind: str) -> nn.Module:
@@ -47,7 +53,9 @@ def pool_layer(kind: str) -> nn.Module:
     raise ValueError(f"pooling must be 'max' or 'avg', got {kind!r}")
 
 
-def down_block(in_channels: int, out_channels: int, kernel_size: int, pool: str = "max") -> nn.Sequential:
+def down_block(
+    in_channels: int, out_channels: int, kernel_size: int, pool: str = "max"
+) -> nn.Sequential:
     """Pool (2) -> conv -> conv: one encoder level (Leopard's ``pcc``).
 
     Shapes:
@@ -69,7 +77,9 @@ class UpBlock(nn.Module):
         x: (B, in_channels, L), skip: (B, skip_channels, 2L) -> (B, out_channels, 2L)
     """
 
-    def __init__(self, in_channels: int, skip_channels: int, out_channels: int, kernel_size: int) -> None:
+    def __init__(
+        self, in_channels: int, skip_channels: int, out_channels: int, kernel_size: int
+    ) -> None:
         super().__init__()
         self.up = nn.ConvTranspose1d(in_channels, out_channels, kernel_size=2, stride=2)
         self.convs = conv_conv(out_channels + skip_channels, out_channels, kernel_size)

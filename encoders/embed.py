@@ -7,6 +7,7 @@ each chunk the array is flushed and ``done_chunks`` is rewritten atomically, so 
 resumed run skips finished chunks and ends byte-identical to an uninterrupted one.
 ``complete: true`` in ``embed.json`` is the completion marker, written last.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -16,11 +17,11 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from torch import nn
-
 from qtlgraph.encoders.bin_dataset import BinArrays, load_bin_arrays, sequence_codes
 from qtlgraph.encoders.bin_encoder import BinEncoder, BinEncoderConfig
 from qtlgraph.encoders.kmer_stem import first_block, lookup_applies, lookup_table
+from torch import nn
+
 from qtlgraph.errors import InputError
 from qtlgraph.genome import BinIndex
 
@@ -37,14 +38,18 @@ class EmbedResult(NamedTuple):
     seconds: float
 
 
-def load_local_model(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[BinEncoder, dict]:
+def load_local_model(
+    run_dir: str | Path, device: str | torch.device = "cpu"
+) -> tuple[BinEncoder, dict]:
     """Rebuild a trained local model from its run directory (config.json + checkpoint.pt)."""
     from qtlgraph.runtime import load_checkpoint, read_json
 
     run_dir = Path(run_dir)
     config = read_json(run_dir / "config.json")
     if config.get("model") != "local" or "encoder" not in config:
-        raise InputError(f"{run_dir / 'config.json'}: not a local-model run (model={config.get('model')!r})")
+        raise InputError(
+            f"{run_dir / 'config.json'}: not a local-model run (model={config.get('model')!r})"
+        )
     model = BinEncoder(BinEncoderConfig.from_dict(config["encoder"]))
     model.load_state_dict(load_checkpoint(run_dir / "checkpoint.pt")["model"])
     return model.to(device).eval(), config
@@ -82,14 +87,19 @@ def fold_batchnorm(model: BinEncoder) -> BinEncoder:
 
 def stem_table(model: BinEncoder) -> torch.Tensor | None:
     """The first sequence block as a lookup table (:mod:`qtlgraph.encoders.kmer_stem`), or None
-    when its shape does not allow one."""
+    when its shape does not allow one.
+    """
     block = model.seq_stem[0]
     with torch.no_grad():
         return lookup_table(block) if lookup_applies(block) else None
 
 
-def embed_batch(model: BinEncoder, inputs: tuple[torch.Tensor, ...], precision: str = "fp32",
-                table: torch.Tensor | None = None) -> torch.Tensor:
+def embed_batch(
+    model: BinEncoder,
+    inputs: tuple[torch.Tensor, ...],
+    precision: str = "fp32",
+    table: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Embeddings of one batch in inference mode, bf16 autocast when asked.
 
     The sequence may come as base codes (B, L) uint8: then the first block is evaluated
@@ -104,7 +114,10 @@ def embed_batch(model: BinEncoder, inputs: tuple[torch.Tensor, ...], precision: 
     codes = seq.dim() == 2
     if codes and table is None:
         table = stem_table(model)
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+    with (
+        torch.inference_mode(),
+        torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"),
+    ):
         if codes and table is not None:
             first = first_block(model.seq_stem[0], seq.to(device), table)
         else:
@@ -114,7 +127,9 @@ def embed_batch(model: BinEncoder, inputs: tuple[torch.Tensor, ...], precision: 
 
 def bf16_error(model: BinEncoder, inputs: tuple[torch.Tensor, ...]) -> float:
     """Largest absolute difference between bf16-autocast and fp32 embeddings of a batch."""
-    return float((embed_batch(model, inputs, "bf16") - embed_batch(model, inputs, "fp32")).abs().max())
+    return float(
+        (embed_batch(model, inputs, "bf16") - embed_batch(model, inputs, "fp32")).abs().max()
+    )
 
 
 def _chunk_inputs(arrays: BinArrays, cell: int, codes: np.ndarray, bins: np.ndarray, sl: slice):
@@ -124,8 +139,14 @@ def _chunk_inputs(arrays: BinArrays, cell: int, codes: np.ndarray, bins: np.ndar
     return tuple(inputs)
 
 
-def embed_chunk(model: BinEncoder, arrays: BinArrays, codes: np.ndarray, bins: np.ndarray,
-                batch_size: int, precision: str) -> np.ndarray:
+def embed_chunk(
+    model: BinEncoder,
+    arrays: BinArrays,
+    codes: np.ndarray,
+    bins: np.ndarray,
+    batch_size: int,
+    precision: str,
+) -> np.ndarray:
     """Embeddings of a chunk of bins for every cell type.
 
     Shapes:
@@ -136,7 +157,9 @@ def embed_chunk(model: BinEncoder, arrays: BinArrays, codes: np.ndarray, bins: n
     for c in range(len(arrays.cell_types)):
         for lo in range(0, len(bins), batch_size):
             sl = slice(lo, lo + batch_size)
-            out[c, sl] = embed_batch(model, _chunk_inputs(arrays, c, codes, bins, sl), precision, table).numpy()
+            out[c, sl] = embed_batch(
+                model, _chunk_inputs(arrays, c, codes, bins, sl), precision, table
+            ).numpy()
     return out
 
 
@@ -155,7 +178,9 @@ def _open_cache(out: Path, meta: dict, resume: bool, force: bool) -> tuple[np.me
         old = read_json(out / META)
         diff = [k for k in keys if old.get(k) != meta[k]]
         if diff:
-            raise InputError(f"{out / META}: cannot resume, it differs in {diff} (rerun without --resume)")
+            raise InputError(
+                f"{out / META}: cannot resume, it differs in {diff} (rerun without --resume)"
+            )
         return np.load(out / ARRAY, mmap_mode="r+"), old
     if out.exists() and not resume and force:
         shutil.rmtree(out)
@@ -168,17 +193,33 @@ def _open_cache(out: Path, meta: dict, resume: bool, force: bool) -> tuple[np.me
     return array, meta
 
 
-def _choose_precision(model: BinEncoder, arrays: BinArrays, sequence, index: BinIndex, precision: str) -> tuple[str, float | None]:
+def _choose_precision(
+    model: BinEncoder, arrays: BinArrays, sequence, index: BinIndex, precision: str
+) -> tuple[str, float | None]:
     if precision != "auto":
         return precision, None
-    bins = np.unique(np.linspace(0, index.n_bins - 1, 64).astype(np.int64))  # spread, not the leading Ns
-    err = bf16_error(model, _chunk_inputs(arrays, 0, sequence_codes(sequence, index, bins), bins, slice(None)))
+    bins = np.unique(
+        np.linspace(0, index.n_bins - 1, 64).astype(np.int64)
+    )  # spread, not the leading Ns
+    err = bf16_error(
+        model, _chunk_inputs(arrays, 0, sequence_codes(sequence, index, bins), bins, slice(None))
+    )
     return ("bf16" if err <= BF16_TOLERANCE else "fp32"), err
 
 
-def embed_genome(run_dir: str | Path, out: str | Path, *, batch_size: int = 256, device: str = "cpu",
-                 resume: bool = False, force: bool = False, dtype: str = "float16",
-                 precision: str = "auto", chunk_bins: int = 4096, stop_after: int | None = None) -> EmbedResult:
+def embed_genome(
+    run_dir: str | Path,
+    out: str | Path,
+    *,
+    batch_size: int = 256,
+    device: str = "cpu",
+    resume: bool = False,
+    force: bool = False,
+    dtype: str = "float16",
+    precision: str = "auto",
+    chunk_bins: int = 4096,
+    stop_after: int | None = None,
+) -> EmbedResult:
     """Embed every bin of the run's genome for every cell type into ``out``.
 
     Args:
@@ -211,10 +252,22 @@ def embed_genome(run_dir: str | Path, out: str | Path, *, batch_size: int = 256,
     index = BinIndex(dataset.genome, model.config.bin_size)
     arrays = load_bin_arrays(dataset, index, model.config, targets=False)
     sequence = open_sequence(dataset)
-    meta = {"run": str(Path(run_dir).absolute()), "cell_types": list(arrays.cell_types),
-            "bin_size": index.bin_size, "genome": {"name": dataset.genome.name, "chroms": list(index.chroms),
-            "lengths": list(dataset.genome.lengths)}, "n_bins": index.n_bins, "d": model.config.dim,
-            "dtype": dtype, "chunk_bins": chunk_bins, "done_chunks": [], "complete": False}
+    meta = {
+        "run": str(Path(run_dir).absolute()),
+        "cell_types": list(arrays.cell_types),
+        "bin_size": index.bin_size,
+        "genome": {
+            "name": dataset.genome.name,
+            "chroms": list(index.chroms),
+            "lengths": list(dataset.genome.lengths),
+        },
+        "n_bins": index.n_bins,
+        "d": model.config.dim,
+        "dtype": dtype,
+        "chunk_bins": chunk_bins,
+        "done_chunks": [],
+        "complete": False,
+    }
     if resume and (out / META).is_file():
         precision = _stored_precision(out, precision)
     precision, err = _choose_precision(model, arrays, sequence, index, precision)
@@ -226,8 +279,14 @@ def embed_genome(run_dir: str | Path, out: str | Path, *, batch_size: int = 256,
     if meta["complete"]:
         _write_meta(out, meta)
     del array
-    return EmbedResult(out, n_chunks, len(meta["done_chunks"]), meta["complete"], meta["precision"],
-                       time.perf_counter() - t0)
+    return EmbedResult(
+        out,
+        n_chunks,
+        len(meta["done_chunks"]),
+        meta["complete"],
+        meta["precision"],
+        time.perf_counter() - t0,
+    )
 
 
 def _check_options(dtype: str, precision: str, batch_size: int, chunk_bins: int) -> None:
@@ -239,8 +298,17 @@ def _check_options(dtype: str, precision: str, batch_size: int, chunk_bins: int)
         raise InputError("batch size and chunk size must be positive")
 
 
-def _run_chunks(model, arrays: BinArrays, sequence, index: BinIndex, array: np.ndarray, meta: dict,
-                out: Path, batch_size: int, stop_after: int | None) -> None:
+def _run_chunks(
+    model,
+    arrays: BinArrays,
+    sequence,
+    index: BinIndex,
+    array: np.ndarray,
+    meta: dict,
+    out: Path,
+    batch_size: int,
+    stop_after: int | None,
+) -> None:
     """Embed the chunks not yet done, flushing the array and recording each chunk as done."""
     from tqdm.auto import tqdm
 
@@ -251,7 +319,9 @@ def _run_chunks(model, arrays: BinArrays, sequence, index: BinIndex, array: np.n
     for k in tqdm(todo, desc="embedding chunks", disable=None, initial=len(done), total=n_chunks):
         bins = np.arange(k * chunk_bins, min(index.n_bins, (k + 1) * chunk_bins))
         codes = sequence_codes(sequence, index, bins)
-        array[:, bins[0]:bins[-1] + 1] = embed_chunk(model, arrays, codes, bins, batch_size, meta["precision"])
+        array[:, bins[0] : bins[-1] + 1] = embed_chunk(
+            model, arrays, codes, bins, batch_size, meta["precision"]
+        )
         array.flush()
         done.add(k)
         meta["done_chunks"] = sorted(done)
@@ -274,5 +344,7 @@ def open_embeddings(out: str | Path) -> tuple[np.ndarray, dict]:
     out = Path(out)
     meta = read_json(out / META)
     if not meta.get("complete"):
-        raise InputError(f"{out}: embedding cache is incomplete; rerun qtlgraph embed with --resume")
+        raise InputError(
+            f"{out}: embedding cache is incomplete; rerun qtlgraph embed with --resume"
+        )
     return np.load(out / ARRAY, mmap_mode="r"), meta

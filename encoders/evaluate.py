@@ -12,6 +12,7 @@ Two sets of metrics per cell type and mark:
   mark bigWig, Pearson / Spearman (and MSE for regression losses), so base-resolution
   models sit in the same table as the per-bin and graph models.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -19,8 +20,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-
 from qtlgraph.encoders.baselines import conditioning_cells, make_inputs, outputs_for_cell
+
 from qtlgraph.errors import InputError
 
 BIN_SIZE = 10_000
@@ -48,11 +49,20 @@ def tile_windows(sizes: dict[str, int], chroms: list[str], length: int) -> list[
 
 def _batches(tiles: list[Tile], batch_size: int) -> Iterator[list[Tile]]:
     for i in range(0, len(tiles), batch_size):
-        yield tiles[i:i + batch_size]
+        yield tiles[i : i + batch_size]
 
 
-def predict_tiles(model, spec, reader, tiles: list[Tile], length: int, *, kind: str,
-                  batch_size: int = 8, device="cpu") -> Iterator[tuple[list[Tile], np.ndarray, np.ndarray]]:
+def predict_tiles(
+    model,
+    spec,
+    reader,
+    tiles: list[Tile],
+    length: int,
+    *,
+    kind: str,
+    batch_size: int = 8,
+    device="cpu",
+) -> Iterator[tuple[list[Tile], np.ndarray, np.ndarray]]:
     """Predictions for every cell type and mark, batch by batch.
 
     Yields:
@@ -60,7 +70,6 @@ def predict_tiles(model, spec, reader, tiles: list[Tile], length: int, *, kind: 
         ``marks`` (B, C, M, length) the raw mark signal.
     """
     import torch
-
     from qtlgraph.encoders.losses import output_transform
 
     n_cells, n_marks = len(reader.dataset.cell_types), len(reader.dataset.marks)
@@ -83,13 +92,15 @@ def predict_tiles(model, spec, reader, tiles: list[Tile], length: int, *, kind: 
 class Accumulated(NamedTuple):
     """Per-bin prediction sums/counts and sampled base-level (label, score) pairs."""
 
-    sums: np.ndarray     # (C, M, n_bins) float64
-    counts: np.ndarray   # (n_bins,) int64
-    labels: list         # [C][M] list of arrays
+    sums: np.ndarray  # (C, M, n_bins) float64
+    counts: np.ndarray  # (n_bins,) int64
+    labels: list  # [C][M] list of arrays
     scores: list
 
 
-def accumulate(stream, index, *, base_fraction: float, threshold: float, seed: int = 0) -> Accumulated:
+def accumulate(
+    stream, index, *, base_fraction: float, threshold: float, seed: int = 0
+) -> Accumulated:
     """Fold a :func:`predict_tiles` stream into bin means and a base sample."""
     from qtlgraph.tracks import binarize
 
@@ -104,15 +115,20 @@ def accumulate(stream, index, *, base_fraction: float, threshold: float, seed: i
             scores = [[[] for _ in range(n_marks)] for _ in range(n_cells)]
         for t, p, m in zip(group, pred, marks):
             lo, hi = t.score_from - t.start, t.score_to - t.start
-            b = index.chrom_slice(t.chrom).start + np.arange(t.score_from, t.score_to) // index.bin_size
+            b = (
+                index.chrom_slice(t.chrom).start
+                + np.arange(t.score_from, t.score_to) // index.bin_size
+            )
             b0 = int(b[0])
             local = b - b0
-            counts[b0:b0 + local[-1] + 1] += np.bincount(local)
+            counts[b0 : b0 + local[-1] + 1] += np.bincount(local)
             pick = np.flatnonzero(rng.random(hi - lo) < base_fraction) + lo
             lab = binarize(m[:, :, pick], threshold)
             for c in range(n_cells):
                 for k in range(n_marks):
-                    sums[c, k, b0:b0 + local[-1] + 1] += np.bincount(local, weights=p[c, k, lo:hi])
+                    sums[c, k, b0 : b0 + local[-1] + 1] += np.bincount(
+                        local, weights=p[c, k, lo:hi]
+                    )
                     labels[c][k].append(lab[c, k])
                     scores[c][k].append(p[c, k, pick])
     if sums is None:
@@ -130,7 +146,9 @@ def bin_targets(dataset, index, chroms: list[str]) -> np.ndarray:
     from qtlgraph.tracks import bin_stat
 
     sub = BinIndex(dataset.genome.subset(chroms), index.bin_size)
-    where = np.concatenate([np.arange(index.chrom_slice(c).start, index.chrom_slice(c).stop) for c in sub.chroms])
+    where = np.concatenate(
+        [np.arange(index.chrom_slice(c).start, index.chrom_slice(c).stop) for c in sub.chroms]
+    )
     out = np.full((len(dataset.cell_types), len(dataset.marks), index.n_bins), np.nan, np.float32)
     for i, cell in enumerate(dataset.cell_types):
         for j, mark in enumerate(dataset.marks):
@@ -141,7 +159,7 @@ def bin_targets(dataset, index, chroms: list[str]) -> np.ndarray:
 
 def metric_rows(acc: Accumulated, targets: np.ndarray, dataset, *, kind: str):
     """results.json ``metrics`` rows and the ``bin_predictions`` columns (test bins only)."""
-    from qtlgraph.analysis import metrics
+    from qtlgraph import metrics
 
     rows, frames = [], []
     scored = np.flatnonzero(acc.counts > 0)
@@ -151,15 +169,22 @@ def metric_rows(acc: Accumulated, targets: np.ndarray, dataset, *, kind: str):
             target = targets[c, k, scored]
             lab, sco = np.concatenate(acc.labels[c][k]), np.concatenate(acc.scores[c][k])
             ok = np.isfinite(target)
-            rows.append({
-                "cell_type": cell.name, "mark": mark, "split": "test", "stratum": "all",
-                "n": int(ok.sum()), "pearson": metrics.pearson(target, pred),
-                "spearman": metrics.spearman(target, pred),
-                "mse": metrics.mse(target, pred) if kind != "bce" else None,
-                "pr_auc": metrics.pr_auc(lab, sco), "roc_auc": metrics.roc_auc(lab, sco),
-                "n_bases": int(np.isfinite(lab).sum()),
-                "positive_fraction": float(np.nanmean(lab)) if np.isfinite(lab).any() else None,
-            })
+            rows.append(
+                {
+                    "cell_type": cell.name,
+                    "mark": mark,
+                    "split": "test",
+                    "stratum": "all",
+                    "n": int(ok.sum()),
+                    "pearson": metrics.pearson(target, pred),
+                    "spearman": metrics.spearman(target, pred),
+                    "mse": metrics.mse(target, pred) if kind != "bce" else None,
+                    "pr_auc": metrics.pr_auc(lab, sco),
+                    "roc_auc": metrics.roc_auc(lab, sco),
+                    "n_bases": int(np.isfinite(lab).sum()),
+                    "positive_fraction": float(np.nanmean(lab)) if np.isfinite(lab).any() else None,
+                }
+            )
             frames.append((cell.name, mark, scored, pred, target))
     return rows, frames
 
@@ -170,9 +195,21 @@ def write_bin_predictions(path: Path, frames) -> None:
 
     from qtlgraph.outputs import atomic_path
 
-    df = pd.concat([pd.DataFrame({"cell_type": c, "mark": m, "bin": b.astype(np.int64),
-                                  "pred": p.astype(np.float32), "target": t.astype(np.float32)})
-                    for c, m, b, p, t in frames], ignore_index=True)
+    df = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "cell_type": c,
+                    "mark": m,
+                    "bin": b.astype(np.int64),
+                    "pred": p.astype(np.float32),
+                    "target": t.astype(np.float32),
+                }
+            )
+            for c, m, b, p, t in frames
+        ],
+        ignore_index=True,
+    )
     with atomic_path(path) as tmp:
         df.to_parquet(tmp, index=False)
 
@@ -187,10 +224,25 @@ def comparison_table(run_dirs: list[str | Path]):
     for run in run_dirs:
         res = read_json(Path(run) / "results.json")
         if not isinstance(res, dict) or "metrics" not in res:
-            raise InputError(f"{Path(run) / 'results.json'}: expected an object with a 'metrics' list")
+            raise InputError(
+                f"{Path(run) / 'results.json'}: expected an object with a 'metrics' list"
+            )
         for m in res["metrics"]:
-            rows.append({"run": res.get("run", Path(run).name), "model": res.get("model", "?"), **m})
-    cols = ["run", "model", "cell_type", "mark", "stratum", "n", "pearson", "spearman", "pr_auc", "roc_auc"]
+            rows.append(
+                {"run": res.get("run", Path(run).name), "model": res.get("model", "?"), **m}
+            )
+    cols = [
+        "run",
+        "model",
+        "cell_type",
+        "mark",
+        "stratum",
+        "n",
+        "pearson",
+        "spearman",
+        "pr_auc",
+        "roc_auc",
+    ]
     df = pd.DataFrame(rows)
     for c in cols:
         if c not in df:
@@ -200,6 +252,7 @@ def comparison_table(run_dirs: list[str | Path]):
 
 def to_markdown(df) -> str:
     """A Markdown table (numbers to 3 decimals, missing as ``-``)."""
+
     def cell(v):
         if v is None or (isinstance(v, float) and not np.isfinite(v)):
             return "-"
@@ -225,24 +278,37 @@ def load_run(run_dir: str | Path, dataset_path: str | Path | None = None) -> Loa
     from qtlgraph.encoders.baselines import baseline_spec
     from qtlgraph.encoders.unet import UNet, UNetConfig
     from qtlgraph.encoders.windows import QuantileMap, TrackReader
+
     from qtlgraph.manifest import load_dataset
     from qtlgraph.runtime import load_checkpoint, read_json
 
     run_dir = Path(run_dir)
     config = read_json(run_dir / "config.json")
     if not str(config.get("model", "")).startswith("unet:"):
-        raise InputError(f"{run_dir / 'config.json'}: not a train-unet run (model {config.get('model')!r})")
+        raise InputError(
+            f"{run_dir / 'config.json'}: not a train-unet run (model {config.get('model')!r})"
+        )
     dataset = load_dataset(dataset_path or config["dataset"], missing="nan")
     model = UNet(UNetConfig(**config["unet"]))
     model.load_state_dict(load_checkpoint(run_dir / "checkpoint.pt")["model"])
     qmap = QuantileMap(**config["quantile_map"]) if config.get("quantile_map") else None
-    return LoadedRun(model, config, baseline_spec(config["baseline"]), dataset, TrackReader(dataset, qmap))
+    return LoadedRun(
+        model, config, baseline_spec(config["baseline"]), dataset, TrackReader(dataset, qmap)
+    )
 
 
-def evaluate_run(run_dir: str | Path, *, batch_size: int = 8, base_fraction: float = 0.01,
-                 device="cpu", seed: int = 0, bin_size: int = BIN_SIZE) -> dict:
+def evaluate_run(
+    run_dir: str | Path,
+    *,
+    batch_size: int = 8,
+    base_fraction: float = 0.01,
+    device="cpu",
+    seed: int = 0,
+    bin_size: int = BIN_SIZE,
+) -> dict:
     """Evaluate a run on its dataset's test chromosomes; write ``results.json`` and
-    ``bin_predictions.parquet`` into the run directory and return the results."""
+    ``bin_predictions.parquet`` into the run directory and return the results.
+    """
     from qtlgraph.genome import BinIndex
     from qtlgraph.runtime import write_json
 
@@ -252,17 +318,38 @@ def evaluate_run(run_dir: str | Path, *, batch_size: int = 8, base_fraction: flo
     cfg, ds = run.config, run.dataset
     chroms = [c for c in ds.split.test if c in ds.genome.sizes]
     if not chroms:
-        raise InputError(f"dataset {ds.name}: none of the test chromosomes {list(ds.split.test)} is in the genome")
+        raise InputError(
+            f"dataset {ds.name}: none of the test chromosomes {list(ds.split.test)} is in the genome"
+        )
     index = BinIndex(ds.genome, bin_size)
     length = cfg["unet"]["length"]
     tiles = tile_windows(ds.genome.sizes, chroms, length)
-    stream = predict_tiles(run.model, run.spec, run.reader, tiles, length, kind=cfg["loss"],
-                           batch_size=batch_size, device=device)
-    acc = accumulate(stream, index, base_fraction=base_fraction, threshold=cfg["threshold"], seed=seed)
+    stream = predict_tiles(
+        run.model,
+        run.spec,
+        run.reader,
+        tiles,
+        length,
+        kind=cfg["loss"],
+        batch_size=batch_size,
+        device=device,
+    )
+    acc = accumulate(
+        stream, index, base_fraction=base_fraction, threshold=cfg["threshold"], seed=seed
+    )
     rows, frames = metric_rows(acc, bin_targets(ds, index, chroms), ds, kind=cfg["loss"])
-    results = {"run": cfg["run"], "model": cfg["model"], "metrics": rows,
-               "evaluation": {"test_chromosomes": chroms, "windows": len(tiles), "bin_size": bin_size,
-                              "base_fraction": base_fraction, "threshold": cfg["threshold"]}}
+    results = {
+        "run": cfg["run"],
+        "model": cfg["model"],
+        "metrics": rows,
+        "evaluation": {
+            "test_chromosomes": chroms,
+            "windows": len(tiles),
+            "bin_size": bin_size,
+            "base_fraction": base_fraction,
+            "threshold": cfg["threshold"],
+        },
+    }
     write_bin_predictions(Path(run_dir) / "bin_predictions.parquet", frames)
     write_json(Path(run_dir) / "results.json", results)
     return results

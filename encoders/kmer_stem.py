@@ -8,6 +8,7 @@ so conv + pool is a sum of ``g + p - 1`` table rows: one ``embedding_bag`` call 
 of building the (B, 4, L) one-hot, convolving and pooling. The result equals the
 convolutional path up to float rounding; BatchNorm and GELU follow as usual.
 """
+
 from __future__ import annotations
 
 import functools
@@ -25,18 +26,31 @@ def lookup_applies(block: nn.Sequential) -> bool:
     conv = next(m for m in block if isinstance(m, nn.Conv1d))
     k, s = conv.kernel_size[0], conv.stride[0]
     no_pad_module = not isinstance(block[0], nn.ConstantPad1d)
-    return conv.in_channels == 4 and k % s == 0 and (k // s) % 2 == 1 and no_pad_module and 5 ** s <= 4096
+    return (
+        conv.in_channels == 4
+        and k % s == 0
+        and (k // s) % 2 == 1
+        and no_pad_module
+        and 5**s <= 4096
+    )
 
 
 def _pool_size(block: nn.Sequential) -> int:
     pools = [m for m in block if isinstance(m, nn.AvgPool1d)]
-    return int(pools[0].kernel_size if isinstance(pools[0].kernel_size, int) else pools[0].kernel_size[0]) \
-        if pools else 1
+    return (
+        int(
+            pools[0].kernel_size
+            if isinstance(pools[0].kernel_size, int)
+            else pools[0].kernel_size[0]
+        )
+        if pools
+        else 1
+    )
 
 
 @functools.lru_cache(maxsize=8)
 def _smer_onehot(s: int) -> torch.Tensor:
-    digits = (np.arange(5 ** s)[:, None] // 5 ** np.arange(s)) % 5  # (5**s, s)
+    digits = (np.arange(5**s)[:, None] // 5 ** np.arange(s)) % 5  # (5**s, s)
     return torch.from_numpy(np.eye(5, 4, dtype=np.float32)[digits])  # (5**s, s, 4)
 
 
@@ -52,7 +66,9 @@ def lookup_table(block: nn.Sequential) -> torch.Tensor:
     s = conv.stride[0]
     g, p = conv.kernel_size[0] // s, _pool_size(block)
     onehot = _smer_onehot(s).to(w.device)
-    per_group = torch.einsum("kib,cbji->jkc", onehot, w.reshape(w.shape[0], 4, g, s))  # (g, 5**s, C)
+    per_group = torch.einsum(
+        "kib,cbji->jkc", onehot, w.reshape(w.shape[0], 4, g, s)
+    )  # (g, 5**s, C)
     rows = [sum(per_group[m - t] for t in range(p) if 0 <= m - t < g) / p for m in range(g + p - 1)]
     return torch.cat(rows)
 
@@ -71,10 +87,14 @@ def first_block(block: nn.Sequential, codes: torch.Tensor, table: torch.Tensor) 
     """
     conv = next(m for m in block if isinstance(m, nn.Conv1d))
     s, g, p = conv.stride[0], conv.kernel_size[0] // conv.stride[0], _pool_size(block)
-    n_smer = 5 ** s
+    n_smer = 5**s
     kmers = smer_codes(codes, s)
-    pad = torch.full((kmers.shape[0], g // 2), sum(N_CODE * 5 ** i for i in range(s)),
-                     dtype=kmers.dtype, device=kmers.device)
+    pad = torch.full(
+        (kmers.shape[0], g // 2),
+        sum(N_CODE * 5**i for i in range(s)),
+        dtype=kmers.dtype,
+        device=kmers.device,
+    )
     kmers = torch.cat([pad, kmers, pad], dim=1)
     windows = kmers.unfold(1, g + p - 1, p)  # (B, L / (s p), g + p - 1)
     offsets = torch.arange(g + p - 1, device=kmers.device) * n_smer

@@ -5,6 +5,7 @@ Writes a run directory as docs/architecture.md ("Runs") says: ``config.json``,
 ``bin_predictions.parquet`` (test bins, at 10 kb). Cell types share all weights; the
 accessibility input tells them apart.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,9 +15,15 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-
-from qtlgraph.encoders.bin_dataset import BinArrays, BinDataset, bin_loader, load_bin_arrays, sequence_codes
+from qtlgraph.encoders.bin_dataset import (
+    BinArrays,
+    BinDataset,
+    bin_loader,
+    load_bin_arrays,
+    sequence_codes,
+)
 from qtlgraph.encoders.bin_encoder import BinEncoder, BinEncoderConfig
+
 from qtlgraph.errors import InputError
 from qtlgraph.genome import BinIndex
 
@@ -39,17 +46,27 @@ def metric_rows(frame, split: str) -> list[dict]:
         frame: pandas DataFrame with ``cell_type, mark, pred, target`` (NaN targets ignored).
         split: the split name written into each row.
     """
-    from qtlgraph.analysis import metrics as M
+    from qtlgraph import metrics as M
 
     rows = []
     for (cell, mark), g in frame.groupby(["cell_type", "mark"], sort=False):
         t, p = g["target"].to_numpy(np.float64), g["pred"].to_numpy(np.float64)
         keep = np.isfinite(t)
         labels = (t[keep] > LOG1P_THRESHOLD).astype(np.float64)
-        rows.append({"cell_type": cell, "mark": mark, "split": split, "stratum": "all",
-                     "n": int(keep.sum()), "pearson": M.pearson(t, p), "spearman": M.spearman(t, p),
-                     "mse": M.mse(t, p), "pr_auc": M.pr_auc(labels, p[keep]),
-                     "roc_auc": M.roc_auc(labels, p[keep])})
+        rows.append(
+            {
+                "cell_type": cell,
+                "mark": mark,
+                "split": split,
+                "stratum": "all",
+                "n": int(keep.sum()),
+                "pearson": M.pearson(t, p),
+                "spearman": M.spearman(t, p),
+                "mse": M.mse(t, p),
+                "pr_auc": M.pr_auc(labels, p[keep]),
+                "roc_auc": M.roc_auc(labels, p[keep]),
+            }
+        )
     return rows
 
 
@@ -64,16 +81,20 @@ def prediction_frame(dataset: BinDataset, pred: np.ndarray):
     a = dataset.arrays
     cell, bins = dataset.items(np.arange(len(dataset)))
     n_marks = len(a.marks)
-    return pd.DataFrame({
-        "cell_type": np.repeat(np.asarray(a.cell_types, dtype=object)[cell], n_marks),
-        "mark": np.tile(np.asarray(a.marks, dtype=object), len(cell)),
-        "bin": np.repeat(bins, n_marks),
-        "pred": pred.reshape(-1).astype(np.float32),
-        "target": a.targets[cell, bins].reshape(-1),
-    })
+    return pd.DataFrame(
+        {
+            "cell_type": np.repeat(np.asarray(a.cell_types, dtype=object)[cell], n_marks),
+            "mark": np.tile(np.asarray(a.marks, dtype=object), len(cell)),
+            "bin": np.repeat(bins, n_marks),
+            "pred": pred.reshape(-1).astype(np.float32),
+            "target": a.targets[cell, bins].reshape(-1),
+        }
+    )
 
 
-def split_datasets(dataset, index: BinIndex, arrays: BinArrays, codes: np.ndarray) -> dict[str, BinDataset]:
+def split_datasets(
+    dataset, index: BinIndex, arrays: BinArrays, codes: np.ndarray
+) -> dict[str, BinDataset]:
     """One :class:`BinDataset` per split part (train, valid, test) over chromosome masks."""
     names = list(arrays.cell_types)
     out = {}
@@ -93,7 +114,9 @@ def load_parts(dataset, config: BinEncoderConfig) -> dict[str, BinDataset]:
     codes = sequence_codes(open_sequence(dataset), index, np.arange(index.n_bins))
     parts = split_datasets(dataset, index, arrays, codes)
     if len(parts["train"]) == 0:
-        raise InputError(f"dataset {dataset.name}: no training bins (every chromosome is test or validation)")
+        raise InputError(
+            f"dataset {dataset.name}: no training bins (every chromosome is test or validation)"
+        )
     return parts
 
 
@@ -113,10 +136,21 @@ def _prepare_out(out: Path, config: dict, resume: bool, force: bool) -> None:
         shutil.rmtree(out)
 
 
-def train_local(manifest: str | Path, out: str | Path, *, epochs: int = 3, batch_size: int = 64,
-                lr: float = 2e-3, dim: int = 64, seed: int = 0, device: str = "auto",
-                resume: bool = False, force: bool = False, loss: str = "mse",
-                encoder: dict | None = None) -> LocalRun:
+def train_local(
+    manifest: str | Path,
+    out: str | Path,
+    *,
+    epochs: int = 3,
+    batch_size: int = 64,
+    lr: float = 2e-3,
+    dim: int = 64,
+    seed: int = 0,
+    device: str = "auto",
+    resume: bool = False,
+    force: bool = False,
+    loss: str = "mse",
+    encoder: dict | None = None,
+) -> LocalRun:
     """Train the local model on a dataset and evaluate it on the held-out chromosomes.
 
     Args:
@@ -130,9 +164,9 @@ def train_local(manifest: str | Path, out: str | Path, *, epochs: int = 3, batch
         encoder: further :class:`BinEncoderConfig` fields (e.g. ``{"flank": 0}``).
     """
     import torch
-
     from qtlgraph.encoders.losses import MaskedLoss
     from qtlgraph.encoders.train import fit
+
     from qtlgraph.distributed import barrier, init_distributed
     from qtlgraph.manifest import load_dataset
     from qtlgraph.runtime import seed_everything, select_device, versions, write_json
@@ -144,10 +178,20 @@ def train_local(manifest: str | Path, out: str | Path, *, epochs: int = 3, batch
     t0, out, dev = time.perf_counter(), Path(out), select_device(device)
     dataset = load_dataset(manifest)
     enc = BinEncoderConfig(**{"dim": dim, "n_marks": len(dataset.marks), **(encoder or {})})
-    config = {"model": "local", "dataset": str(dataset.root / Path(manifest).name), "encoder": enc.to_dict(),
-              "loss": loss, "seed": seed, "batch_size": batch_size, "lr": lr, "epochs": epochs,
-              "cell_types": list(dataset.cell_type_names), "marks": list(dataset.marks),
-              "bin_size": enc.bin_size, "versions": versions()}
+    config = {
+        "model": "local",
+        "dataset": str(dataset.root / Path(manifest).name),
+        "encoder": enc.to_dict(),
+        "loss": loss,
+        "seed": seed,
+        "batch_size": batch_size,
+        "lr": lr,
+        "epochs": epochs,
+        "cell_types": list(dataset.cell_type_names),
+        "marks": list(dataset.marks),
+        "bin_size": enc.bin_size,
+        "versions": versions(),
+    }
     ctx = init_distributed(dev)
     if ctx.is_main:
         _prepare_out(out, config, resume, force)
@@ -161,26 +205,49 @@ def train_local(manifest: str | Path, out: str | Path, *, epochs: int = 3, batch
     loss_fn = MaskedLoss(loss, n_tracks=enc.n_marks)
     optimizer = torch.optim.Adam(list(model.parameters()) + list(loss_fn.parameters()), lr=lr)
     valid = bin_loader(parts["valid"], batch_size, shuffle=False) if len(parts["valid"]) else None
-    history = fit(model, bin_loader(parts["train"], batch_size, shuffle=True), optimizer, loss_fn,
-                  epochs=epochs, run_dir=out, device=dev, resume=resume, valid_loader=valid, seed=seed,
-                  extra_state={"config": config})
+    history = fit(
+        model,
+        bin_loader(parts["train"], batch_size, shuffle=True),
+        optimizer,
+        loss_fn,
+        epochs=epochs,
+        run_dir=out,
+        device=dev,
+        resume=resume,
+        valid_loader=valid,
+        seed=seed,
+        extra_state={"config": config},
+    )
     if not ctx.is_main:  # rank 0 alone evaluates and writes
-        return LocalRun(out, history, [], {k: len(v) for k, v in parts.items()}, time.perf_counter() - t0)
+        return LocalRun(
+            out, history, [], {k: len(v) for k, v in parts.items()}, time.perf_counter() - t0
+        )
     return _evaluate(model, parts, out, config, history, batch_size, dev, t0)
 
 
-def _evaluate(model, parts: dict[str, BinDataset], out: Path, config: dict, history: list[dict],
-              batch_size: int, device, t0: float) -> LocalRun:
+def _evaluate(
+    model,
+    parts: dict[str, BinDataset],
+    out: Path,
+    config: dict,
+    history: list[dict],
+    batch_size: int,
+    device,
+    t0: float,
+) -> LocalRun:
     from qtlgraph.encoders.losses import output_transform
     from qtlgraph.encoders.train import predict
+
     from qtlgraph.outputs import atomic_path
     from qtlgraph.runtime import write_json
 
     rows, frames = [], {}
     for part in ("valid", "test"):
         if len(parts[part]):
-            pred = output_transform(predict(model, bin_loader(parts[part], batch_size, shuffle=False), device),
-                                    config["loss"])
+            pred = output_transform(
+                predict(model, bin_loader(parts[part], batch_size, shuffle=False), device),
+                config["loss"],
+            )
             frames[part] = prediction_frame(parts[part], pred.numpy())
             rows += metric_rows(frames[part], part)
     if "test" in frames:
@@ -188,6 +255,15 @@ def _evaluate(model, parts: dict[str, BinDataset], out: Path, config: dict, hist
             frames["test"].to_parquet(tmp, index=False)
     seconds = time.perf_counter() - t0
     n_items = {k: len(v) for k, v in parts.items()}
-    write_json(out / "results.json", {"run": out.name, "model": "local", "metrics": rows,
-                                      "history": history, "n_items": n_items, "seconds": round(seconds, 2)})
+    write_json(
+        out / "results.json",
+        {
+            "run": out.name,
+            "model": "local",
+            "metrics": rows,
+            "history": history,
+            "n_items": n_items,
+            "seconds": round(seconds, 2),
+        },
+    )
     return LocalRun(out, history, rows, n_items, seconds)

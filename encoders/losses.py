@@ -4,6 +4,7 @@ Every model in the project predicts *unconstrained* outputs: logits for ``bce`` 
 log-rates (log of the mean) for ``poisson`` and ``nb``; ``mse`` compares raw outputs.
 :func:`output_transform` turns them into the quantity one reports (probability, mean).
 """
+
 from __future__ import annotations
 
 import torch
@@ -15,8 +16,9 @@ from qtlgraph.errors import InputError
 KINDS = ("bce", "mse", "poisson", "nb")
 
 
-def _pointwise(pred: torch.Tensor, target: torch.Tensor, kind: str,
-               dispersion: torch.Tensor | None) -> torch.Tensor:
+def _pointwise(
+    pred: torch.Tensor, target: torch.Tensor, kind: str, dispersion: torch.Tensor | None
+) -> torch.Tensor:
     if kind == "bce":
         return F.binary_cross_entropy_with_logits(pred, target, reduction="none")
     if kind == "mse":
@@ -26,8 +28,13 @@ def _pointwise(pred: torch.Tensor, target: torch.Tensor, kind: str,
     # negative binomial with mean mu = exp(pred) and total count r = dispersion
     r = dispersion
     log_r_mu = torch.logaddexp(torch.log(r), pred)
-    return (torch.lgamma(r) + torch.lgamma(target + 1) - torch.lgamma(target + r)
-            - r * (torch.log(r) - log_r_mu) - target * (pred - log_r_mu))
+    return (
+        torch.lgamma(r)
+        + torch.lgamma(target + 1)
+        - torch.lgamma(target + r)
+        - r * (torch.log(r) - log_r_mu)
+        - target * (pred - log_r_mu)
+    )
 
 
 def _track_shape(dispersion: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
@@ -36,8 +43,12 @@ def _track_shape(dispersion: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
     return dispersion
 
 
-def masked_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "bce",
-                dispersion: torch.Tensor | None = None) -> torch.Tensor:
+def masked_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    kind: str = "bce",
+    dispersion: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Mean loss over the entries whose target is finite.
 
     Args:
@@ -57,7 +68,9 @@ def masked_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "bce",
     if kind not in KINDS:
         raise InputError(f"loss kind {kind!r}: expected one of {', '.join(KINDS)}")
     if pred.shape != target.shape:
-        raise InputError(f"loss: prediction shape {tuple(pred.shape)} != target shape {tuple(target.shape)}")
+        raise InputError(
+            f"loss: prediction shape {tuple(pred.shape)} != target shape {tuple(target.shape)}"
+        )
     if kind == "nb" and dispersion is None:
         raise InputError("loss nb: a dispersion tensor is needed")
     keep = torch.isfinite(target)

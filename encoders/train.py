@@ -5,6 +5,7 @@ the GNN). A loader yields ``(inputs, target)`` where ``inputs`` is a Tensor or a
 Tensors passed as ``model(*inputs)``; ``loss_fn(pred, target)`` returns a scalar (e.g.
 :func:`qtlgraph.encoders.losses.masked_loss` or :class:`qtlgraph.encoders.losses.MaskedLoss`).
 """
+
 from __future__ import annotations
 
 import random
@@ -15,9 +16,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from qtlgraph.encoders.losses import MaskedLoss, masked_loss  # noqa: F401  (re-exported)
 from torch import nn
 
-from qtlgraph.encoders.losses import MaskedLoss, masked_loss  # noqa: F401  (re-exported)
 from qtlgraph.runtime import load_checkpoint, save_checkpoint, seed_everything
 
 CHECKPOINT = "checkpoint.pt"
@@ -42,8 +43,9 @@ def _progress(loader: Iterable, desc: str | None):
 
     from qtlgraph.runtime import is_rank_zero
 
-    return tqdm(loader, desc=desc, leave=False, disable=None if is_rank_zero() else True,
-                dynamic_ncols=True)
+    return tqdm(
+        loader, desc=desc, leave=False, disable=None if is_rank_zero() else True, dynamic_ncols=True
+    )
 
 
 def autocast_for(device: torch.device | str, precision: str = "auto"):
@@ -57,17 +59,25 @@ def autocast_for(device: torch.device | str, precision: str = "auto"):
     device = torch.device(device)
     if precision not in ("auto", "bf16", "fp32"):
         raise ValueError(f"precision {precision!r}: expected auto, bf16 or fp32")
-    use = precision == "bf16" or (precision == "auto" and device.type == "cuda"
-                                  and torch.cuda.is_bf16_supported())
+    use = precision == "bf16" or (
+        precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported()
+    )
     if not use:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
-def train_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optimizer,
-                loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                device: torch.device | str, *, desc: str | None = None,
-                scheduler: Any = None, precision: str = "fp32") -> float:
+def train_epoch(
+    model: nn.Module,
+    loader: Iterable,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    device: torch.device | str,
+    *,
+    desc: str | None = None,
+    scheduler: Any = None,
+    precision: str = "fp32",
+) -> float:
     """Train one pass over ``loader``; return the mean batch loss.
 
     Args:
@@ -102,9 +112,12 @@ def train_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optim
 
 
 @torch.no_grad()
-def evaluate_loss(model: nn.Module, loader: Iterable,
-                  loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                  device: torch.device | str) -> float:
+def evaluate_loss(
+    model: nn.Module,
+    loader: Iterable,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    device: torch.device | str,
+) -> float:
     """Mean batch loss in eval mode, no gradients."""
     device = torch.device(device)
     model.eval()
@@ -117,8 +130,9 @@ def evaluate_loss(model: nn.Module, loader: Iterable,
 
 
 @torch.no_grad()
-def predict(model: nn.Module, loader: Iterable, device: torch.device | str,
-            *, desc: str | None = None) -> torch.Tensor:
+def predict(
+    model: nn.Module, loader: Iterable, device: torch.device | str, *, desc: str | None = None
+) -> torch.Tensor:
     """Raw model outputs for every batch, concatenated along dim 0, on the CPU.
 
     Batches are ``(inputs, target)`` (the target is ignored) or a bare input Tensor.
@@ -133,8 +147,11 @@ def predict(model: nn.Module, loader: Iterable, device: torch.device | str,
 
 def rng_state() -> dict[str, Any]:
     """Python, NumPy and torch (CPU and CUDA) generator states."""
-    state = {"python": random.getstate(), "numpy": np.random.get_state(),
-             "torch": torch.get_rng_state()}
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -160,10 +177,23 @@ def _restore(path: Path, model, optimizer, loss_fn, scheduler) -> tuple[int, lis
     return int(ckpt["epoch"]), list(ckpt.get("history", []))
 
 
-def _save(path: Path, model, optimizer, loss_fn, scheduler, epoch: int, history: list[dict],
-          extra_state: dict[str, Any] | None) -> None:
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-             "epoch": epoch, "rng": rng_state(), "history": history}
+def _save(
+    path: Path,
+    model,
+    optimizer,
+    loss_fn,
+    scheduler,
+    epoch: int,
+    history: list[dict],
+    extra_state: dict[str, Any] | None,
+) -> None:
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "epoch": epoch,
+        "rng": rng_state(),
+        "history": history,
+    }
     if isinstance(loss_fn, nn.Module):
         state["loss"] = loss_fn.state_dict()
     if scheduler is not None:
@@ -171,30 +201,67 @@ def _save(path: Path, model, optimizer, loss_fn, scheduler, epoch: int, history:
     save_checkpoint(path, {**(extra_state or {}), **state})
 
 
-def _epoch(net, loader, valid_loader, optimizer, loss_fn, ctx, epoch: int, epochs: int,
-           scheduler, precision: str) -> dict:
+def _epoch(
+    net,
+    loader,
+    valid_loader,
+    optimizer,
+    loss_fn,
+    ctx,
+    epoch: int,
+    epochs: int,
+    scheduler,
+    precision: str,
+) -> dict:
     """One epoch on every rank; the train loss averaged over ranks, validation on rank 0."""
-    from qtlgraph.distributed import all_reduce_mean, broadcast_object, set_loader_epoch, unwrap_model
+    from qtlgraph.distributed import (
+        all_reduce_mean,
+        broadcast_object,
+        set_loader_epoch,
+        unwrap_model,
+    )
 
     t0 = time.perf_counter()
     set_loader_epoch(loader, epoch)
-    loss = train_epoch(net, loader, optimizer, loss_fn, ctx.device, desc=f"epoch {epoch}/{epochs}",
-                       scheduler=scheduler, precision=precision)
+    loss = train_epoch(
+        net,
+        loader,
+        optimizer,
+        loss_fn,
+        ctx.device,
+        desc=f"epoch {epoch}/{epochs}",
+        scheduler=scheduler,
+        precision=precision,
+    )
     row = {"epoch": epoch, "train_loss": all_reduce_mean(loss, ctx)}
     if valid_loader is not None:
-        valid = evaluate_loss(unwrap_model(net), valid_loader, loss_fn, ctx.device) if ctx.is_main else None
+        valid = (
+            evaluate_loss(unwrap_model(net), valid_loader, loss_fn, ctx.device)
+            if ctx.is_main
+            else None
+        )
         row["valid_loss"] = broadcast_object(valid, ctx)
     row["lr"] = float(optimizer.param_groups[0]["lr"])
     row["seconds"] = round(time.perf_counter() - t0, 3)
     return row
 
 
-def fit(model: nn.Module, train_loader: Iterable, optimizer: torch.optim.Optimizer,
-        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *, epochs: int,
-        run_dir: str | Path, device: torch.device | str, resume: bool = False,
-        valid_loader: Iterable | None = None, seed: int = 0,
-        extra_state: dict[str, Any] | None = None, scheduler: Any = None,
-        precision: str = "auto") -> list[dict]:
+def fit(
+    model: nn.Module,
+    train_loader: Iterable,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    *,
+    epochs: int,
+    run_dir: str | Path,
+    device: torch.device | str,
+    resume: bool = False,
+    valid_loader: Iterable | None = None,
+    seed: int = 0,
+    extra_state: dict[str, Any] | None = None,
+    scheduler: Any = None,
+    precision: str = "auto",
+) -> list[dict]:
     """Train for ``epochs`` epochs, checkpointing ``run_dir/checkpoint.pt`` after each.
 
     The checkpoint holds ``model``, ``optimizer``, ``epoch`` (completed, 1-based),
@@ -229,8 +296,20 @@ def fit(model: nn.Module, train_loader: Iterable, optimizer: torch.optim.Optimiz
         start, history = _restore(path, model, optimizer, loss_fn, scheduler)
     net, loader = wrap_model(model, ctx), shard_loader(train_loader, ctx, seed=seed)
     for epoch in range(start + 1, epochs + 1):
-        history.append(_epoch(net, loader, valid_loader, optimizer, loss_fn, ctx, epoch, epochs,
-                              scheduler, precision))
+        history.append(
+            _epoch(
+                net,
+                loader,
+                valid_loader,
+                optimizer,
+                loss_fn,
+                ctx,
+                epoch,
+                epochs,
+                scheduler,
+                precision,
+            )
+        )
         if ctx.is_main:
             _save(path, model, optimizer, loss_fn, scheduler, epoch, history, extra_state)
         barrier(ctx)

@@ -12,14 +12,15 @@ Channel schedule: ``"leopard"`` repeats Leopard's integer arithmetic
 going up: 72, 48, 32, 21, 14); ``"geometric"`` uses ``int(base * 1.5**i)`` on both sides
 (15, 22, 33, 50, 75, 113).
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
 
 import torch
+from qtlgraph.encoders.blocks import UpBlock, conv_conv, down_block, same_padding
 from torch import nn
 
-from qtlgraph.encoders.blocks import UpBlock, conv_conv, down_block, same_padding
 from qtlgraph.errors import InputError
 
 
@@ -40,14 +41,22 @@ class UNetConfig(NamedTuple):
 def check_config(config: UNetConfig) -> UNetConfig:
     """Validate a config at the door; returns it unchanged."""
     c = UNetConfig(*config)
-    if c.in_channels < 1 or c.out_channels < 1 or c.depth < 0 or c.base_filters < 1 or c.kernel_size < 1:
+    if (
+        c.in_channels < 1
+        or c.out_channels < 1
+        or c.depth < 0
+        or c.base_filters < 1
+        or c.kernel_size < 1
+    ):
         raise InputError(f"U-Net config {c}: channels, filters and kernel must be >= 1, depth >= 0")
     if c.pool not in ("max", "avg"):
         raise InputError(f"U-Net pooling {c.pool!r}: expected max or avg")
     if c.schedule not in ("leopard", "geometric"):
         raise InputError(f"U-Net channel schedule {c.schedule!r}: expected leopard or geometric")
-    if c.length % (2 ** c.depth):
-        raise InputError(f"U-Net input length {c.length} must be a multiple of 2**depth = {2 ** c.depth}")
+    if c.length % (2**c.depth):
+        raise InputError(
+            f"U-Net input length {c.length} must be a multiple of 2**depth = {2**c.depth}"
+        )
     return c
 
 
@@ -55,7 +64,7 @@ def channel_schedule(config: UNetConfig) -> tuple[list[int], list[int]]:
     """Filters per encoder level (0..depth) and per decoder level (depth-1..0)."""
     c = config
     if c.schedule == "geometric":
-        down = [int(c.base_filters * c.growth ** i) for i in range(c.depth + 1)]
+        down = [int(c.base_filters * c.growth**i) for i in range(c.depth + 1)]
         return down, down[-2::-1] if c.depth else []
     down = [c.base_filters]
     for _ in range(c.depth):
@@ -83,11 +92,13 @@ class UNet(nn.Module):
         down, up = channel_schedule(c)
         self.stem = conv_conv(c.in_channels, down[0], c.kernel_size)
         self.downs = nn.ModuleList(
-            down_block(down[i], down[i + 1], c.kernel_size, c.pool) for i in range(c.depth))
+            down_block(down[i], down[i + 1], c.kernel_size, c.pool) for i in range(c.depth)
+        )
         skips = down[-2::-1] if c.depth else []
         ins = [down[-1], *up[:-1]]
         self.ups = nn.ModuleList(
-            UpBlock(ins[i], skips[i], up[i], c.kernel_size) for i in range(c.depth))
+            UpBlock(ins[i], skips[i], up[i], c.kernel_size) for i in range(c.depth)
+        )
         self.head = nn.Conv1d(up[-1] if c.depth else down[0], c.out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -102,7 +113,8 @@ class UNet(nn.Module):
 
 class ReceptiveField(NamedTuple):
     """Input span seen by one output position: offsets ``start`` (inclusive) to ``end``
-    (exclusive) relative to that position, and ``size = end - start``."""
+    (exclusive) relative to that position, and ``size = end - start``.
+    """
 
     start: int
     end: int
@@ -146,7 +158,7 @@ def receptive_field(config: UNetConfig, output_position: int | None = None) -> R
         ReceptiveField(start, end, size), offsets relative to the output position.
     """
     c = check_config(config)
-    positions = range(2 ** c.depth) if output_position is None else [output_position]
+    positions = range(2**c.depth) if output_position is None else [output_position]
     starts, ends = [], []
     for p in positions:
         a, b = _decoder_span(0, p, p, c)
@@ -158,5 +170,5 @@ def receptive_field(config: UNetConfig, output_position: int | None = None) -> R
 def receptive_field_sizes(config: UNetConfig) -> tuple[int, int]:
     """Smallest and largest span size over the ``2**depth`` alignments to the pooling grid."""
     c = check_config(config)
-    sizes = [receptive_field(c, p).size for p in range(2 ** c.depth)]
+    sizes = [receptive_field(c, p).size for p in range(2**c.depth)]
     return min(sizes), max(sizes)

@@ -9,6 +9,7 @@ Accessibility is quantile-normalised across cell types as Leopard does for DNase
 (genome-wide, before windowing): a quantile map per cell type is fitted on positions
 sampled from the training chromosomes and applied by interpolation (:func:`fit_quantile_map`).
 """
+
 from __future__ import annotations
 
 import os
@@ -16,9 +17,9 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+from qtlgraph.encoders.baselines import BaselineSpec, make_inputs, make_targets
 from torch.utils.data import Dataset as TorchDataset
 
-from qtlgraph.encoders.baselines import BaselineSpec, make_inputs, make_targets
 from qtlgraph.errors import InputError
 from qtlgraph.genome import canonical_chrom
 from qtlgraph.tracks import binarize, open_bigwig
@@ -83,7 +84,7 @@ class TrackReader:
         name, size = names[chrom]
         lo, hi = max(start, 0), min(end, size)
         if hi > lo:
-            out[lo - start:hi - start] = bw.values(name, lo, hi, numpy=True)
+            out[lo - start : hi - start] = bw.values(name, lo, hi, numpy=True)
         return out
 
     def access(self, chrom: str, start: int, end: int) -> np.ndarray:
@@ -93,12 +94,22 @@ class TrackReader:
 
     def window(self, chrom: str, start: int, length: int) -> WindowData:
         end = start + length
-        marks = np.stack([[self.signal(p, chrom, start, end) for p in row] for row in self.mark_paths])
-        return WindowData(self.sequence.one_hot(chrom, start, end), self.access(chrom, start, end), marks)
+        marks = np.stack(
+            [[self.signal(p, chrom, start, end) for p in row] for row in self.mark_paths]
+        )
+        return WindowData(
+            self.sequence.one_hot(chrom, start, end), self.access(chrom, start, end), marks
+        )
 
 
-def fit_quantile_map(reader: TrackReader, chroms: list[str], n_regions: int = 200,
-                     region: int = 1000, n_quantiles: int = 1001, seed: int = 0) -> QuantileMap:
+def fit_quantile_map(
+    reader: TrackReader,
+    chroms: list[str],
+    n_regions: int = 200,
+    region: int = 1000,
+    n_quantiles: int = 1001,
+    seed: int = 0,
+) -> QuantileMap:
     """Fit the accessibility quantile normalisation on ``n_regions`` random regions."""
     rng = np.random.default_rng(seed)
     sizes = reader.dataset.genome.sizes
@@ -121,15 +132,20 @@ def fit_quantile_map(reader: TrackReader, chroms: list[str], n_regions: int = 20
 
 def apply_quantile_map(qmap: QuantileMap, x: np.ndarray) -> np.ndarray:
     """Shapes: x: (C, L) -> (C, L) float32, each row mapped through its cell type's quantiles."""
-    return np.stack([np.interp(row, xp, fp) for row, xp, fp in zip(x, qmap.xp, qmap.fp)]).astype(np.float32)
+    return np.stack([np.interp(row, xp, fp) for row, xp, fp in zip(x, qmap.xp, qmap.fp)]).astype(
+        np.float32
+    )
 
 
 def mark_targets(marks: np.ndarray, loss: str, threshold: float = 2.0) -> np.ndarray:
     """Binarised labels for ``bce`` (signal > threshold), raw signal otherwise (counts >= 0)."""
     if loss == "bce":
         return binarize(marks, threshold)
-    return np.where(np.isnan(marks), np.nan, np.clip(marks, 0, None)).astype(np.float32) \
-        if loss in ("poisson", "nb") else marks.astype(np.float32)
+    return (
+        np.where(np.isnan(marks), np.nan, np.clip(marks, 0, None)).astype(np.float32)
+        if loss in ("poisson", "nb")
+        else marks.astype(np.float32)
+    )
 
 
 class RandomWindows(TorchDataset):
@@ -148,12 +164,23 @@ class RandomWindows(TorchDataset):
         item: inputs (n_in, length) float32, target (n_out, length) float32 (NaN = missing)
     """
 
-    def __init__(self, reader: TrackReader, spec: BaselineSpec, chroms: list[str], n_windows: int,
-                 length: int, loss: str = "bce", seed: int = 0, threshold: float = 2.0) -> None:
+    def __init__(
+        self,
+        reader: TrackReader,
+        spec: BaselineSpec,
+        chroms: list[str],
+        n_windows: int,
+        length: int,
+        loss: str = "bce",
+        seed: int = 0,
+        threshold: float = 2.0,
+    ) -> None:
         sizes = reader.dataset.genome.sizes
         chroms = [c for c in chroms if sizes[c] >= length]
         if not chroms:
-            raise InputError(f"dataset {reader.dataset.name}: no training chromosome is at least {length} bp long")
+            raise InputError(
+                f"dataset {reader.dataset.name}: no training chromosome is at least {length} bp long"
+            )
         if n_windows < 1:
             raise InputError(f"--windows {n_windows}: expected at least 1")
         self.reader, self.spec, self.chroms = reader, spec, chroms
@@ -182,5 +209,7 @@ class RandomWindows(TorchDataset):
         cells = np.array([cell])
         access = w.access[None] if self.spec.accessibility else None
         x = make_inputs(self.spec, w.onehot[None], access, cells)[0]
-        y = make_targets(self.spec, mark_targets(w.marks, self.loss, self.threshold)[None], cells)[0]
+        y = make_targets(self.spec, mark_targets(w.marks, self.loss, self.threshold)[None], cells)[
+            0
+        ]
         return torch.from_numpy(x), torch.from_numpy(np.ascontiguousarray(y))

@@ -1,8 +1,8 @@
 """Controls that keep a graph's degrees but destroy its wiring."""
+
 from __future__ import annotations
 
 import numpy as np
-
 from qtlgraph.gnn.data import CellEdges
 
 

@@ -6,11 +6,13 @@ cell type's QTL graph (edge types = marks, plus ``loop`` / ``neighbor`` when pre
 Two layers: :func:`build_data` (pure arrays -> ``Data``) and :func:`load_graph_data`
 (a manifest, one graph directory per cell type and an embedding cache -> ``Data``).
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -51,8 +53,14 @@ def edge_features(attr: np.ndarray, edge_type: np.ndarray, n_types: int) -> np.n
     basis = np.exp(-0.5 * ((logd - DISTANCE_CENTRES[None, :]) / DISTANCE_WIDTH) ** 2)
     onehot = np.zeros((len(attr), n_types))
     onehot[np.arange(len(attr)), edge_type] = 1.0
-    cols = [attr[:, :1], np.minimum(attr[:, 1:2], 50.0) / 10.0, attr[:, 2:4],
-            np.sign(dist)[:, None], basis, onehot]
+    cols = [
+        attr[:, :1],
+        np.minimum(attr[:, 1:2], 50.0) / 10.0,
+        attr[:, 2:4],
+        np.sign(dist)[:, None],
+        basis,
+        onehot,
+    ]
     return np.concatenate(cols, axis=1).astype(np.float32)
 
 
@@ -81,7 +89,9 @@ def qtl_in_degree(edges: CellEdges, n_bins: int, qtl_types: Sequence[int]) -> np
 
 def _check(embeddings, access, targets, masks, edges) -> tuple[int, int]:
     if embeddings.ndim != 3:
-        raise InputError(f"embeddings: expected shape (cell_types, bins, d), got {embeddings.shape}")
+        raise InputError(
+            f"embeddings: expected shape (cell_types, bins, d), got {embeddings.shape}"
+        )
     C, N = embeddings.shape[:2]
     for name, arr in (("accessibility", access), ("targets", targets)):
         if arr.ndim != 3 or arr.shape[:2] != (C, N):
@@ -131,10 +141,17 @@ def build_data(
     C, N = _check(embeddings, access, targets, masks, edges)
     if qtl_types is None:
         qtl_types = [i for i, t in enumerate(edge_types) if t not in ("loop", "neighbor")]
-    x = np.concatenate([np.nan_to_num(np.asarray(embeddings, np.float32)),
-                        np.nan_to_num(np.asarray(access, np.float32))], axis=2)
-    data = Data(x=torch.from_numpy(x.reshape(C * N, -1)),
-                y=torch.from_numpy(np.asarray(targets, np.float32).reshape(C * N, -1)))
+    x = np.concatenate(
+        [
+            np.nan_to_num(np.asarray(embeddings, np.float32)),
+            np.nan_to_num(np.asarray(access, np.float32)),
+        ],
+        axis=2,
+    )
+    data = Data(
+        x=torch.from_numpy(x.reshape(C * N, -1)),
+        y=torch.from_numpy(np.asarray(targets, np.float32).reshape(C * N, -1)),
+    )
     for name, m in masks.items():
         m = np.broadcast_to(np.asarray(m, bool), (C, N))
         data[f"{name}_mask"] = torch.from_numpy(m.reshape(-1).copy())
@@ -167,7 +184,8 @@ class GraphInputs(NamedTuple):
 
 def match_graph_dirs(specs: Sequence[str], cell_types: Sequence[str]) -> dict[str, Path]:
     """Map ``--graph`` values to cell types: ``NAME=DIR``, or ``DIR`` whose ``build.json``
-    name equals a cell type or contains it as a ``_``/``-``/``.``-separated word."""
+    name equals a cell type or contains it as a ``_``/``-``/``.``-separated word.
+    """
     from qtlgraph.runtime import read_json
 
     out: dict[str, Path] = {}
@@ -179,11 +197,15 @@ def match_graph_dirs(specs: Sequence[str], cell_types: Sequence[str]) -> dict[st
             words = set(re.split(r"[_\-.]", built)) | {built}
             hits = [c for c in cell_types if c in words]
             if len(hits) != 1:
-                raise InputError(f"--graph {spec}: build name {built!r} names no single cell type "
-                                 f"of {list(cell_types)}; write --graph CELL_TYPE={spec}")
+                raise InputError(
+                    f"--graph {spec}: build name {built!r} names no single cell type "
+                    f"of {list(cell_types)}; write --graph CELL_TYPE={spec}"
+                )
             name = hits[0]
         if name not in cell_types:
-            raise InputError(f"--graph {spec}: {name!r} is not a cell type of the dataset {list(cell_types)}")
+            raise InputError(
+                f"--graph {spec}: {name!r} is not a cell type of the dataset {list(cell_types)}"
+            )
         if name in out:
             raise InputError(f"--graph: two graph directories for cell type {name!r}")
         out[name] = Path(path)
@@ -210,9 +232,12 @@ def _graph_edges(path: Path, n_bins: int, names: list[str]) -> CellEdges:
 
 def split_masks(split, index, cell_types: Sequence[str]) -> dict[str, np.ndarray]:
     """``(C, N)`` masks; a held-out cell type is absent from train / valid and is the only
-    cell type scored in test."""
-    masks = {k: np.broadcast_to(v, (len(cell_types), len(v))).copy()
-             for k, v in split.bin_masks(index).items()}
+    cell type scored in test.
+    """
+    masks = {
+        k: np.broadcast_to(v, (len(cell_types), len(v))).copy()
+        for k, v in split.bin_masks(index).items()
+    }
     held = split.held_out_cell_type
     if held is not None:
         c = list(cell_types).index(held)
@@ -269,6 +294,7 @@ def kmer_features(ds, index, k: int, top: int = 0) -> tuple[np.ndarray, np.ndarr
     """
     from qtlgraph.encoders.bin_dataset import sequence_codes
     from qtlgraph.gnn.kmers import enriched_columns, kmer_spectrum
+
     from qtlgraph.sequence import open_sequence
 
     seq = open_sequence(ds)
@@ -286,10 +312,19 @@ def kmer_features(ds, index, k: int, top: int = 0) -> tuple[np.ndarray, np.ndarr
     return values, cols
 
 
-def load_graph_data(dataset_path: str | Path, graph_specs: Sequence[str], embed_dir: str | Path, *,
-                    neighbor: bool = False, shuffle: bool = False, seed: int = 0,
-                    holdout_cell_type: str | None = None, kmer: int = 0, kmer_top: int = 0,
-                    scale: bool = True) -> GraphInputs:
+def load_graph_data(
+    dataset_path: str | Path,
+    graph_specs: Sequence[str],
+    embed_dir: str | Path,
+    *,
+    neighbor: bool = False,
+    shuffle: bool = False,
+    seed: int = 0,
+    holdout_cell_type: str | None = None,
+    kmer: int = 0,
+    kmer_top: int = 0,
+    scale: bool = True,
+) -> GraphInputs:
     """A manifest, one graph directory per cell type and an embedding cache -> ``Data``.
 
     Node features: the cached bin embedding and log1p of the quantile-normalised
@@ -312,6 +347,7 @@ def load_graph_data(dataset_path: str | Path, graph_specs: Sequence[str], embed_
 
     from qtlgraph.encoders.embed import open_embeddings
     from qtlgraph.gnn.controls import shuffle_sources
+
     from qtlgraph.genome import BinIndex
     from qtlgraph.manifest import load_dataset
     from qtlgraph.tracks import dataset_accessibility, dataset_targets
@@ -329,7 +365,9 @@ def load_graph_data(dataset_path: str | Path, graph_specs: Sequence[str], embed_
         raise InputError(f"{embed_dir}/embed.json: no embeddings for cell type(s) {missing}")
     index = BinIndex(ds.genome, int(meta["bin_size"]))
     if emb.shape[1] != index.n_bins:
-        raise InputError(f"{embed_dir}/embeddings.npy: {emb.shape[1]} bins, the dataset has {index.n_bins}")
+        raise InputError(
+            f"{embed_dir}/embeddings.npy: {emb.shape[1]} bins, the dataset has {index.n_bins}"
+        )
     emb = np.stack([np.asarray(emb[meta["cell_types"].index(c)], np.float32) for c in names])
     edge_types: list[str] = []
     edges = [_graph_edges(dirs[c], index.n_bins, edge_types) for c in names]
@@ -347,14 +385,20 @@ def load_graph_data(dataset_path: str | Path, graph_specs: Sequence[str], embed_
     split = replace(ds.split, held_out_cell_type=holdout_cell_type or ds.split.held_out_cell_type)
     masks = split_masks(split, index, names)
     if kmer:
-        words, kmer_columns = kmer_features(ds, index, kmer, kmer_top)  # sequence only: the same for every cell type
+        words, kmer_columns = kmer_features(
+            ds, index, kmer, kmer_top
+        )  # sequence only: the same for every cell type
         emb = np.concatenate([emb, np.repeat(words[None], len(names), axis=0)], axis=2)
-    data = build_data(emb, access, targets, masks, edges, edge_types=edge_types, qtl_types=qtl_types)
+    data = build_data(
+        emb, access, targets, masks, edges, edge_types=edge_types, qtl_types=qtl_types
+    )
     import torch
 
     if kmer:  # what variant scoring needs to recompute a bin's features from its sequence
         data.kmer = kmer
-        data.kmer_columns = None if kmer_columns is None else torch.from_numpy(np.asarray(kmer_columns))
+        data.kmer_columns = (
+            None if kmer_columns is None else torch.from_numpy(np.asarray(kmer_columns))
+        )
     if scale:
         mean, sd = feature_stats(data.x.numpy(), data.train_mask.numpy())
         data.x = torch.from_numpy(((data.x.numpy() - mean) / sd).astype(np.float32))

@@ -3,6 +3,7 @@
 Input is a bin-prediction table (``cell_type, mark, bin, pred, target`` plus
 ``in_degree``), the shape every run writes to ``bin_predictions.parquet``.
 """
+
 from __future__ import annotations
 
 import math
@@ -10,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from qtlgraph.analysis import metrics as M
+from qtlgraph import metrics as M
 
 STRATA = ("all", "linked", "deg0", "deg1-10", "deg11-100", "deg>100")
 #: binarisation threshold of the raw bin mean; on log1p targets it is log1p(2)
@@ -47,8 +48,14 @@ class Scores(NamedTuple):
     roc_auc: float
 
 
-def score(target: np.ndarray, pred: np.ndarray, *, threshold: float = LOG1P_THRESHOLD,
-          n_boot: int = 200, seed: int = 0) -> Scores:
+def score(
+    target: np.ndarray,
+    pred: np.ndarray,
+    *,
+    threshold: float = LOG1P_THRESHOLD,
+    n_boot: int = 200,
+    seed: int = 0,
+) -> Scores:
     """All metrics for one group of bins; NaN targets ignored.
 
     PR-AUC and ROC-AUC score ``pred`` against ``target > threshold``. Bootstrap intervals
@@ -61,12 +68,28 @@ def score(target: np.ndarray, pred: np.ndarray, *, threshold: float = LOG1P_THRE
     labels = (t > threshold).astype(np.float64)
     r = M.bootstrap_ci(M.pearson, t, p, n_boot=n_boot, seed=seed)
     e = M.bootstrap_ci(M.mse, t, p, n_boot=n_boot, seed=seed)
-    return Scores(int(len(t)), r.value, r.low, r.high, M.spearman(t, p), e.value, e.low,
-                  e.high, M.pr_auc(labels, p), M.roc_auc(labels, p))
+    return Scores(
+        int(len(t)),
+        r.value,
+        r.low,
+        r.high,
+        M.spearman(t, p),
+        e.value,
+        e.low,
+        e.high,
+        M.pr_auc(labels, p),
+        M.roc_auc(labels, p),
+    )
 
 
-def metrics_table(frame, *, split: str = "test", threshold: float = LOG1P_THRESHOLD,
-                  n_boot: int = 200, seed: int = 0) -> list[dict]:
+def metrics_table(
+    frame,
+    *,
+    split: str = "test",
+    threshold: float = LOG1P_THRESHOLD,
+    n_boot: int = 200,
+    seed: int = 0,
+) -> list[dict]:
     """One row per cell type, mark and stratum (``results.json`` ``metrics`` records).
 
     Args:
@@ -81,8 +104,9 @@ def metrics_table(frame, *, split: str = "test", threshold: float = LOG1P_THRESH
         t, p = g["target"].to_numpy(), g["pred"].to_numpy()
         for stratum, m in stratum_masks(g["in_degree"].to_numpy()).items():
             s = score(t[m], p[m], threshold=threshold, n_boot=n_boot, seed=seed)
-            rows.append({"cell_type": ct, "mark": mark, "split": split, "stratum": stratum,
-                         **s._asdict()})
+            rows.append(
+                {"cell_type": ct, "mark": mark, "split": split, "stratum": stratum, **s._asdict()}
+            )
     return rows
 
 
@@ -100,8 +124,18 @@ def paired_table(frame_a, frame_b, *, n_boot: int = 200, seed: int = 0) -> list[
         for stratum, m in stratum_masks(g["in_degree"].to_numpy()).items():
             r = M.paired_bootstrap_diff(M.pearson, t[m], a[m], b[m], n_boot=n_boot, seed=seed)
             e = M.paired_bootstrap_diff(M.mse, t[m], a[m], b[m], n_boot=n_boot, seed=seed)
-            rows.append({"cell_type": ct, "mark": mark, "stratum": stratum,
-                         "n": int(np.sum(m & np.isfinite(t))),
-                         "d_pearson": r.value, "d_pearson_low": r.low, "d_pearson_high": r.high,
-                         "d_mse": e.value, "d_mse_low": e.low, "d_mse_high": e.high})
+            rows.append(
+                {
+                    "cell_type": ct,
+                    "mark": mark,
+                    "stratum": stratum,
+                    "n": int(np.sum(m & np.isfinite(t))),
+                    "d_pearson": r.value,
+                    "d_pearson_low": r.low,
+                    "d_pearson_high": r.high,
+                    "d_mse": e.value,
+                    "d_mse_low": e.low,
+                    "d_mse_high": e.high,
+                }
+            )
     return rows

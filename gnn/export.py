@@ -6,6 +6,7 @@ without a value left out, the last bin of a chromosome clipped to its end. BEDPE
 plus ``value``; source = SNP bin, target = target bin. Interact: UCSC's ``interact``
 (bed5+13) text, one ``track type=interact`` line first, loadable as a custom track.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,11 +16,39 @@ import pandas as pd
 
 from qtlgraph.errors import InputError
 
-BEDPE_COLUMNS = ("chrom1", "start1", "end1", "chrom2", "start2", "end2", "name", "score",
-                 "strand1", "strand2", "value")
-INTERACT_COLUMNS = ("chrom", "chromStart", "chromEnd", "name", "score", "value", "exp", "color",
-                    "sourceChrom", "sourceStart", "sourceEnd", "sourceName", "sourceStrand",
-                    "targetChrom", "targetStart", "targetEnd", "targetName", "targetStrand")
+BEDPE_COLUMNS = (
+    "chrom1",
+    "start1",
+    "end1",
+    "chrom2",
+    "start2",
+    "end2",
+    "name",
+    "score",
+    "strand1",
+    "strand2",
+    "value",
+)
+INTERACT_COLUMNS = (
+    "chrom",
+    "chromStart",
+    "chromEnd",
+    "name",
+    "score",
+    "value",
+    "exp",
+    "color",
+    "sourceChrom",
+    "sourceStart",
+    "sourceEnd",
+    "sourceName",
+    "sourceStrand",
+    "targetChrom",
+    "targetStart",
+    "targetEnd",
+    "targetName",
+    "targetStrand",
+)
 
 
 def write_bigwig(path: str | Path, index, bins: np.ndarray, values: np.ndarray) -> int:
@@ -50,13 +79,16 @@ def write_bigwig(path: str | Path, index, bins: np.ndarray, values: np.ndarray) 
     return int(len(bins))
 
 
-def predictions_for(run_dir: str | Path, part: str = "all", device: str = "auto") -> tuple[pd.DataFrame, object]:
+def predictions_for(
+    run_dir: str | Path, part: str = "all", device: str = "auto"
+) -> tuple[pd.DataFrame, object]:
     """A run's predictions ``cell_type, mark, bin, pred, target`` for every bin (``all``) or
-    one split part, recomputed from its checkpoint; and the run's bin index."""
+    one split part, recomputed from its checkpoint; and the run's bin index.
+    """
     import torch
-
     from qtlgraph.gnn.score_run import load_run
     from qtlgraph.gnn.train import predict_nodes, prediction_frame
+
     from qtlgraph.genome import BinIndex
     from qtlgraph.manifest import load_dataset
 
@@ -72,8 +104,15 @@ def predictions_for(run_dir: str | Path, part: str = "all", device: str = "auto"
     return frame, index
 
 
-def export_bigwigs(run_dir: str | Path, out: str | Path, *, part: str = "all", targets: bool = False,
-                   device: str = "auto", force: bool = False) -> list[Path]:
+def export_bigwigs(
+    run_dir: str | Path,
+    out: str | Path,
+    *,
+    part: str = "all",
+    targets: bool = False,
+    device: str = "auto",
+    force: bool = False,
+) -> list[Path]:
     """``OUT/<cell>.<mark>.pred.bw`` (and ``.target.bw`` with ``targets``) for a GNN run."""
     from qtlgraph.outputs import staged_dir
 
@@ -98,7 +137,8 @@ def _scores(value: np.ndarray) -> np.ndarray:
 
 def edge_intervals(edges: pd.DataFrame, index) -> pd.DataFrame:
     """Bin coordinates of ``source_bin`` / ``target_bin`` columns: ``s_chrom, s_start,
-    s_end, t_chrom, t_start, t_end``."""
+    s_end, t_chrom, t_start, t_end``.
+    """
     lengths = np.asarray(index.genome.lengths, np.int64)
     out = {}
     for p, col in (("s", "source_bin"), ("t", "target_bin")):
@@ -117,43 +157,76 @@ def bedpe_frame(edges: pd.DataFrame, index, value: str) -> pd.DataFrame:
     """BEDPE rows for ``edges`` (``source_bin, target_bin, edge_type, <value>``)."""
     iv = edge_intervals(edges, index)
     v = edges[value].to_numpy(np.float64)
-    return pd.DataFrame({"chrom1": iv["s_chrom"], "start1": iv["s_start"], "end1": iv["s_end"],
-                         "chrom2": iv["t_chrom"], "start2": iv["t_start"], "end2": iv["t_end"],
-                         "name": edges["edge_type"].astype(str).to_numpy(), "score": _scores(v),
-                         "strand1": ".", "strand2": ".", "value": v})
+    return pd.DataFrame(
+        {
+            "chrom1": iv["s_chrom"],
+            "start1": iv["s_start"],
+            "end1": iv["s_end"],
+            "chrom2": iv["t_chrom"],
+            "start2": iv["t_start"],
+            "end2": iv["t_end"],
+            "name": edges["edge_type"].astype(str).to_numpy(),
+            "score": _scores(v),
+            "strand1": ".",
+            "strand2": ".",
+            "value": v,
+        }
+    )
 
 
-def interact_frame(edges: pd.DataFrame, index, value: str, colors: dict[str, str] | None = None) -> pd.DataFrame:
+def interact_frame(
+    edges: pd.DataFrame, index, value: str, colors: dict[str, str] | None = None
+) -> pd.DataFrame:
     """UCSC interact rows; an edge joining two chromosomes spans only its source bin."""
     iv = edge_intervals(edges, index)
     v = edges[value].to_numpy(np.float64)
     same = iv["s_chrom"].to_numpy() == iv["t_chrom"].to_numpy()
     types = edges["edge_type"].astype(str).to_numpy()
     palette = colors or {}
-    return pd.DataFrame({
-        "chrom": iv["s_chrom"], "chromStart": np.where(same, np.minimum(iv["s_start"], iv["t_start"]), iv["s_start"]),
-        "chromEnd": np.where(same, np.maximum(iv["s_end"], iv["t_end"]), iv["s_end"]),
-        "name": types, "score": _scores(v), "value": v, "exp": types,
-        "color": [palette.get(t, "0") for t in types],
-        "sourceChrom": iv["s_chrom"], "sourceStart": iv["s_start"], "sourceEnd": iv["s_end"],
-        "sourceName": edges["source_bin"].astype(str).to_numpy(), "sourceStrand": ".",
-        "targetChrom": iv["t_chrom"], "targetStart": iv["t_start"], "targetEnd": iv["t_end"],
-        "targetName": edges["target_bin"].astype(str).to_numpy(), "targetStrand": "."})
+    return pd.DataFrame(
+        {
+            "chrom": iv["s_chrom"],
+            "chromStart": np.where(same, np.minimum(iv["s_start"], iv["t_start"]), iv["s_start"]),
+            "chromEnd": np.where(same, np.maximum(iv["s_end"], iv["t_end"]), iv["s_end"]),
+            "name": types,
+            "score": _scores(v),
+            "value": v,
+            "exp": types,
+            "color": [palette.get(t, "0") for t in types],
+            "sourceChrom": iv["s_chrom"],
+            "sourceStart": iv["s_start"],
+            "sourceEnd": iv["s_end"],
+            "sourceName": edges["source_bin"].astype(str).to_numpy(),
+            "sourceStrand": ".",
+            "targetChrom": iv["t_chrom"],
+            "targetStart": iv["t_start"],
+            "targetEnd": iv["t_end"],
+            "targetName": edges["target_bin"].astype(str).to_numpy(),
+            "targetStrand": ".",
+        }
+    )
 
 
-def write_edges(edges: pd.DataFrame, index, out: str | Path, *, value: str, name: str,
-                force: bool = False) -> list[Path]:
+def write_edges(
+    edges: pd.DataFrame, index, out: str | Path, *, value: str, name: str, force: bool = False
+) -> list[Path]:
     """``OUT/<name>.bedpe`` and ``OUT/<name>.interact.txt`` (sorted by source position)."""
     from qtlgraph.outputs import staged_dir
 
-    missing = [c for c in ("source_bin", "target_bin", "edge_type", value) if c not in edges.columns]
+    missing = [
+        c for c in ("source_bin", "target_bin", "edge_type", value) if c not in edges.columns
+    ]
     if missing:
         raise InputError(f"edges: missing column(s) {missing}")
     edges = edges.sort_values(["source_bin", "target_bin"], kind="stable").reset_index(drop=True)
     with staged_dir(out, force) as tmp:
-        bedpe_frame(edges, index, value).to_csv(tmp / f"{name}.bedpe", sep="\t", index=False, header=False)
+        bedpe_frame(edges, index, value).to_csv(
+            tmp / f"{name}.bedpe", sep="\t", index=False, header=False
+        )
         with open(tmp / f"{name}.interact.txt", "w") as fh:
-            fh.write(f'track type=interact name="{name}" description="{name}: {value}" useScore=on\n')
+            fh.write(
+                f'track type=interact name="{name}" description="{name}: {value}" useScore=on\n'
+            )
             interact_frame(edges, index, value).to_csv(fh, sep="\t", index=False, header=False)
     return [Path(out) / f"{name}.bedpe", Path(out) / f"{name}.interact.txt"]
 
@@ -165,20 +238,27 @@ def observed_edges(graph_dir: str | Path) -> tuple[pd.DataFrame, object]:
 
     g = load_graph_dir(graph_dir)
     gm = g.meta["genome"]
-    index = BinIndex(Genome(gm["name"], tuple(gm["chroms"]), tuple(gm["lengths"])), int(g.meta["bin_size"]))
+    index = BinIndex(
+        Genome(gm["name"], tuple(gm["chroms"]), tuple(gm["lengths"])), int(g.meta["bin_size"])
+    )
     return g.edges, index
 
 
 def attribution_edges(path: str | Path, marks_prefix: str = "carried_") -> pd.DataFrame:
     """Learned edges from a ``score-variants`` edges table: per (cell type, source, target,
-    types) the largest |carried| change over variants, changed bins and marks (``value``)."""
+    types) the largest |carried| change over variants, changed bins and marks (``value``).
+    """
     t = pd.read_csv(path, sep="\t")
     cols = [c for c in t.columns if c.startswith(marks_prefix)]
     if not cols or not {"source_bin", "target_bin", "edge_type", "cell_type"} <= set(t.columns):
-        raise InputError(f"{path}: not a score-variants edges table (needs source_bin, target_bin, "
-                         f"edge_type, cell_type, carried_<mark>)")
+        raise InputError(
+            f"{path}: not a score-variants edges table (needs source_bin, target_bin, "
+            f"edge_type, cell_type, carried_<mark>)"
+        )
     t["value"] = t[cols].abs().max(axis=1)
-    agg = t.groupby(["cell_type", "source_bin", "target_bin", "edge_type"], as_index=False)["value"].max()
+    agg = t.groupby(["cell_type", "source_bin", "target_bin", "edge_type"], as_index=False)[
+        "value"
+    ].max()
     agg["edge_type"] = agg["cell_type"] + ":" + agg["edge_type"]
     return agg
 

@@ -10,6 +10,7 @@ Counts of a k-mer and its reverse complement are summed (strand-free); k-mers wi
 ``N`` are skipped. Features are ``log1p`` counts, standardised over the training bins by
 the caller (:func:`qtlgraph.gnn.data.standardise`).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,7 +27,7 @@ def canonical_index(k: int) -> tuple[np.ndarray, int]:
     Returns:
         ``(column, n_columns)``: column ``(4**k,)`` int64 in ``[0, n_columns)``.
     """
-    codes = np.arange(4 ** k, dtype=np.int64)
+    codes = np.arange(4**k, dtype=np.int64)
     digits = (codes[:, None] // 4 ** np.arange(k - 1, -1, -1)) % 4
     rc = ((3 - digits[:, ::-1]) * 4 ** np.arange(k - 1, -1, -1)).sum(1)
     canon = np.minimum(codes, rc)
@@ -55,7 +56,7 @@ def kmer_spectrum(codes: np.ndarray, k: int) -> np.ndarray:
     word = np.zeros((n, length - k + 1), np.int64)
     bad = np.zeros((n, length - k + 1), bool)
     for j in range(k):  # k passes over the array, never a loop over bins
-        part = c[:, j:length - k + 1 + j]
+        part = c[:, j : length - k + 1 + j]
         word = word * 4 + np.minimum(part, 3)
         bad |= part > 3
     key = np.arange(n, dtype=np.int64)[:, None] * n_cols + column[word]
@@ -82,7 +83,7 @@ def enriched_columns(counts: np.ndarray, k: int, top: int) -> np.ndarray:
     column, n_cols = canonical_index(k)
     total = counts.sum(axis=0).astype(np.float64)
     mono = kmer_spectrum_totals(counts, k)
-    codes = np.arange(4 ** k)
+    codes = np.arange(4**k)
     digits = (codes[:, None] // 4 ** np.arange(k - 1, -1, -1)) % 4
     p_word = np.prod(mono[digits], axis=1)
     expected = np.bincount(column, weights=p_word, minlength=n_cols) * total.sum() / 2.0
@@ -97,7 +98,7 @@ def kmer_spectrum_totals(counts: np.ndarray, k: int) -> np.ndarray:
     """
     column, _ = canonical_index(k)
     total = counts.sum(axis=0).astype(np.float64)
-    codes = np.arange(4 ** k)
+    codes = np.arange(4**k)
     digits = (codes[:, None] // 4 ** np.arange(k - 1, -1, -1)) % 4
     # each canonical total is shared by a word and its reverse complement: half to each
     per_word = total[column] / np.bincount(column, minlength=len(total))[column]

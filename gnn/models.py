@@ -4,6 +4,7 @@ The local baseline is the same module with message passing switched off: every l
 called with an empty edge set, so it keeps only the node's own transform. A GNN whose
 graph has no edges therefore gives exactly the local model's output for the same weights.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -41,7 +42,8 @@ AGGRS = ("mean", "sqrt", "sum")
 
 def uses_adjacency(layer: str) -> bool:
     """Whether ``layer`` aggregates through a sparse adjacency (:func:`mean_adjacency`)
-    rather than reading ``edge_index`` and edge features itself."""
+    rather than reading ``edge_index`` and edge features itself.
+    """
     return layer in ("graphconv", "sage")
 
 
@@ -67,8 +69,14 @@ def mean_adjacency(edge_index: torch.Tensor, num_nodes: int, aggr: str = "mean")
     crow = torch.ops.aten._convert_indices_from_coo_to_csr(dst, num_nodes)
     with warnings.catch_warnings():  # "CSR support is in beta": used as PyG itself does
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return torch.sparse_csr_tensor(crow, src, scale[dst], (num_nodes, num_nodes),
-                                       device=edge_index.device, check_invariants=False)
+        return torch.sparse_csr_tensor(
+            crow,
+            src,
+            scale[dst],
+            (num_nodes, num_nodes),
+            device=edge_index.device,
+            check_invariants=False,
+        )
 
 
 def is_adjacency(graph: torch.Tensor) -> bool:
@@ -134,16 +142,21 @@ class GraphRegressor(nn.Module):
 
     def _graph(self, edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
         """What the convolutions read: no edges for the local model, else the adjacency
-        (adjacency layers) or the edge index (attention layers)."""
+        (adjacency layers) or the edge index (attention layers).
+        """
         if not self.message_passing:
             edge_index = torch.zeros((2, 0), dtype=torch.long, device=edge_index.device)
         if not uses_adjacency(self.layer):
             if is_adjacency(edge_index):
-                raise ValueError(f"layer {self.layer!r} reads edge features: pass a (2, E) edge_index")
+                raise ValueError(
+                    f"layer {self.layer!r} reads edge features: pass a (2, E) edge_index"
+                )
             return edge_index
         if is_adjacency(edge_index):
             if tuple(edge_index.shape) != (num_nodes, num_nodes):
-                raise ValueError(f"adjacency of shape {tuple(edge_index.shape)} for {num_nodes} nodes")
+                raise ValueError(
+                    f"adjacency of shape {tuple(edge_index.shape)} for {num_nodes} nodes"
+                )
             return edge_index
         return mean_adjacency(edge_index, num_nodes, self.aggr)
 

@@ -6,6 +6,7 @@ within the model's hops). Metrics: sign concordance among rows whose prediction 
 zero, Spearman over all rows and over reached rows. See docs/variant-scoring.md for what
 is circular in this comparison and what is not.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,11 +28,19 @@ def parse_variant_ids(ids: pd.Series, where: str = "variant_id") -> pd.DataFrame
     parts = ids.astype(str).str.extract(_ID)
     bad = np.flatnonzero(parts["pos"].isna().to_numpy())
     if bad.size:
-        raise InputError(f"{where}: row {bad[0] + 1}: {ids.iloc[bad[0]]!r} does not name the alleles "
-                         "(expected chrom:pos_ref_alt); score this table with --variants instead")
-    return pd.DataFrame({"chrom": "chr" + parts["chrom"].str.removeprefix("chr"),
-                         "pos": parts["pos"].astype(np.int64), "ref": parts["ref"].str.upper(),
-                         "alt": parts["alt"].str.upper(), "id": ids.astype(str).to_numpy()})
+        raise InputError(
+            f"{where}: row {bad[0] + 1}: {ids.iloc[bad[0]]!r} does not name the alleles "
+            "(expected chrom:pos_ref_alt); score this table with --variants instead"
+        )
+    return pd.DataFrame(
+        {
+            "chrom": "chr" + parts["chrom"].str.removeprefix("chr"),
+            "pos": parts["pos"].astype(np.int64),
+            "ref": parts["ref"].str.upper(),
+            "alt": parts["alt"].str.upper(),
+            "id": ids.astype(str).to_numpy(),
+        }
+    )
 
 
 def qtl_rows(dataset, index, part: str = "test", fdr: float = 0.05) -> pd.DataFrame:
@@ -48,14 +57,29 @@ def qtl_rows(dataset, index, part: str = "test", fdr: float = 0.05) -> pd.DataFr
     for cell in dataset.cell_types:
         for mark, path in cell.qtl.items():
             q = read_qtl(path, cell.qtl_format or "auto").to_pandas()
-            q["snp_chrom"] = q["snp_chrom"].astype(str).map(canonical_chrom)  # not every reader adds "chr"
+            q["snp_chrom"] = (
+                q["snp_chrom"].astype(str).map(canonical_chrom)
+            )  # not every reader adds "chr"
             q = q[(q["fdr"] < fdr) & q["snp_chrom"].isin(chroms) & q["beta"].notna()]
             mid = (q["target_start"].to_numpy(np.int64) + q["target_end"].to_numpy(np.int64)) // 2
-            frames.append(pd.DataFrame({
-                "cell_type": cell.name, "mark": mark, "variant_id": q["variant_id"].to_numpy(),
-                "snp_bin": index.bin_of(index.chrom_codes(q["snp_chrom"]), q["snp_pos"].to_numpy(), one_based=True),
-                "target_bin": index.bin_of(index.chrom_codes(q["target_chrom"]), mid, one_based=False),
-                "value": q["beta"].to_numpy(np.float64)}))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "cell_type": cell.name,
+                        "mark": mark,
+                        "variant_id": q["variant_id"].to_numpy(),
+                        "snp_bin": index.bin_of(
+                            index.chrom_codes(q["snp_chrom"]),
+                            q["snp_pos"].to_numpy(),
+                            one_based=True,
+                        ),
+                        "target_bin": index.bin_of(
+                            index.chrom_codes(q["target_chrom"]), mid, one_based=False
+                        ),
+                        "value": q["beta"].to_numpy(np.float64),
+                    }
+                )
+            )
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -69,19 +93,34 @@ def truth_rows(truth_dir: str | Path, dataset, index, part: str = "test") -> pd.
     chroms = set(dataset.split.chroms(dataset.genome, part))
     snp_chrom = np.asarray(index.chroms, dtype=object)[index.chrom_of_bins(t["snp_bin"].to_numpy())]
     t = t[np.isin(snp_chrom, list(chroms))]
-    return pd.DataFrame({"cell_type": t["cell_type"].to_numpy(), "mark": t["mark"].to_numpy(),
-                         "variant_id": t["variant_id"].to_numpy(), "snp_bin": t["snp_bin"].to_numpy(),
-                         "target_bin": t["target_bin"].to_numpy(), "value": t["true_effect"].to_numpy()})
+    return pd.DataFrame(
+        {
+            "cell_type": t["cell_type"].to_numpy(),
+            "mark": t["mark"].to_numpy(),
+            "variant_id": t["variant_id"].to_numpy(),
+            "snp_bin": t["snp_bin"].to_numpy(),
+            "target_bin": t["target_bin"].to_numpy(),
+            "value": t["true_effect"].to_numpy(),
+        }
+    )
 
 
 def attach_predictions(rows: pd.DataFrame, effects: pd.DataFrame, marks) -> pd.DataFrame:
     """Add ``pred`` (the mark's change at the row's target bin; 0 where not reached) and
-    ``reached`` to evaluation rows."""
-    long = effects.melt(id_vars=["variant_id", "cell_type", "bin"], value_vars=[f"delta_{m}" for m in marks],
-                        var_name="mark", value_name="pred")
+    ``reached`` to evaluation rows.
+    """
+    long = effects.melt(
+        id_vars=["variant_id", "cell_type", "bin"],
+        value_vars=[f"delta_{m}" for m in marks],
+        var_name="mark",
+        value_name="pred",
+    )
     long["mark"] = long["mark"].str.removeprefix("delta_")
-    out = rows.merge(long.rename(columns={"bin": "target_bin"}), how="left",
-                     on=["variant_id", "cell_type", "mark", "target_bin"])
+    out = rows.merge(
+        long.rename(columns={"bin": "target_bin"}),
+        how="left",
+        on=["variant_id", "cell_type", "mark", "target_bin"],
+    )
     out["reached"] = out["pred"].notna()
     out["pred"] = out["pred"].fillna(0.0)
     return out
@@ -89,8 +128,9 @@ def attach_predictions(rows: pd.DataFrame, effects: pd.DataFrame, marks) -> pd.D
 
 def concordance_metrics(rows: pd.DataFrame, label: str) -> list[dict]:
     """Per mark and over all marks: ``n``, ``n_reached``, ``sign_concordance`` (rows with a
-    non-zero prediction and value), ``spearman`` (all rows), ``spearman_reached``."""
-    from qtlgraph.analysis.metrics import spearman
+    non-zero prediction and value), ``spearman`` (all rows), ``spearman_reached``.
+    """
+    from qtlgraph.metrics import spearman
 
     out = []
     groups = [(m, g) for m, g in rows.groupby("mark", sort=True)] + [("all", rows)]
@@ -98,15 +138,33 @@ def concordance_metrics(rows: pd.DataFrame, label: str) -> list[dict]:
         r = g[g["reached"]]
         s = r[(r["pred"] != 0) & (r["value"] != 0)]
         conc = float(np.mean(np.sign(s["pred"]) == np.sign(s["value"]))) if len(s) else float("nan")
-        out.append({"comparison": label, "mark": mark, "n": int(len(g)), "n_reached": int(len(r)),
-                    "sign_concordance": conc,
-                    "spearman": spearman(g["value"].to_numpy(), g["pred"].to_numpy()) if len(g) > 2 else float("nan"),
-                    "spearman_reached": spearman(r["value"].to_numpy(), r["pred"].to_numpy()) if len(r) > 2 else float("nan")})
+        out.append(
+            {
+                "comparison": label,
+                "mark": mark,
+                "n": int(len(g)),
+                "n_reached": int(len(r)),
+                "sign_concordance": conc,
+                "spearman": spearman(g["value"].to_numpy(), g["pred"].to_numpy())
+                if len(g) > 2
+                else float("nan"),
+                "spearman_reached": spearman(r["value"].to_numpy(), r["pred"].to_numpy())
+                if len(r) > 2
+                else float("nan"),
+            }
+        )
     return out
 
 
-def evaluate_run(run_dir: str | Path, *, part: str = "test", fdr: float = 0.05, distal_only: bool = True,
-                 device: str = "auto", batch_size: int = 64) -> tuple[pd.DataFrame, pd.DataFrame]:
+def evaluate_run(
+    run_dir: str | Path,
+    *,
+    part: str = "test",
+    fdr: float = 0.05,
+    distal_only: bool = True,
+    device: str = "auto",
+    batch_size: int = 64,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score the QTL variants of the ``part`` chromosomes and compare with betas (and truth).
 
     Returns:
@@ -114,6 +172,7 @@ def evaluate_run(run_dir: str | Path, *, part: str = "test", fdr: float = 0.05, 
         mark; the scored evaluation rows with ``comparison, pred, reached``.
     """
     from qtlgraph.gnn.score_run import load_run, open_encoder, score_variants
+
     from qtlgraph.manifest import load_dataset
 
     run = load_run(run_dir, device)
@@ -126,9 +185,13 @@ def evaluate_run(run_dir: str | Path, *, part: str = "test", fdr: float = 0.05, 
         sets = {k: v[v["target_bin"] != v["snp_bin"]] for k, v in sets.items()}
     ids = pd.concat([v["variant_id"] for v in sets.values()]).drop_duplicates()
     if not len(ids):
-        raise InputError(f"{run_dir}: no QTL rows with FDR < {fdr} on the {part} chromosomes to score")
+        raise InputError(
+            f"{run_dir}: no QTL rows with FDR < {fdr} on the {part} chromosomes to score"
+        )
     variants = parse_variant_ids(ids.reset_index(drop=True))
-    effects = score_variants(run_dir, variants, batch_size=batch_size, attribute=False, run=run, encoder=enc).effects
+    effects = score_variants(
+        run_dir, variants, batch_size=batch_size, attribute=False, run=run, encoder=enc
+    ).effects
     scored, metrics = [], []
     for label, rows in sets.items():
         r = attach_predictions(rows, effects, run.inputs.marks).assign(comparison=label)

@@ -6,6 +6,7 @@ in fp32, with the reference and with the alternative allele (the cell type's acc
 inputs unchanged); both rows replace the bin's node features and
 :func:`qtlgraph.gnn.scoring.propagate` gives the change per mark at the bin and downstream of it.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,25 +21,26 @@ from qtlgraph.errors import InputError
 class LoadedRun(NamedTuple):
     """A trained GNN run rebuilt from its directory."""
 
-    model: object          # qtlgraph.gnn.models.GraphRegressor, eval mode
-    inputs: object         # qtlgraph.gnn.data.GraphInputs
+    model: object  # qtlgraph.gnn.models.GraphRegressor, eval mode
+    inputs: object  # qtlgraph.gnn.data.GraphInputs
     config: dict
-    hops: int              # message-passing layers (0 for the local baseline)
+    hops: int  # message-passing layers (0 for the local baseline)
     device: object
 
 
 class Encoder(NamedTuple):
     """The bin encoder of an embedding cache, with what it reads per bin."""
 
-    model: object          # qtlgraph.encoders.bin_encoder.BinEncoder, eval mode
-    index: object          # qtlgraph.genome.BinIndex
-    arrays: object         # qtlgraph.encoders.bin_dataset.BinArrays (accessibility inputs)
-    sequence: object       # qtlgraph.sequence.GenomeSequence
+    model: object  # qtlgraph.encoders.bin_encoder.BinEncoder, eval mode
+    index: object  # qtlgraph.genome.BinIndex
+    arrays: object  # qtlgraph.encoders.bin_dataset.BinArrays (accessibility inputs)
+    sequence: object  # qtlgraph.sequence.GenomeSequence
 
 
 class ScoreResult(NamedTuple):
     """``effects``: one row per variant, cell type and changed bin; ``edges``: one row per
-    variant, ablated edge and downstream bin (empty without attribution)."""
+    variant, ablated edge and downstream bin (empty without attribution).
+    """
 
     effects: pd.DataFrame
     edges: pd.DataFrame
@@ -48,7 +50,9 @@ def _graph_spec(spec: str) -> str:
     name, sep, path = spec.partition("=")
     p = Path(path if sep else spec)
     if not p.is_dir():
-        raise InputError(f"config.json: graph directory {p} not found (run from the folder the run was trained in)")
+        raise InputError(
+            f"config.json: graph directory {p} not found (run from the folder the run was trained in)"
+        )
     return f"{name}={p.absolute()}" if sep else str(p.absolute())
 
 
@@ -56,20 +60,32 @@ def load_run(run_dir: str | Path, device: str = "auto") -> LoadedRun:
     """Rebuild a ``qtlgraph train`` run: its data (same options) and its checkpoint."""
     from qtlgraph.gnn.data import load_graph_data
     from qtlgraph.gnn.models import build_model
+
     from qtlgraph.runtime import load_checkpoint, read_json, select_device
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file() or not (run_dir / "checkpoint.pt").is_file():
-        raise InputError(f"{run_dir}: not a qtlgraph train run (needs config.json and checkpoint.pt)")
+        raise InputError(
+            f"{run_dir}: not a qtlgraph train run (needs config.json and checkpoint.pt)"
+        )
     config = read_json(run_dir / "config.json")
     if "model_config" not in config or "data" not in config:
-        raise InputError(f"{run_dir / 'config.json'}: not a GNN run (no model_config / data section)")
+        raise InputError(
+            f"{run_dir / 'config.json'}: not a GNN run (no model_config / data section)"
+        )
     d = config["data"]
-    inputs = load_graph_data(d["dataset"], [_graph_spec(g) for g in d["graphs"]], d["embeddings"],
-                             neighbor=d.get("neighbor_edges", False), shuffle=d.get("shuffle_edges", False),
-                             seed=config.get("options", {}).get("seed", 0),
-                             holdout_cell_type=d.get("holdout_cell_type"), kmer=d.get("kmer", 0),
-                             kmer_top=d.get("kmer_top", 0), scale=d.get("scale", False))
+    inputs = load_graph_data(
+        d["dataset"],
+        [_graph_spec(g) for g in d["graphs"]],
+        d["embeddings"],
+        neighbor=d.get("neighbor_edges", False),
+        shuffle=d.get("shuffle_edges", False),
+        seed=config.get("options", {}).get("seed", 0),
+        holdout_cell_type=d.get("holdout_cell_type"),
+        kmer=d.get("kmer", 0),
+        kmer_top=d.get("kmer_top", 0),
+        scale=d.get("scale", False),
+    )
     dev = select_device(device)
     model = build_model(config["model_config"])
     ckpt = load_checkpoint(run_dir / "checkpoint.pt")
@@ -84,6 +100,7 @@ def open_encoder(embed_dir: str | Path, device="cpu") -> Encoder:
     """The encoder run named in ``embed_dir/embed.json`` and its dataset's per-bin inputs."""
     from qtlgraph.encoders.bin_dataset import load_bin_arrays
     from qtlgraph.encoders.embed import load_local_model
+
     from qtlgraph.genome import BinIndex
     from qtlgraph.manifest import load_dataset
     from qtlgraph.runtime import read_json
@@ -102,16 +119,22 @@ def variant_bins(index, variants: pd.DataFrame, where: str = "variants") -> np.n
 
     Shapes: ``(V,)`` int64.
     """
-    bins = index.bin_of(index.chrom_codes(variants["chrom"]), variants["pos"].to_numpy(np.int64), one_based=True)
+    bins = index.bin_of(
+        index.chrom_codes(variants["chrom"]), variants["pos"].to_numpy(np.int64), one_based=True
+    )
     bad = np.flatnonzero(bins < 0)
     if bad.size:
         r = variants.iloc[bad[0]]
-        raise InputError(f"{where}: row {bad[0] + 1}: {r['chrom']}:{r['pos']} is not on the genome "
-                         f"({', '.join(index.chroms)})")
+        raise InputError(
+            f"{where}: row {bad[0] + 1}: {r['chrom']}:{r['pos']} is not on the genome "
+            f"({', '.join(index.chroms)})"
+        )
     return bins
 
 
-def allele_onehots(enc: Encoder, variants: pd.DataFrame, bins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def allele_onehots(
+    enc: Encoder, variants: pd.DataFrame, bins: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Reference and alternative one-hot of each variant's bin (ref allele checked).
 
     Shapes: -> ref, alt ``(V, 4, bin_size)`` float32.
@@ -120,16 +143,20 @@ def allele_onehots(enc: Encoder, variants: pd.DataFrame, bins: np.ndarray) -> tu
 
     bs = enc.index.bin_size
     starts = enc.index.starts(bins)
-    ref = np.stack([enc.sequence.one_hot(c, int(s), int(s) + bs) for c, s in zip(variants["chrom"], starts)])
+    ref = np.stack(
+        [enc.sequence.one_hot(c, int(s), int(s) + bs) for c, s in zip(variants["chrom"], starts)]
+    )
     alt = np.empty_like(ref)
-    for i, (c, p, r, a, s) in enumerate(zip(variants["chrom"], variants["pos"], variants["ref"],
-                                             variants["alt"], starts)):
+    for i, (c, p, r, a, s) in enumerate(
+        zip(variants["chrom"], variants["pos"], variants["ref"], variants["alt"], starts)
+    ):
         alt[i] = substitute(ref[i], int(p) - 1 - int(s), r, a, where=f"{c}:{p}")
     return ref, alt
 
 
-def reembed(enc: Encoder, onehot: np.ndarray, bins: np.ndarray, cells: np.ndarray,
-            batch_size: int = 64) -> np.ndarray:
+def reembed(
+    enc: Encoder, onehot: np.ndarray, bins: np.ndarray, cells: np.ndarray, batch_size: int = 64
+) -> np.ndarray:
     """Embed each bin's (possibly edited) sequence for each cell type (the model's dtype).
 
     Args:
@@ -146,11 +173,11 @@ def reembed(enc: Encoder, onehot: np.ndarray, bins: np.ndarray, cells: np.ndarra
     a = enc.arrays
     with torch.no_grad():
         for lo in range(0, len(v_idx), batch_size):
-            v, c = v_idx[lo:lo + batch_size], c_idx[lo:lo + batch_size]
+            v, c = v_idx[lo : lo + batch_size], c_idx[lo : lo + batch_size]
             flank = None if a.flank is None else torch.from_numpy(a.flank[c, bins[v]])
             args = [torch.from_numpy(onehot[v]), torch.from_numpy(a.acc[c, bins[v]]), flank]
             args = [t if t is None else t.to(dev, dtype) for t in args]
-            out[lo:lo + len(v)] = enc.model.embed(*args).cpu().numpy()
+            out[lo : lo + len(v)] = enc.model.embed(*args).cpu().numpy()
     return out.reshape(len(bins), len(cells), -1)
 
 
@@ -168,7 +195,6 @@ def feature_rows(data, nodes, emb: np.ndarray, onehot: np.ndarray, d: int):
     Shapes: nodes ``(C,)``, emb ``(C, d)``, onehot ``(4, L)`` -> ``(C, F)`` float64 tensor.
     """
     import torch
-
     from qtlgraph.gnn.data import kmer_rows
 
     x = data.x[torch.as_tensor(nodes)].double()
@@ -181,7 +207,7 @@ def feature_rows(data, nodes, emb: np.ndarray, onehot: np.ndarray, d: int):
         cols = getattr(data, "kmer_columns", None)
         codes = np.where(onehot.sum(axis=0) > 0, onehot.argmax(axis=0), 4).astype(np.uint8)[None]
         words = kmer_rows(codes, int(k), None if cols is None else cols.numpy())
-        raw[:, d:d + words.shape[1]] = torch.from_numpy(words.astype(np.float64))
+        raw[:, d : d + words.shape[1]] = torch.from_numpy(words.astype(np.float64))
     return (raw - mean) / scale if mean is not None else raw
 
 
@@ -197,10 +223,16 @@ def effect_frame(run: LoadedRun, index, variant: pd.Series, effect, attribution)
     n = int(run.inputs.data.bin.max()) + 1
     nodes = effect.nodes
     bins = nodes % n
-    cols = {"variant_id": variant["id"], "chrom": variant["chrom"], "pos": int(variant["pos"]),
-            "ref": variant["ref"], "alt": variant["alt"],
-            "cell_type": np.asarray(run.inputs.cell_types, dtype=object)[nodes // n], "bin": bins,
-            **_bin_columns(index, bins, "bin_")}
+    cols = {
+        "variant_id": variant["id"],
+        "chrom": variant["chrom"],
+        "pos": int(variant["pos"]),
+        "ref": variant["ref"],
+        "alt": variant["alt"],
+        "cell_type": np.asarray(run.inputs.cell_types, dtype=object)[nodes // n],
+        "bin": bins,
+        **_bin_columns(index, bins, "bin_"),
+    }
     cols["distance_bp"] = cols["bin_start"] + index.bin_size // 2 - int(variant["pos"])
     cols["hops"] = effect.depth
     down = Downstream(effect.nodes, effect.depth, effect.parent)
@@ -219,7 +251,9 @@ def _links(run: LoadedRun, att, n: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     first = np.array([e[0] for e in att.edges], np.int64)
     ei = data.edge_index[:, torch_index(first)].numpy().reshape(2, -1)
     names = np.asarray(run.inputs.edge_types, dtype=object)
-    types = np.array([",".join(names[data.edge_type[torch_index(e)].numpy()]) for e in att.edges], dtype=object)
+    types = np.array(
+        [",".join(names[data.edge_type[torch_index(e)].numpy()]) for e in att.edges], dtype=object
+    )
     return ei[0], ei[1], types
 
 
@@ -235,7 +269,7 @@ def _top_edges(run: LoadedRun, att, n: int) -> list[str]:
         return [""] * att.carried.shape[1]
     src, dst, types = _links(run, att, n)
     names = np.array([f"{s % n}>{t % n}:{ty}" for s, t, ty in zip(src, dst, types)], dtype=object)
-    strength = np.abs(att.carried).sum(axis=2)          # (K, A)
+    strength = np.abs(att.carried).sum(axis=2)  # (K, A)
     best = strength.argmax(axis=0)
     return [names[b] if strength[b, a] > 0 else "" for a, b in enumerate(best)]
 
@@ -247,19 +281,32 @@ def edge_frame(run: LoadedRun, index, variant: pd.Series, effect, att) -> pd.Dat
         return pd.DataFrame()
     src, dst, types = _links(run, att, n)
     k, a = np.nonzero(np.abs(att.carried).sum(axis=2) > 0)
-    cols = {"variant_id": variant["id"],
-            "cell_type": np.asarray(run.inputs.cell_types, dtype=object)[dst[k] // n],
-            "source_bin": src[k] % n, "target_bin": dst[k] % n, "edge_type": types[k],
-            **_bin_columns(index, src[k] % n, "source_"), **_bin_columns(index, dst[k] % n, "target_"),
-            "bin": effect.nodes[a] % n}
+    cols = {
+        "variant_id": variant["id"],
+        "cell_type": np.asarray(run.inputs.cell_types, dtype=object)[dst[k] // n],
+        "source_bin": src[k] % n,
+        "target_bin": dst[k] % n,
+        "edge_type": types[k],
+        **_bin_columns(index, src[k] % n, "source_"),
+        **_bin_columns(index, dst[k] % n, "target_"),
+        "bin": effect.nodes[a] % n,
+    }
     for m, mark in enumerate(run.inputs.marks):
         cols[f"carried_{mark}"] = att.carried[k, a, m]
     return pd.DataFrame(cols)
 
 
-def score_variants(run_dir: str | Path, variants: pd.DataFrame, *, batch_size: int = 64,
-                   device: str = "auto", attribute: bool = True, max_edges: int = 64,
-                   run: LoadedRun | None = None, encoder: Encoder | None = None) -> ScoreResult:
+def score_variants(
+    run_dir: str | Path,
+    variants: pd.DataFrame,
+    *,
+    batch_size: int = 64,
+    device: str = "auto",
+    attribute: bool = True,
+    max_edges: int = 64,
+    run: LoadedRun | None = None,
+    encoder: Encoder | None = None,
+) -> ScoreResult:
     """Score variants (``qtlgraph.variants.read_variants`` frame) with a trained GNN run.
 
     Args:
@@ -276,10 +323,8 @@ def score_variants(run_dir: str | Path, variants: pd.DataFrame, *, batch_size: i
         cell_type, bin, bin_chrom, bin_start, distance_bp, hops, path, ref_<mark>,
         delta_<mark>[, top_edge]`` (``hops`` 0 = the variant's own bin).
     """
-    import torch
-    from tqdm.auto import tqdm
-
     from qtlgraph.gnn.scoring import propagate
+    from tqdm.auto import tqdm
 
     run = run or load_run(run_dir, device)
     enc = encoder or open_encoder(run.config["data"]["embeddings"], run.device)
@@ -288,11 +333,17 @@ def score_variants(run_dir: str | Path, variants: pd.DataFrame, *, batch_size: i
     x = run.inputs.data.x.to(run.device)
     d = enc.model.config.dim
     if x.shape[1] <= d:
-        raise InputError(f"{run_dir}: node features have {x.shape[1]} columns, the encoder embeds {d}")
+        raise InputError(
+            f"{run_dir}: node features have {x.shape[1]} columns, the encoder embeds {d}"
+        )
     bins = variant_bins(enc.index, variants)
     onehot_ref, onehot_alt = allele_onehots(enc, variants, bins)
     cells = np.array([list(enc.arrays.cell_types).index(c) for c in run.inputs.cell_types])
-    n, ei, ea = enc.index.n_bins, run.inputs.data.edge_index.to(run.device), run.inputs.data.edge_attr.to(run.device)
+    n, ei, ea = (
+        enc.index.n_bins,
+        run.inputs.data.edge_index.to(run.device),
+        run.inputs.data.edge_attr.to(run.device),
+    )
     effects, edges = [], []
     for lo in tqdm(range(0, len(variants), batch_size), desc="scoring variants", disable=None):
         sl = slice(lo, lo + batch_size)
@@ -303,8 +354,18 @@ def score_variants(run_dir: str | Path, variants: pd.DataFrame, *, batch_size: i
             nodes = np.arange(len(cells)) * n + bins[v]
             ref_rows = feature_rows(run.inputs.data, nodes, e_ref[j], onehot_ref[lo + j], d).to(x)
             alt_rows = feature_rows(run.inputs.data, nodes, e_alt[j], onehot_alt[lo + j], d).to(x)
-            effect, att = propagate(run.model, x, ei, ea, nodes, ref_rows, alt_rows, run.hops,
-                                    attribute=attribute, max_edges=max_edges)
+            effect, att = propagate(
+                run.model,
+                x,
+                ei,
+                ea,
+                nodes,
+                ref_rows,
+                alt_rows,
+                run.hops,
+                attribute=attribute,
+                max_edges=max_edges,
+            )
             effects.append(effect_frame(run, enc.index, variants.iloc[v], effect, att))
             if att is not None:
                 edges.append(edge_frame(run, enc.index, variants.iloc[v], effect, att))

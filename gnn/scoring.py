@@ -15,9 +15,11 @@ there is no per-edge weight to differentiate). Removing an edge also changes the
 denominator at its target, so ``carried`` is the edge's whole contribution, not a share
 that sums to the change.
 """
+
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -85,7 +87,9 @@ def downstream(edge_index: np.ndarray, start: Sequence[int], hops: int) -> Downs
         nodes.append(frontier)
         depth.append(np.full(len(frontier), d))
         parent.append(src[sel][first][keep])
-    return Downstream(np.concatenate(nodes), np.concatenate(depth), np.concatenate(parent).astype(np.int64))
+    return Downstream(
+        np.concatenate(nodes), np.concatenate(depth), np.concatenate(parent).astype(np.int64)
+    )
 
 
 def node_path(down: Downstream, node: int) -> list[int]:
@@ -99,11 +103,17 @@ def node_path(down: Downstream, node: int) -> list[int]:
 
 def _forward(model, x, edge_index, edge_attr) -> torch.Tensor:
     """``model(x, edge_index, edge_attr)``; adjacency layers get their sparse adjacency built
-    here in ``x``'s dtype (the model's own conversion builds it in float32)."""
+    here in ``x``'s dtype (the model's own conversion builds it in float32).
+    """
     from qtlgraph.gnn import models
 
     layer = getattr(model, "layer", None)
-    if x.dtype != torch.float32 and layer and models.uses_adjacency(layer) and model.message_passing:
+    if (
+        x.dtype != torch.float32
+        and layer
+        and models.uses_adjacency(layer)
+        and model.message_passing
+    ):
         adj = models.mean_adjacency(edge_index, x.shape[0], getattr(model, "aggr", "mean"))
         edge_index = adj.to(x.dtype)
     return model(x, edge_index, edge_attr)
@@ -113,30 +123,51 @@ def _subgraph(edge_index: torch.Tensor, nodes: np.ndarray, hops: int, num_nodes:
     from torch_geometric.utils import k_hop_subgraph
 
     subset, sub_ei, _, edge_mask = k_hop_subgraph(
-        torch.as_tensor(nodes, dtype=torch.long), hops, edge_index, relabel_nodes=True,
-        num_nodes=num_nodes, flow="source_to_target")
+        torch.as_tensor(nodes, dtype=torch.long),
+        hops,
+        edge_index,
+        relabel_nodes=True,
+        num_nodes=num_nodes,
+        flow="source_to_target",
+    )
     return subset, sub_ei, edge_mask
 
 
 def _copies(model, xs: list[torch.Tensor], ei: torch.Tensor, ea, drops: list) -> torch.Tensor:
     """One forward over disjoint copies of a subgraph; copy ``k`` has node features
     ``xs[k]`` and lacks the edges at positions ``drops[k]`` (empty: none).
-    Shapes: -> ``(k, S, n_out)``."""
+    Shapes: -> ``(k, S, n_out)``.
+    """
     n, e = xs[0].shape[0], ei.shape[1]
     eis, eas = [], []
     for k, drop in enumerate(drops):
-        keep = ~torch.isin(torch.arange(e, device=ei.device), torch.as_tensor(drop, dtype=torch.long, device=ei.device))
+        keep = ~torch.isin(
+            torch.arange(e, device=ei.device),
+            torch.as_tensor(drop, dtype=torch.long, device=ei.device),
+        )
         eis.append(ei[:, keep] + k * n)
         if ea is not None:
             eas.append(ea[keep])
-    out = _forward(model, torch.cat(xs), torch.cat(eis, 1), torch.cat(eas) if ea is not None else None)
+    out = _forward(
+        model, torch.cat(xs), torch.cat(eis, 1), torch.cat(eas) if ea is not None else None
+    )
     return out.reshape(len(drops), n, -1)
 
 
 @torch.no_grad()
-def propagate(model, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None,
-              nodes: Sequence[int], ref_rows: torch.Tensor, alt_rows: torch.Tensor, hops: int,
-              *, attribute: bool = False, max_edges: int = 64) -> tuple[VariantEffect, EdgeAttribution | None]:
+def propagate(
+    model,
+    x: torch.Tensor,
+    edge_index: torch.Tensor,
+    edge_attr: torch.Tensor | None,
+    nodes: Sequence[int],
+    ref_rows: torch.Tensor,
+    alt_rows: torch.Tensor,
+    hops: int,
+    *,
+    attribute: bool = False,
+    max_edges: int = 64,
+) -> tuple[VariantEffect, EdgeAttribution | None]:
     """The change in a model's outputs when ``x[nodes]`` goes from ``ref_rows`` to ``alt_rows``.
 
     Args:
@@ -174,8 +205,9 @@ def propagate(model, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch
     effect = VariantEffect(down.nodes, down.depth, down.parent, out[0], out[1], out[1] - out[0])
     if not attribute:
         return effect, None
-    return effect, _ablate(model, (x_ref, x_alt), sub_ei, sub_ea, edge_mask, down, subset, pos, effect,
-                           hops, max_edges)
+    return effect, _ablate(
+        model, (x_ref, x_alt), sub_ei, sub_ea, edge_mask, down, subset, pos, effect, hops, max_edges
+    )
 
 
 def carrier_edges(sub_ei: np.ndarray, sub_depth: np.ndarray, hops: int) -> np.ndarray:
@@ -192,15 +224,28 @@ def carrier_edges(sub_ei: np.ndarray, sub_depth: np.ndarray, hops: int) -> np.nd
 
 def carrier_links(sub_ei: np.ndarray, edges: np.ndarray) -> list[np.ndarray]:
     """Group carrier edges by (source, target): parallel edges (one per mark) form one link,
-    ablated together. Returns edge positions per link, in first-seen order."""
+    ablated together. Returns edge positions per link, in first-seen order.
+    """
     key = sub_ei[0, edges].astype(np.int64) * (int(sub_ei.max(initial=0)) + 1) + sub_ei[1, edges]
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     order = np.argsort(first, kind="stable")
     return [edges[inverse == g] for g in order]
 
 
-def _ablate(model, xs, sub_ei, sub_ea, edge_mask, down, subset, pos, effect, hops: int,
-            max_edges: int, copies_per_pass: int = 32) -> EdgeAttribution:
+def _ablate(
+    model,
+    xs,
+    sub_ei,
+    sub_ea,
+    edge_mask,
+    down,
+    subset,
+    pos,
+    effect,
+    hops: int,
+    max_edges: int,
+    copies_per_pass: int = 32,
+) -> EdgeAttribution:
     x_ref, x_alt = xs
     depth = np.full(len(subset), -1, np.int64)
     depth[pos.cpu().numpy()] = down.depth
@@ -209,17 +254,22 @@ def _ablate(model, xs, sub_ei, sub_ea, edge_mask, down, subset, pos, effect, hop
     chosen = links[:max_edges]
     carried = np.zeros((len(chosen), len(down.nodes), effect.delta.shape[1]))
     for lo in range(0, len(chosen), copies_per_pass):
-        part = chosen[lo:lo + copies_per_pass]
+        part = chosen[lo : lo + copies_per_pass]
         out = _copies(model, [x_ref] * len(part) + [x_alt] * len(part), sub_ei, sub_ea, part + part)
         out = out[:, pos].double().cpu().numpy()
-        carried[lo:lo + len(part)] = effect.delta[None] - (out[len(part):] - out[:len(part)])
-    carried *= _reach_mask(sub_np, [c[0] for c in chosen], depth, pos.cpu().numpy(), hops)[:, :, None]
+        carried[lo : lo + len(part)] = effect.delta[None] - (out[len(part) :] - out[: len(part)])
+    carried *= _reach_mask(sub_np, [c[0] for c in chosen], depth, pos.cpu().numpy(), hops)[
+        :, :, None
+    ]
     global_ids = np.flatnonzero(edge_mask.cpu().numpy())
-    return EdgeAttribution([global_ids[c].astype(np.int64) for c in chosen], carried, len(chosen) == len(links))
+    return EdgeAttribution(
+        [global_ids[c].astype(np.int64) for c in chosen], carried, len(chosen) == len(links)
+    )
 
 
-def _reach_mask(sub_ei: np.ndarray, chosen: Sequence[int], depth: np.ndarray, pos: np.ndarray,
-                hops: int) -> np.ndarray:
+def _reach_mask(
+    sub_ei: np.ndarray, chosen: Sequence[int], depth: np.ndarray, pos: np.ndarray, hops: int
+) -> np.ndarray:
     """Which downstream nodes each ablated edge can affect: its target and what the target
     reaches in the layers left; elsewhere ``carried`` is rounding noise, set to 0.
 

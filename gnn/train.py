@@ -4,6 +4,7 @@ The whole graph is one batch: a "loader" is a one-element list ``[((x, edge_inde
 edge_attr), target)]`` whose target is NaN outside the split's mask, so the masked
 loss of :mod:`qtlgraph.encoders.losses` never sees a held-out bin.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,8 +18,8 @@ from qtlgraph.errors import InputError
 class TrainOptions(NamedTuple):
     """Model and optimisation settings (everything ``config.json`` needs besides data)."""
 
-    model: str = "gnn"          # gnn | local
-    layer: str = "graphconv"    # graphconv | sage | gatv2 | transformer
+    model: str = "gnn"  # gnn | local
+    layer: str = "graphconv"  # graphconv | sage | gatv2 | transformer
     layers: int = 2
     hidden: int = 64
     dropout: float = 0.2
@@ -26,7 +27,7 @@ class TrainOptions(NamedTuple):
     lr: float = 5e-3
     weight_decay: float = 0.01
     seed: int = 0
-    aggr: str = "sqrt"          # mean | sqrt | sum (adjacency layers)
+    aggr: str = "sqrt"  # mean | sqrt | sum (adjacency layers)
 
 
 def check_options(opts: TrainOptions) -> None:
@@ -42,18 +43,27 @@ def check_options(opts: TrainOptions) -> None:
     if not opts.lr > 0:
         raise InputError(f"--lr {opts.lr}: expected a positive number")
     if not 0.0 <= opts.dropout < 1.0 or opts.weight_decay < 0:
-        raise InputError(f"--dropout {opts.dropout} / --weight-decay {opts.weight_decay}: expected "
-                         "a dropout in [0, 1) and a non-negative weight decay")
+        raise InputError(
+            f"--dropout {opts.dropout} / --weight-decay {opts.weight_decay}: expected "
+            "a dropout in [0, 1) and a non-negative weight decay"
+        )
     if opts.aggr not in AGGRS:
         raise InputError(f"--aggr {opts.aggr}: expected one of {', '.join(AGGRS)}")
 
 
 def model_config(data, opts: TrainOptions) -> dict[str, Any]:
     """The ``model`` section of ``config.json`` (input to :func:`qtlgraph.gnn.models.build_model`)."""
-    return {"in_dim": int(data.x.shape[1]), "out_dim": int(data.y.shape[1]),
-            "hidden": opts.hidden, "layers": opts.layers, "layer": opts.layer,
-            "edge_dim": int(data.edge_attr.shape[1]), "dropout": opts.dropout,
-            "message_passing": opts.model == "gnn", "aggr": opts.aggr}
+    return {
+        "in_dim": int(data.x.shape[1]),
+        "out_dim": int(data.y.shape[1]),
+        "hidden": opts.hidden,
+        "layers": opts.layers,
+        "layer": opts.layer,
+        "edge_dim": int(data.edge_attr.shape[1]),
+        "dropout": opts.dropout,
+        "message_passing": opts.model == "gnn",
+        "aggr": opts.aggr,
+    }
 
 
 def model_name(opts: TrainOptions) -> str:
@@ -64,6 +74,7 @@ def model_name(opts: TrainOptions) -> str:
 def new_model(data, opts: TrainOptions):
     """A freshly initialised model for ``data``, seeded with ``opts.seed``."""
     from qtlgraph.gnn.models import build_model
+
     from qtlgraph.runtime import seed_everything
 
     seed_everything(opts.seed)
@@ -120,8 +131,20 @@ def _update_best(best: dict | None, history: list[dict], state: dict) -> dict | 
     return {"epoch": int(row["epoch"]), "valid_loss": float(loss), "model": state}
 
 
-def fit_best(model, loader, optimizer, loss_fn, *, epochs: int, run_dir: str | Path, device,
-             resume: bool, valid_loader, seed: int, extra_state: dict | None) -> list[dict]:
+def fit_best(
+    model,
+    loader,
+    optimizer,
+    loss_fn,
+    *,
+    epochs: int,
+    run_dir: str | Path,
+    device,
+    resume: bool,
+    valid_loader,
+    seed: int,
+    extra_state: dict | None,
+) -> list[dict]:
     """:func:`qtlgraph.encoders.train.fit` one epoch at a time, keeping the best validation epoch.
 
     The weights of the epoch with the lowest validation loss travel in the checkpoint
@@ -131,6 +154,7 @@ def fit_best(model, loader, optimizer, loss_fn, *, epochs: int, run_dir: str | P
     the validation chromosomes only.
     """
     from qtlgraph.encoders.train import CHECKPOINT, fit
+
     from qtlgraph.runtime import is_rank_zero, load_checkpoint, save_checkpoint
 
     path = Path(run_dir) / CHECKPOINT
@@ -141,12 +165,28 @@ def fit_best(model, loader, optimizer, loss_fn, *, epochs: int, run_dir: str | P
         best = _update_best(best, history, ckpt["model"])  # its last epoch was not compared yet
     common = dict(run_dir=run_dir, device=device, valid_loader=valid_loader, seed=seed)
     for epoch in range(start + 1, epochs + 1):
-        history = fit(model, loader, optimizer, loss_fn, epochs=epoch, resume=resume or epoch > 1,
-                      extra_state={**(extra_state or {}), "best": best}, **common)
+        history = fit(
+            model,
+            loader,
+            optimizer,
+            loss_fn,
+            epochs=epoch,
+            resume=resume or epoch > 1,
+            extra_state={**(extra_state or {}), "best": best},
+            **common,
+        )
         best = _update_best(best, history, model.state_dict())
     if start >= epochs > 0 and path.is_file():  # already finished: restore its state
-        history = fit(model, loader, optimizer, loss_fn, epochs=start, resume=True,
-                      extra_state=extra_state, **common)
+        history = fit(
+            model,
+            loader,
+            optimizer,
+            loss_fn,
+            epochs=start,
+            resume=True,
+            extra_state=extra_state,
+            **common,
+        )
     if is_rank_zero() and path.is_file():
         ckpt = load_checkpoint(path)
         save_checkpoint(path, {**ckpt, "best": best})
@@ -165,8 +205,16 @@ def load_trained(model, run_dir: str | Path):
     return model
 
 
-def train_model(model, data, opts: TrainOptions, *, run_dir: str | Path, device="cpu",
-                resume: bool = False, extra_state: dict | None = None) -> list[dict]:
+def train_model(
+    model,
+    data,
+    opts: TrainOptions,
+    *,
+    run_dir: str | Path,
+    device="cpu",
+    resume: bool = False,
+    extra_state: dict | None = None,
+) -> list[dict]:
     """Fit ``model`` on ``data.train_mask`` with MSE, validating on ``data.valid_mask``.
 
     Checkpoints ``run_dir/checkpoint.pt`` every epoch; ``resume`` continues from it. The
@@ -176,8 +224,8 @@ def train_model(model, data, opts: TrainOptions, *, run_dir: str | Path, device=
         the per-epoch history of :func:`qtlgraph.encoders.train.fit`.
     """
     import torch
-
     from qtlgraph.encoders.losses import MaskedLoss
+
     from qtlgraph.distributed import init_distributed, scaled_loss, shard_node_targets
 
     data = data.to(device)
@@ -187,13 +235,25 @@ def train_model(model, data, opts: TrainOptions, *, run_dir: str | Path, device=
     valid = graph_loader(data, "valid", inputs) if has_valid else None
     loader, loss = graph_loader(data, "train", inputs), MaskedLoss("mse")
     ctx = init_distributed(device)
-    if ctx.distributed:  # each rank: its share of the training nodes, loss scaled to the full graph's
-        (inputs, target), = loader
+    if (
+        ctx.distributed
+    ):  # each rank: its share of the training nodes, loss scaled to the full graph's
+        ((inputs, target),) = loader
         shard = shard_node_targets(target, ctx)
         loader, loss = [(inputs, shard.target)], scaled_loss(loss, shard.scale)
-    return fit_best(model, loader, optimizer, loss, epochs=opts.epochs, run_dir=run_dir,
-                    device=device, resume=resume, valid_loader=valid, seed=opts.seed,
-                    extra_state=extra_state)
+    return fit_best(
+        model,
+        loader,
+        optimizer,
+        loss,
+        epochs=opts.epochs,
+        run_dir=run_dir,
+        device=device,
+        resume=resume,
+        valid_loader=valid,
+        seed=opts.seed,
+        extra_state=extra_state,
+    )
 
 
 def predict_nodes(model, data, device="cpu"):
@@ -218,14 +278,18 @@ def prediction_frame(data, pred, cell_types, marks, part: str = "test"):
     ct = data.cell_type.cpu().numpy()[idx]
     frames = []
     for m, mark in enumerate(marks):
-        frames.append(pd.DataFrame({
-            "cell_type": np.asarray(cell_types, dtype=object)[ct],
-            "mark": mark,
-            "bin": data.bin.cpu().numpy()[idx].astype(np.int64),
-            "pred": pred[idx, m].cpu().numpy().astype(np.float32),
-            "target": data.y[idx, m].cpu().numpy().astype(np.float32),
-            "in_degree": data.in_degree.cpu().numpy()[idx].astype(np.int64),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "cell_type": np.asarray(cell_types, dtype=object)[ct],
+                    "mark": mark,
+                    "bin": data.bin.cpu().numpy()[idx].astype(np.int64),
+                    "pred": pred[idx, m].cpu().numpy().astype(np.float32),
+                    "target": data.y[idx, m].cpu().numpy().astype(np.float32),
+                    "in_degree": data.in_degree.cpu().numpy()[idx].astype(np.int64),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -243,11 +307,24 @@ def _prepare_out(out: Path, force: bool, resume: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def train_run(dataset: str | Path, graphs: list[str], embeddings: str | Path, opts: TrainOptions,
-              out: str | Path, *, neighbor: bool = False, shuffle: bool = False,
-              holdout_cell_type: str | None = None, device: str = "auto", resume: bool = False,
-              force: bool = False, n_boot: int = 200, kmer: int = 8, kmer_top: int = 32,
-              scale: bool = True) -> dict:
+def train_run(
+    dataset: str | Path,
+    graphs: list[str],
+    embeddings: str | Path,
+    opts: TrainOptions,
+    out: str | Path,
+    *,
+    neighbor: bool = False,
+    shuffle: bool = False,
+    holdout_cell_type: str | None = None,
+    device: str = "auto",
+    resume: bool = False,
+    force: bool = False,
+    n_boot: int = 200,
+    kmer: int = 8,
+    kmer_top: int = 32,
+    scale: bool = True,
+) -> dict:
     """``qtlgraph train``: load, train, predict the test bins, score, write the run dir.
 
     Writes ``config.json``, ``checkpoint.pt`` (every epoch), ``bin_predictions.parquet``
@@ -258,43 +335,77 @@ def train_run(dataset: str | Path, graphs: list[str], embeddings: str | Path, op
     """
     from qtlgraph.gnn.data import load_graph_data
     from qtlgraph.gnn.evaluate import metrics_table
+
     from qtlgraph.outputs import atomic_path
     from qtlgraph.runtime import select_device, versions, write_json
 
     check_options(opts)
     dev = select_device(device)
-    inputs = load_graph_data(dataset, graphs, embeddings, neighbor=neighbor, shuffle=shuffle,
-                             seed=opts.seed, holdout_cell_type=holdout_cell_type, kmer=kmer,
-                             kmer_top=kmer_top, scale=scale)
+    inputs = load_graph_data(
+        dataset,
+        graphs,
+        embeddings,
+        neighbor=neighbor,
+        shuffle=shuffle,
+        seed=opts.seed,
+        holdout_cell_type=holdout_cell_type,
+        kmer=kmer,
+        kmer_top=kmer_top,
+        scale=scale,
+    )
     from qtlgraph.distributed import barrier, init_distributed
 
     ctx = init_distributed(dev)
     out = Path(out)
     if ctx.is_main:
         _prepare_out(out, force, resume)
-    config = {"run": out.name, "model": model_name(opts), "options": opts._asdict(),
-              "model_config": model_config(inputs.data, opts),
-              "data": {"dataset": str(Path(dataset).absolute()), "graphs": list(graphs),
-                       "embeddings": str(Path(embeddings).absolute()), "neighbor_edges": neighbor,
-                       "shuffle_edges": shuffle, "holdout_cell_type": holdout_cell_type,
-                       "kmer": kmer, "kmer_top": kmer_top, "scale": scale},
-              "cell_types": inputs.cell_types, "marks": inputs.marks,
-              "edge_types": inputs.edge_types, "target": "log1p(bin mean)",
-              "versions": versions()}
+    config = {
+        "run": out.name,
+        "model": model_name(opts),
+        "options": opts._asdict(),
+        "model_config": model_config(inputs.data, opts),
+        "data": {
+            "dataset": str(Path(dataset).absolute()),
+            "graphs": list(graphs),
+            "embeddings": str(Path(embeddings).absolute()),
+            "neighbor_edges": neighbor,
+            "shuffle_edges": shuffle,
+            "holdout_cell_type": holdout_cell_type,
+            "kmer": kmer,
+            "kmer_top": kmer_top,
+            "scale": scale,
+        },
+        "cell_types": inputs.cell_types,
+        "marks": inputs.marks,
+        "edge_types": inputs.edge_types,
+        "target": "log1p(bin mean)",
+        "versions": versions(),
+    }
     if ctx.is_main:
         write_json(out / "config.json", config)
     barrier(ctx)
     model = new_model(inputs.data, opts)
-    history = train_model(model, inputs.data, opts, run_dir=out, device=dev, resume=resume,
-                          extra_state={"config": config})
+    history = train_model(
+        model,
+        inputs.data,
+        opts,
+        run_dir=out,
+        device=dev,
+        resume=resume,
+        extra_state={"config": config},
+    )
     if not ctx.is_main:  # rank 0 alone predicts, scores and writes
         return {"run": out.name, "model": model_name(opts), "metrics": [], "history": history}
     pred = predict_nodes(model, inputs.data, dev)
     frame = prediction_frame(inputs.data.cpu(), pred, inputs.cell_types, inputs.marks, "test")
     with atomic_path(out / "bin_predictions.parquet") as tmp:
         frame.to_parquet(tmp, index=False)
-    results = {"run": out.name, "model": model_name(opts),
-               "metrics": metrics_table(frame, n_boot=n_boot, seed=opts.seed), "history": history,
-               "best_epoch": best_epoch(history)}
+    results = {
+        "run": out.name,
+        "model": model_name(opts),
+        "metrics": metrics_table(frame, n_boot=n_boot, seed=opts.seed),
+        "history": history,
+        "best_epoch": best_epoch(history),
+    }
     write_json(out / "results.json", results)
     return results

@@ -14,6 +14,7 @@ loss is a mean over the same number of entries. The GNN's full-graph mode shards
 labelled nodes instead (:func:`shard_node_targets`) and scales each rank's loss so that the
 average is the full-graph loss.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,7 +27,7 @@ class DistContext(NamedTuple):
     rank: int
     world_size: int
     local_rank: int
-    device: "object"  # torch.device
+    device: object  # torch.device
     distributed: bool
 
     @property
@@ -63,12 +64,13 @@ def wrap_model(model, ctx: DistContext):
     """``DistributedDataParallel`` around ``model`` when distributed, else ``model``."""
     if not ctx.distributed:
         return model
+    import torch
     from torch.nn.parallel import DistributedDataParallel
 
-    import torch
-
     ids = None
-    if ctx.device.type == "cuda":  # SyncBatchNorm needs CUDA; on CPU each rank keeps its batch statistics
+    if (
+        ctx.device.type == "cuda"
+    ):  # SyncBatchNorm needs CUDA; on CPU each rank keeps its batch statistics
         model, ids = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model), [ctx.local_rank]
     return DistributedDataParallel(model, device_ids=ids)
 
@@ -81,7 +83,9 @@ def unwrap_model(model):
 def per_rank_batch(global_batch: int, ctx: DistContext) -> int:
     """Split the global batch evenly; equal shares keep DDP equal to one process."""
     if global_batch % ctx.world_size:
-        raise InputError(f"--batch-size {global_batch} is not divisible by the {ctx.world_size} processes")
+        raise InputError(
+            f"--batch-size {global_batch} is not divisible by the {ctx.world_size} processes"
+        )
     return global_batch // ctx.world_size
 
 
@@ -91,7 +95,14 @@ def sampler_for(dataset, ctx: DistContext, *, shuffle: bool, seed: int):
         return None
     from torch.utils.data import DistributedSampler
 
-    return DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=shuffle, seed=seed, drop_last=True)
+    return DistributedSampler(
+        dataset,
+        num_replicas=ctx.world_size,
+        rank=ctx.rank,
+        shuffle=shuffle,
+        seed=seed,
+        drop_last=True,
+    )
 
 
 def shard_indices(indices, ctx: DistContext):
@@ -127,8 +138,11 @@ def _sampler_kind(loader) -> tuple[object, int, bool] | None:
     plain = (RandomSampler, SequentialSampler)
     if loader.batch_size is not None and isinstance(loader.sampler, plain):
         return loader.dataset, loader.batch_size, isinstance(loader.sampler, RandomSampler)
-    if loader.batch_size is None and isinstance(loader.sampler, BatchSampler) \
-            and isinstance(loader.sampler.sampler, plain):
+    if (
+        loader.batch_size is None
+        and isinstance(loader.sampler, BatchSampler)
+        and isinstance(loader.sampler.sampler, plain)
+    ):
         bs = loader.sampler
         return loader.dataset, bs.batch_size, isinstance(bs.sampler, RandomSampler)
     return None
@@ -157,13 +171,26 @@ def shard_loader(loader, ctx: DistContext, *, seed: int):
         return loader
     dataset, batch, shuffle = kind
     local = per_rank_batch(batch, ctx)
-    sampler = DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank,
-                                 shuffle=shuffle, seed=seed, drop_last=ctx.world_size > 1)
-    common = {"num_workers": loader.num_workers, "collate_fn": loader.collate_fn,
-              "pin_memory": ctx.device.type == "cuda", "worker_init_fn": loader.worker_init_fn,
-              "timeout": loader.timeout}
+    sampler = DistributedSampler(
+        dataset,
+        num_replicas=ctx.world_size,
+        rank=ctx.rank,
+        shuffle=shuffle,
+        seed=seed,
+        drop_last=ctx.world_size > 1,
+    )
+    common = {
+        "num_workers": loader.num_workers,
+        "collate_fn": loader.collate_fn,
+        "pin_memory": ctx.device.type == "cuda",
+        "worker_init_fn": loader.worker_init_fn,
+        "timeout": loader.timeout,
+    }
     if loader.batch_size is None:
-        args = {"sampler": BatchSampler(sampler, local, drop_last=loader.sampler.drop_last), "batch_size": None}
+        args = {
+            "sampler": BatchSampler(sampler, local, drop_last=loader.sampler.drop_last),
+            "batch_size": None,
+        }
     else:
         args = {"batch_size": local, "sampler": sampler, "drop_last": loader.drop_last}
     try:  # keep a DataLoader subclass (e.g. one that counts passes)
@@ -213,7 +240,7 @@ class ShardedTarget(NamedTuple):
         n_rank, n_total: finite target entries on this rank and on all ranks.
     """
 
-    target: "object"
+    target: object
     scale: float
     n_rank: int
     n_total: int

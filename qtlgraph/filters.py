@@ -19,6 +19,7 @@ Steps, in order, each counted under its reason in :data:`REASONS`:
 The target midpoint of ``[start, end)`` is the 0-based coordinate ``(start + end - 1) // 2``
 (a TSS ``[tss - 1, tss)`` is its own midpoint); distances are 1-based midpoint minus SNP.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -30,8 +31,16 @@ from qtlgraph.errors import InputError
 from qtlgraph.genome import BinIndex, canonical_chrom
 from qtlgraph.qtl_formats import CANONICAL
 
-REASONS = ("missing_value", "above_threshold", "bad_position", "unknown_chrom",
-           "off_chrom_end", "other_chrom", "too_far", "duplicate")
+REASONS = (
+    "missing_value",
+    "above_threshold",
+    "bad_position",
+    "unknown_chrom",
+    "off_chrom_end",
+    "other_chrom",
+    "too_far",
+    "duplicate",
+)
 TARGET_MODES = ("midpoint", "overlap")
 _POSITIONS = ["snp_chrom", "snp_pos", "target_chrom", "target_start", "target_end"]
 
@@ -70,8 +79,9 @@ class Links(NamedTuple):
 def check_options(options: FilterOptions, provides: frozenset, where: str) -> None:
     """Refuse options that cannot apply to a table with these statistics."""
     if options.target_mode not in TARGET_MODES:
-        raise InputError(f"--target-mode {options.target_mode}: expected one of "
-                         f"{', '.join(TARGET_MODES)}")
+        raise InputError(
+            f"--target-mode {options.target_mode}: expected one of {', '.join(TARGET_MODES)}"
+        )
     if options.max_distance < 0:
         raise InputError(f"--max-distance must be >= 0, got {options.max_distance}")
     if options.pvalue is not None:
@@ -83,8 +93,10 @@ def check_options(options: FilterOptions, provides: frozenset, where: str) -> No
     if options.fdr is None or not 0 < options.fdr <= 1:
         raise InputError(f"--fdr must be in (0, 1], got {options.fdr}")
     if "fdr" not in provides:
-        raise InputError(f"{where}: this layout has no FDR or q-value column; give a p-value "
-                         "threshold with --pvalue (e.g. --pvalue 1e-5)")
+        raise InputError(
+            f"{where}: this layout has no FDR or q-value column; give a p-value "
+            "threshold with --pvalue (e.g. --pvalue 1e-5)"
+        )
 
 
 def _stat_masks(provides: frozenset, options: FilterOptions) -> tuple[pl.Expr, pl.Expr]:
@@ -122,8 +134,13 @@ def _targets(arrays: dict, index: BinIndex, mode: str) -> tuple[np.ndarray, np.n
     return first, last - first + 1
 
 
-def filter_chunk(frame: pl.LazyFrame, index: BinIndex, options: FilterOptions,
-                 provides: frozenset, rows: int | None = None) -> Links:
+def filter_chunk(
+    frame: pl.LazyFrame,
+    index: BinIndex,
+    options: FilterOptions,
+    provides: frozenset,
+    rows: int | None = None,
+) -> Links:
     """Apply the filters to one canonical chunk and bin what is left.
 
     Args:
@@ -137,15 +154,17 @@ def filter_chunk(frame: pl.LazyFrame, index: BinIndex, options: FilterOptions,
         Links with per-reason counts (``duplicate`` is left to the caller).
     """
     bad, keep = _stat_masks(provides, options)
-    tally = frame.select(pl.len().alias("n"), bad.sum().alias("bad"),
-                         (~bad & ~keep).sum().alias("above")).collect()
+    tally = frame.select(
+        pl.len().alias("n"), bad.sum().alias("bad"), (~bad & ~keep).sum().alias("above")
+    ).collect()
     counts = {"missing_value": int(tally["bad"][0]), "above_threshold": int(tally["above"][0])}
     df = frame.filter(~bad & keep).collect()
     missing = df.select(pl.any_horizontal([pl.col(c).is_null() for c in _POSITIONS]))
-    alive = _step(np.ones(df.height, bool), missing.to_series().to_numpy(), "bad_position",
-                  counts)
-    arrays = {"scode": chrom_codes(df["snp_chrom"].fill_null(""), index),
-              "tcode": chrom_codes(df["target_chrom"].fill_null(""), index)}
+    alive = _step(np.ones(df.height, bool), missing.to_series().to_numpy(), "bad_position", counts)
+    arrays = {
+        "scode": chrom_codes(df["snp_chrom"].fill_null(""), index),
+        "tcode": chrom_codes(df["target_chrom"].fill_null(""), index),
+    }
     for key, col in (("pos", "snp_pos"), ("ts", "target_start"), ("te", "target_end")):
         arrays[key] = df[col].fill_null(0).to_numpy()
     alive = _step(alive, (arrays["scode"] < 0) | (arrays["tcode"] < 0), "unknown_chrom", counts)
@@ -173,8 +192,21 @@ def _link_frame(df: pl.DataFrame, arrays: dict) -> pl.DataFrame:
         target = target[rep] + within
         p, beta, dist, row_hash = p[rep], beta[rep], dist[rep], row_hash[rep]
         arrays = arrays | {"sbin": arrays["sbin"][rep]}
-    return pl.DataFrame({"source_bin": arrays["sbin"], "target_bin": target, "pvalue": p,
-                         "abs_beta": beta, "distance": dist, "row_hash": row_hash},
-                        schema={"source_bin": pl.Int64, "target_bin": pl.Int64,
-                                "pvalue": pl.Float64, "abs_beta": pl.Float32,
-                                "distance": pl.Int64, "row_hash": pl.UInt64})
+    return pl.DataFrame(
+        {
+            "source_bin": arrays["sbin"],
+            "target_bin": target,
+            "pvalue": p,
+            "abs_beta": beta,
+            "distance": dist,
+            "row_hash": row_hash,
+        },
+        schema={
+            "source_bin": pl.Int64,
+            "target_bin": pl.Int64,
+            "pvalue": pl.Float64,
+            "abs_beta": pl.Float32,
+            "distance": pl.Int64,
+            "row_hash": pl.UInt64,
+        },
+    )

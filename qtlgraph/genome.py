@@ -4,6 +4,7 @@ Positions follow two conventions, named at every call: 1-based positions (VCF, Q
 tables) and 0-based half-open intervals (BED, bigWig). A 1-based position ``p`` lies in
 bin ``(p - 1) // bin_size``; a 0-based coordinate ``x`` in bin ``x // bin_size``.
 """
+
 from __future__ import annotations
 
 import math
@@ -52,7 +53,7 @@ class Genome:
     def total_length(self) -> int:
         return int(sum(self.lengths))
 
-    def subset(self, chroms: list[str]) -> "Genome":
+    def subset(self, chroms: list[str]) -> Genome:
         """The genome restricted to ``chroms`` (canonical names), in this genome's order."""
         keep = {canonical_chrom(c) for c in chroms}
         missing = keep - set(self.chroms)
@@ -99,7 +100,11 @@ def load_genome(
         text = resources.files("qtlgraph").joinpath(f"data/{key}.chrom.sizes.tsv")
         with resources.as_file(text) as path:
             pairs = _read_sizes_table(path)
-        wanted = set(_AUTOSOMES_X) | ({"chrY"} if include_y else set()) | ({"chrM"} if include_m else set())
+        wanted = (
+            set(_AUTOSOMES_X)
+            | ({"chrY"} if include_y else set())
+            | ({"chrM"} if include_m else set())
+        )
         pairs = [(c, n) for c, n in pairs if c in wanted]
         name = key
     else:
@@ -185,11 +190,13 @@ class BinIndex:
         codes = np.repeat(np.arange(len(self.genome.chroms)), self.n_bins_per_chrom)
         starts = self.starts()
         lengths = np.asarray(self.genome.lengths, np.int64)[codes]
-        return pd.DataFrame({
-            "chrom": pd.Categorical.from_codes(codes, categories=list(self.genome.chroms)),
-            "start": starts,
-            "end": np.minimum(starts + self.bin_size, lengths),
-        })
+        return pd.DataFrame(
+            {
+                "chrom": pd.Categorical.from_codes(codes, categories=list(self.genome.chroms)),
+                "start": starts,
+                "end": np.minimum(starts + self.bin_size, lengths),
+            }
+        )
 
 
 def n_bins(genome: Genome, bin_size: int) -> int:

@@ -6,6 +6,7 @@ edge per distinct (source bin, target bin, edge type) with ``n_qtl``, ``min_pval
 counts QTL rows and ``binned`` distinct source bins (the report's Tables 1 and 2). The
 directory layout is in ``docs/architecture.md``.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -22,12 +23,18 @@ from qtlgraph.genome import BinIndex, Genome, load_genome
 from qtlgraph.loops import LOOP_TYPE, read_loops
 from qtlgraph.qtl import BLOCK_BYTES, open_qtl
 
-EDGE_ATTRS = ("log1p_n_qtl", "neg_log10_min_p", "mean_abs_beta", "max_abs_beta",
-              "mean_distance")
+EDGE_ATTRS = ("log1p_n_qtl", "neg_log10_min_p", "mean_abs_beta", "max_abs_beta", "mean_distance")
 WRONG_BUILD_FRACTION = 0.01
-_SUMMARY_ROWS = ("Connected QTLs", "QTL bins", "Connected regions", "All regions",
-                 "Avg QTLs per connected region", "Avg QTLs per region",
-                 "Avg QTL bins per connected region", "Avg QTL bins per region")
+_SUMMARY_ROWS = (
+    "Connected QTLs",
+    "QTL bins",
+    "Connected regions",
+    "All regions",
+    "Avg QTLs per connected region",
+    "Avg QTLs per region",
+    "Avg QTL bins per connected region",
+    "Avg QTL bins per region",
+)
 
 
 class BuiltGraph(NamedTuple):
@@ -51,9 +58,9 @@ class BuiltGraph(NamedTuple):
 class GraphDir(NamedTuple):
     """A graph directory read back: edges and degrees (pandas), the PyG ``Data``, meta."""
 
-    edges: "object"
-    degrees: "object"
-    data: "object"
+    edges: object
+    degrees: object
+    data: object
     meta: dict
 
 
@@ -67,27 +74,40 @@ def default_edge_type(path: str | Path) -> str:
 
 def _edge_types(paths: list[Path], names: list[str] | None) -> list[str]:
     if names and len(names) != len(paths):
-        raise InputError(f"--edge-type given {len(names)} time(s) for {len(paths)} file(s); "
-                         "give one per file or none")
+        raise InputError(
+            f"--edge-type given {len(names)} time(s) for {len(paths)} file(s); "
+            "give one per file or none"
+        )
     types = list(names) if names else [default_edge_type(p) for p in paths]
     if LOOP_TYPE in types:
         raise InputError(f"edge type {LOOP_TYPE!r} is reserved for --loops")
     return types
 
 
-def _read_input(path: Path, index: BinIndex, options: FilterOptions, opts: dict,
-                progress: bool) -> tuple[list[pl.DataFrame], dict, str]:
+def _read_input(
+    path: Path, index: BinIndex, options: FilterOptions, opts: dict, progress: bool
+) -> tuple[list[pl.DataFrame], dict, str]:
     from tqdm import tqdm
 
-    source = open_qtl(path, opts["format"], phenotypes=opts["phenotypes"],
-                      columns=opts["columns"], block_bytes=opts["block_bytes"])
+    source = open_qtl(
+        path,
+        opts["format"],
+        phenotypes=opts["phenotypes"],
+        columns=opts["columns"],
+        block_bytes=opts["block_bytes"],
+    )
     check_options(options, source.provides, str(path))
     frames, counts, rows = [], dict.fromkeys(REASONS, 0), 0
-    with tqdm(unit=" rows", unit_scale=True, desc=path.name, file=sys.stderr,
-              disable=not progress, leave=False) as bar:
+    with tqdm(
+        unit=" rows",
+        unit_scale=True,
+        desc=path.name,
+        file=sys.stderr,
+        disable=not progress,
+        leave=False,
+    ) as bar:
         for chunk in source.chunks:
-            links = filter_chunk(chunk.frame, index, options, source.provides,
-                                        chunk.rows)
+            links = filter_chunk(chunk.frame, index, options, source.provides, chunk.rows)
             frames.append(links.frame)
             rows += links.rows
             for k, v in links.counts.items():
@@ -96,16 +116,17 @@ def _read_input(path: Path, index: BinIndex, options: FilterOptions, opts: dict,
     return frames, {"rows_read": rows, "dropped": counts}, source.format
 
 
-def _dedupe(frames: list[pl.DataFrame], type_id: int,
-            overlap: bool) -> tuple[pl.DataFrame, int]:
+def _dedupe(frames: list[pl.DataFrame], type_id: int, overlap: bool) -> tuple[pl.DataFrame, int]:
     """Drop exact duplicate rows (equal canonical columns) within one edge type."""
     if not frames or sum(f.height for f in frames) == 0:
         return pl.DataFrame(), 0
     links = pl.concat(frames)
     key = links["row_hash"]
     if overlap:  # one row gives several links: the target bin tells them apart
-        key = pl.Series(key.to_numpy() ^ (links["target_bin"].to_numpy().astype(np.uint64)
-                                          * np.uint64(0x9E3779B97F4A7C15)))
+        key = pl.Series(
+            key.to_numpy()
+            ^ (links["target_bin"].to_numpy().astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+        )
     first = key.is_first_distinct()
     n_dup = links.height - int(first.sum())
     links = links.filter(first) if n_dup else links
@@ -115,15 +136,19 @@ def _dedupe(frames: list[pl.DataFrame], type_id: int,
 def aggregate_edges(links: pl.DataFrame) -> pl.DataFrame:
     """One row per distinct ``(edge_type, source_bin, target_bin)`` with its statistics."""
     # one int64 key (type, source, target: 62 bits for < 2^29 bins) groups fastest
-    key = ((pl.col("edge_type").cast(pl.Int64) * (1 << 29) + pl.col("source_bin")) * (1 << 29)
-           + pl.col("target_bin"))
-    out = (links.group_by(key.alias("key"))
-           .agg(pl.first("edge_type"), pl.first("source_bin"), pl.first("target_bin"),
-                pl.len().cast(pl.Int64).alias("n_qtl"),
-                pl.col("pvalue").min().alias("min_pvalue"),
-                pl.col("abs_beta").mean().cast(pl.Float64).alias("mean_abs_beta"),
-                pl.col("abs_beta").max().cast(pl.Float64).alias("max_abs_beta"),
-                pl.col("distance").mean().alias("mean_distance")))
+    key = (pl.col("edge_type").cast(pl.Int64) * (1 << 29) + pl.col("source_bin")) * (
+        1 << 29
+    ) + pl.col("target_bin")
+    out = links.group_by(key.alias("key")).agg(
+        pl.first("edge_type"),
+        pl.first("source_bin"),
+        pl.first("target_bin"),
+        pl.len().cast(pl.Int64).alias("n_qtl"),
+        pl.col("pvalue").min().alias("min_pvalue"),
+        pl.col("abs_beta").mean().cast(pl.Float64).alias("mean_abs_beta"),
+        pl.col("abs_beta").max().cast(pl.Float64).alias("max_abs_beta"),
+        pl.col("distance").mean().alias("mean_distance"),
+    )
     return out.sort(["edge_type", "target_bin", "source_bin"]).drop("key")
 
 
@@ -138,8 +163,10 @@ def degree_table(edges: pl.DataFrame, edge_types: list[str], n_bins: int) -> pl.
     n = edges["n_qtl"].to_numpy()
     qtl = tid != edge_types.index(LOOP_TYPE) if LOOP_TYPE in edge_types else np.ones(len(tid), bool)
     pairs = edges.filter(pl.Series(qtl)).unique(["source_bin", "target_bin"])
-    cols = {"connected": np.bincount(tgt[qtl], weights=n[qtl], minlength=n_bins),
-            "binned": np.bincount(pairs["target_bin"].to_numpy(), minlength=n_bins)}
+    cols = {
+        "connected": np.bincount(tgt[qtl], weights=n[qtl], minlength=n_bins),
+        "binned": np.bincount(pairs["target_bin"].to_numpy(), minlength=n_bins),
+    }
     if len(edge_types) > 1:
         for i, name in enumerate(edge_types):
             sel = tid == i
@@ -165,21 +192,37 @@ def summary_table(degrees: pl.DataFrame, edge_types: list[str]):
         conn, binned = int(degrees[c].sum()), int(degrees[b].sum())
         regions = int((degrees[c] > 0).sum())
         per = regions or 1
-        out[name] = pd.Series([conn, binned, regions, n_all, round(conn / per, 2),
-                               round(conn / max(n_all, 1), 2), round(binned / per, 2),
-                               round(binned / max(n_all, 1), 2)], dtype=object)
+        out[name] = pd.Series(
+            [
+                conn,
+                binned,
+                regions,
+                n_all,
+                round(conn / per, 2),
+                round(conn / max(n_all, 1), 2),
+                round(binned / per, 2),
+                round(binned / max(n_all, 1), 2),
+            ],
+            dtype=object,
+        )
     return pd.DataFrame(out)
 
 
 def _loop_edges(path: Path, index: BinIndex, type_id: int) -> tuple[pl.DataFrame, dict]:
     loops = read_loops(path, index)
-    links = loops.frame.with_columns(pl.lit(None, pl.Float64).alias("pvalue"),
-                                     pl.lit(None, pl.Float32).alias("abs_beta"),
-                                     pl.lit(type_id, pl.Int32).alias("edge_type"))
+    links = loops.frame.with_columns(
+        pl.lit(None, pl.Float64).alias("pvalue"),
+        pl.lit(None, pl.Float32).alias("abs_beta"),
+        pl.lit(type_id, pl.Int32).alias("edge_type"),
+    )
     kept = loops.rows - sum(loops.counts.values())
-    return aggregate_edges(links), {"path": str(path), "edge_type": LOOP_TYPE,
-                                    "rows_read": loops.rows, "dropped": loops.counts,
-                                    "kept": kept}
+    return aggregate_edges(links), {
+        "path": str(path),
+        "edge_type": LOOP_TYPE,
+        "rows_read": loops.rows,
+        "dropped": loops.counts,
+        "kept": kept,
+    }
 
 
 def _warnings(record: dict, genome: Genome) -> list[str]:
@@ -187,25 +230,40 @@ def _warnings(record: dict, genome: Genome) -> list[str]:
     reached = record["rows_read"] - d["missing_value"] - d["above_threshold"] - d["bad_position"]
     out = []
     if reached and d["unknown_chrom"] > 0.5 * reached:
-        out.append(f"{record['path']}: {d['unknown_chrom']} of {reached} rows name chromosomes "
-                   f"that {genome.name} does not have")
+        out.append(
+            f"{record['path']}: {d['unknown_chrom']} of {reached} rows name chromosomes "
+            f"that {genome.name} does not have"
+        )
     known = reached - d["unknown_chrom"]
     if known and d["off_chrom_end"] > WRONG_BUILD_FRACTION * known:
-        out.append(f"{record['path']}: {d['off_chrom_end']} of {known} rows "
-                   f"({100 * d['off_chrom_end'] / known:.1f}%) fall beyond chromosome ends of "
-                   f"{genome.name}: is the table on another genome build?")
+        out.append(
+            f"{record['path']}: {d['off_chrom_end']} of {known} rows "
+            f"({100 * d['off_chrom_end'] / known:.1f}%) fall beyond chromosome ends of "
+            f"{genome.name}: is the table on another genome build?"
+        )
     if record["kept"] == 0:
         out.append(f"{record['path']}: no QTL passed the filters")
     return out
 
 
-def build_graph(paths, genome: str | Path | Genome, *, fmt: str = "auto",
-                edge_types: list[str] | None = None, fdr: float | None = 0.05,
-                pvalue: float | None = None, max_distance: int = 1_000_000,
-                bin_size: int = 10_000, loops: str | Path | None = None,
-                phenotypes: str | Path | None = None, columns: str | dict | None = None,
-                target_mode: str = "midpoint", block_bytes: int = BLOCK_BYTES,
-                name: str | None = None, progress: bool = True) -> BuiltGraph:
+def build_graph(
+    paths,
+    genome: str | Path | Genome,
+    *,
+    fmt: str = "auto",
+    edge_types: list[str] | None = None,
+    fdr: float | None = 0.05,
+    pvalue: float | None = None,
+    max_distance: int = 1_000_000,
+    bin_size: int = 10_000,
+    loops: str | Path | None = None,
+    phenotypes: str | Path | None = None,
+    columns: str | dict | None = None,
+    target_mode: str = "midpoint",
+    block_bytes: int = BLOCK_BYTES,
+    name: str | None = None,
+    progress: bool = True,
+) -> BuiltGraph:
     """Build the QTL graph from one or more QTL tables (one edge type per table name).
 
     Args:
@@ -232,8 +290,7 @@ def build_graph(paths, genome: str | Path | Genome, *, fmt: str = "auto",
     options = FilterOptions(fdr, pvalue, max_distance, target_mode)
     per_file = _edge_types(paths, edge_types)
     names = list(dict.fromkeys(per_file)) + ([LOOP_TYPE] if loops else [])
-    opts = {"format": fmt, "phenotypes": phenotypes, "columns": columns,
-            "block_bytes": block_bytes}
+    opts = {"format": fmt, "phenotypes": phenotypes, "columns": columns, "block_bytes": block_bytes}
     frames: dict[str, list] = {n: [] for n in names}
     inputs = []
     for path, etype in zip(paths, per_file):
@@ -253,8 +310,9 @@ def build_graph(paths, genome: str | Path | Genome, *, fmt: str = "auto",
     edges = _edge_table(edge_frames)
     degrees = degree_table(edges, names, index.n_bins)
     meta = _meta(genome, index, paths, inputs, options, opts, loops)
-    meta["warnings"] = [w for r in inputs if r["edge_type"] != LOOP_TYPE
-                        for w in _warnings(r, genome)]
+    meta["warnings"] = [
+        w for r in inputs if r["edge_type"] != LOOP_TYPE for w in _warnings(r, genome)
+    ]
     meta["edge_types"] = names
     if name:
         meta["name"] = name
@@ -270,28 +328,54 @@ def _share_duplicates(inputs: list[dict], name: str, n_dup: int, frames: list) -
 
 
 def _edge_table(edge_frames: list[pl.DataFrame]) -> pl.DataFrame:
-    schema = {"edge_type": pl.Int32, "source_bin": pl.Int64, "target_bin": pl.Int64,
-              "n_qtl": pl.Int64, "min_pvalue": pl.Float64, "mean_abs_beta": pl.Float64,
-              "max_abs_beta": pl.Float64, "mean_distance": pl.Float64}
+    schema = {
+        "edge_type": pl.Int32,
+        "source_bin": pl.Int64,
+        "target_bin": pl.Int64,
+        "n_qtl": pl.Int64,
+        "min_pvalue": pl.Float64,
+        "mean_abs_beta": pl.Float64,
+        "max_abs_beta": pl.Float64,
+        "mean_distance": pl.Float64,
+    }
     if not edge_frames:
         return pl.DataFrame(schema=schema)
     return pl.concat([f.cast(schema) for f in edge_frames])
 
 
-def _meta(genome: Genome, index: BinIndex, paths: list[Path], inputs: list[dict],
-          options: FilterOptions, opts: dict, loops) -> dict:
+def _meta(
+    genome: Genome,
+    index: BinIndex,
+    paths: list[Path],
+    inputs: list[dict],
+    options: FilterOptions,
+    opts: dict,
+    loops,
+) -> dict:
     qtl = [r for r in inputs if r["edge_type"] != LOOP_TYPE]
     dropped = {k: sum(r["dropped"][k] for r in qtl) for k in REASONS}
     return {
         "name": paths[0].name if len(paths) == 1 else f"{len(paths)} tables",
-        "genome": {"name": genome.name, "chroms": list(genome.chroms),
-                   "lengths": list(genome.lengths)},
-        "bin_size": index.bin_size, "n_bins": index.n_bins, "inputs": inputs,
-        "options": {**options._asdict(), "format": opts["format"],
-                    "phenotypes": str(opts["phenotypes"]) if opts["phenotypes"] else None,
-                    "columns": opts["columns"], "loops": str(loops) if loops else None},
-        "counts": {"rows_read": sum(r["rows_read"] for r in qtl), "dropped": dropped,
-                   "kept": sum(r["kept"] for r in qtl)},
+        "genome": {
+            "name": genome.name,
+            "chroms": list(genome.chroms),
+            "lengths": list(genome.lengths),
+        },
+        "bin_size": index.bin_size,
+        "n_bins": index.n_bins,
+        "inputs": inputs,
+        "options": {
+            **options._asdict(),
+            "format": opts["format"],
+            "phenotypes": str(opts["phenotypes"]) if opts["phenotypes"] else None,
+            "columns": opts["columns"],
+            "loops": str(loops) if loops else None,
+        },
+        "counts": {
+            "rows_read": sum(r["rows_read"] for r in qtl),
+            "dropped": dropped,
+            "kept": sum(r["kept"] for r in qtl),
+        },
     }
 
 
@@ -306,23 +390,35 @@ def graph_tensors(built: BuiltGraph) -> dict:
 
     e = built.edges
     p = e["min_pvalue"].fill_null(1.0).clip(lower_bound=1e-300).to_numpy()
-    attr = np.stack([np.log1p(e["n_qtl"].to_numpy()), -np.log10(p),
-                     e["mean_abs_beta"].to_numpy(), e["max_abs_beta"].to_numpy(),
-                     e["mean_distance"].to_numpy()], axis=1).astype(np.float32)
+    attr = np.stack(
+        [
+            np.log1p(e["n_qtl"].to_numpy()),
+            -np.log10(p),
+            e["mean_abs_beta"].to_numpy(),
+            e["max_abs_beta"].to_numpy(),
+            e["mean_distance"].to_numpy(),
+        ],
+        axis=1,
+    ).astype(np.float32)
     index = np.stack([e["source_bin"].to_numpy(), e["target_bin"].to_numpy()])
-    return {"edge_index": torch.from_numpy(index.astype(np.int64)),
-            "edge_type": torch.from_numpy(e["edge_type"].to_numpy().astype(np.int64)),
-            "edge_attr": torch.from_numpy(np.nan_to_num(attr)),
-            "num_nodes": built.index.n_bins, "edge_types": list(built.edge_types),
-            "edge_attr_names": list(EDGE_ATTRS), "bin_size": built.index.bin_size}
+    return {
+        "edge_index": torch.from_numpy(index.astype(np.int64)),
+        "edge_type": torch.from_numpy(e["edge_type"].to_numpy().astype(np.int64)),
+        "edge_attr": torch.from_numpy(np.nan_to_num(attr)),
+        "num_nodes": built.index.n_bins,
+        "edge_types": list(built.edge_types),
+        "edge_attr_names": list(EDGE_ATTRS),
+        "bin_size": built.index.bin_size,
+    }
 
 
 def to_pyg(built_or_tensors):
     """The graph as a PyG ``Data`` over all bins (see :func:`graph_tensors` for fields)."""
     from torch_geometric.data import Data
 
-    tensors = (built_or_tensors if isinstance(built_or_tensors, dict)
-               else graph_tensors(built_or_tensors))
+    tensors = (
+        built_or_tensors if isinstance(built_or_tensors, dict) else graph_tensors(built_or_tensors)
+    )
     return Data(**tensors)
 
 
@@ -330,8 +426,16 @@ def _named_edges(built: BuiltGraph) -> pl.DataFrame:
     names = dict(enumerate(built.edge_types))
     return built.edges.with_columns(
         pl.col("edge_type").replace_strict(names, return_dtype=pl.Utf8)
-    ).select("source_bin", "target_bin", "edge_type", "n_qtl", "min_pvalue",
-             "mean_abs_beta", "max_abs_beta", "mean_distance")
+    ).select(
+        "source_bin",
+        "target_bin",
+        "edge_type",
+        "n_qtl",
+        "min_pvalue",
+        "mean_abs_beta",
+        "max_abs_beta",
+        "mean_distance",
+    )
 
 
 def _bins_frame(built: BuiltGraph) -> pl.DataFrame:
@@ -343,8 +447,9 @@ def _bins_frame(built: BuiltGraph) -> pl.DataFrame:
     return pl.DataFrame([chrom, pl.Series("start", starts), pl.Series("end", ends)])
 
 
-def write_graph_dir(built: BuiltGraph, out: str | Path, *, graphml: bool = False,
-                    force: bool = False) -> Path:
+def write_graph_dir(
+    built: BuiltGraph, out: str | Path, *, graphml: bool = False, force: bool = False
+) -> Path:
     """Write the graph directory (``graph.pt``, ``edges.parquet``, ``degrees.tsv.gz``,
     ``summary.tsv``, ``build.json`` and, on request, ``graph.graphml``) atomically.
 
@@ -364,8 +469,9 @@ def write_graph_dir(built: BuiltGraph, out: str | Path, *, graphml: bool = False
         degrees = pl.concat([_bins_frame(built), built.degrees], how="horizontal")
         with gzip.open(tmp / "degrees.tsv.gz", "wb", compresslevel=3) as fh:
             degrees.write_csv(fh, separator="\t")
-        summary_table(built.degrees, built.edge_types).to_csv(tmp / "summary.tsv",
-                                                              sep="\t", index=False)
+        summary_table(built.degrees, built.edge_types).to_csv(
+            tmp / "summary.tsv", sep="\t", index=False
+        )
         if graphml:
             write_graphml(edges, _bins_frame(built), tmp / "graph.graphml")
         write_json(tmp / "build.json", {**built.meta, "versions": versions()})
@@ -377,14 +483,23 @@ def write_graphml(edges: pl.DataFrame, bins: pl.DataFrame, path: Path) -> None:
     import networkx as nx
 
     g = nx.MultiDiGraph()
-    used = np.unique(np.concatenate([edges["source_bin"].to_numpy(),
-                                     edges["target_bin"].to_numpy()]))
+    used = np.unique(
+        np.concatenate([edges["source_bin"].to_numpy(), edges["target_bin"].to_numpy()])
+    )
     sub = bins[used]
-    g.add_nodes_from((int(b), {"chrom": c, "start": int(s), "end": int(e)}) for b, c, s, e in
-                     zip(used, sub["chrom"], sub["start"], sub["end"]))
-    g.add_edges_from((r["source_bin"], r["target_bin"], r["edge_type"],
-                      {k: v for k, v in r.items() if v is not None and k not in
-                       ("source_bin", "target_bin")}) for r in edges.iter_rows(named=True))
+    g.add_nodes_from(
+        (int(b), {"chrom": c, "start": int(s), "end": int(e)})
+        for b, c, s, e in zip(used, sub["chrom"], sub["start"], sub["end"])
+    )
+    g.add_edges_from(
+        (
+            r["source_bin"],
+            r["target_bin"],
+            r["edge_type"],
+            {k: v for k, v in r.items() if v is not None and k not in ("source_bin", "target_bin")},
+        )
+        for r in edges.iter_rows(named=True)
+    )
     nx.write_graphml(g, path)
 
 
@@ -401,11 +516,16 @@ def load_graph_dir(path: str | Path) -> GraphDir:
     from qtlgraph.runtime import read_json
 
     path = Path(path)
-    missing = [f for f in ("graph.pt", "edges.parquet", "degrees.tsv.gz", "build.json")
-               if not (path / f).is_file()]
+    missing = [
+        f
+        for f in ("graph.pt", "edges.parquet", "degrees.tsv.gz", "build.json")
+        if not (path / f).is_file()
+    ]
     if missing:
-        raise InputError(f"{path}: not a graph directory (missing {', '.join(missing)}); "
-                         "make one with 'qtlgraph build'")
+        raise InputError(
+            f"{path}: not a graph directory (missing {', '.join(missing)}); "
+            "make one with 'qtlgraph build'"
+        )
     data = to_pyg(torch.load(path / "graph.pt", weights_only=True))
     edges = pd.read_parquet(path / "edges.parquet")
     degrees = pd.read_csv(path / "degrees.tsv.gz", sep="\t")

@@ -5,6 +5,7 @@ it becomes an edge in both directions (one edge when both anchors share a bin). 
 with an unknown chromosome, an anchor off its chromosome or anchors on two chromosomes
 are dropped and counted.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -42,15 +43,22 @@ def _read_bedpe(path: Path) -> pl.DataFrame:
             raise InputError(f"{path}: empty loops file")
         fields = first.split("\t")
         header = first.startswith("#") or len(fields) < 6 or not fields[1].strip().isdigit()
-        df = pl.read_csv(path, separator="\t", has_header=header, infer_schema=False,
-                         columns=list(range(6)), truncate_ragged_lines=True)
+        df = pl.read_csv(
+            path,
+            separator="\t",
+            has_header=header,
+            infer_schema=False,
+            columns=list(range(6)),
+            truncate_ragged_lines=True,
+        )
         df.columns = ["c1", "s1", "e1", "c2", "s2", "e2"]
         ints = [pl.col(c).cast(pl.Int64) for c in ("s1", "e1", "s2", "e2")]
         return df.with_columns(ints)
     except pl.exceptions.PolarsError as exc:
-        raise InputError(f"{path}: expected BEDPE (chrom1 start1 end1 chrom2 start2 end2, "
-                         f"tab-separated, integer coordinates): {str(exc).splitlines()[0]}"
-                         ) from None
+        raise InputError(
+            f"{path}: expected BEDPE (chrom1 start1 end1 chrom2 start2 end2, "
+            f"tab-separated, integer coordinates): {str(exc).splitlines()[0]}"
+        ) from None
 
 
 def read_loops(path: str | Path, index: BinIndex) -> LoopLinks:
@@ -78,9 +86,13 @@ def read_loops(path: str | Path, index: BinIndex) -> LoopLinks:
     src = np.concatenate([b1, b2[~self_loop]])
     tgt = np.concatenate([b2, b1[~self_loop]])
     dist = np.concatenate([d, -d[~self_loop]])
-    frame = pl.DataFrame({"source_bin": src, "target_bin": tgt, "distance": dist},
-                         schema={"source_bin": pl.Int64, "target_bin": pl.Int64,
-                                 "distance": pl.Int64})
-    counts = {"unknown_chrom": int(unknown.sum()), "off_chrom_end": int(off.sum()),
-              "other_chrom": int(other.sum())}
+    frame = pl.DataFrame(
+        {"source_bin": src, "target_bin": tgt, "distance": dist},
+        schema={"source_bin": pl.Int64, "target_bin": pl.Int64, "distance": pl.Int64},
+    )
+    counts = {
+        "unknown_chrom": int(unknown.sum()),
+        "off_chrom_end": int(off.sum()),
+        "other_chrom": int(other.sum()),
+    }
     return LoopLinks(frame, df.height, counts)

@@ -26,11 +26,13 @@ Every source given must agree on the lengths of the chromosomes it shares with t
 Relative paths resolve against the manifest's folder. Every problem found is collected
 and reported in one InputError, one problem per line, each naming the key and the file.
 """
+
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import tomllib
 
 from qtlgraph.errors import InputError
 from qtlgraph.genome import BUILTIN_BUILDS, Genome, canonical_chrom, load_genome
@@ -77,7 +79,9 @@ class Dataset:
         for c in self.cell_types:
             if c.name == name:
                 return c
-        raise InputError(f"dataset {self.name}: no cell type {name!r} (has {list(self.cell_type_names)})")
+        raise InputError(
+            f"dataset {self.name}: no cell type {name!r} (has {list(self.cell_type_names)})"
+        )
 
 
 def load_dataset(path: str | Path, *, missing: str = "error") -> Dataset:
@@ -111,8 +115,17 @@ def load_dataset(path: str | Path, *, missing: str = "error") -> Dataset:
         lines = "\n".join(f"  - {p}" for p in problems)
         raise InputError(f"{path}: {len(problems)} problem(s) in the dataset manifest:\n{lines}")
     marks = tuple(dict.fromkeys(m for c in cells for m in c.marks))
-    return Dataset(root, str(doc.get("name", path.stem)), genome, fasta, onehot, tuple(cells),
-                   marks, split, truth)
+    return Dataset(
+        root,
+        str(doc.get("name", path.stem)),
+        genome,
+        fasta,
+        onehot,
+        tuple(cells),
+        marks,
+        split,
+        truth,
+    )
 
 
 def _file(value, key: str, root: Path, problems: list[str]) -> Path | None:
@@ -170,9 +183,15 @@ def _size_sources(build, fasta, onehot, sizes_path, problems) -> dict[str, dict[
 
     sources: dict[str, dict[str, int]] = {}
     for key, read in (
-        (f"[genome] chrom_sizes ({sizes_path})", lambda: load_genome(sizes_path).sizes if sizes_path else None),
+        (
+            f"[genome] chrom_sizes ({sizes_path})",
+            lambda: load_genome(sizes_path).sizes if sizes_path else None,
+        ),
         (f"[genome] fasta ({fasta})", lambda: fasta_sizes(fasta) if fasta else None),
-        (f"[genome] onehot.A ({onehot and onehot['A']})", lambda: _bigwig_sizes(onehot["A"]) if onehot else None),
+        (
+            f"[genome] onehot.A ({onehot and onehot['A']})",
+            lambda: _bigwig_sizes(onehot["A"]) if onehot else None,
+        ),
     ):
         try:
             sizes = read()
@@ -194,8 +213,10 @@ def _size_sources(build, fasta, onehot, sizes_path, problems) -> dict[str, dict[
 
 def _pick_genome(build: str, sources: dict[str, dict[str, int]], problems) -> Genome | None:
     if not sources:
-        problems.append(f"[genome]: no chromosome sizes: build {build!r} is not one of "
-                        f"{BUILTIN_BUILDS} and no chrom_sizes, fasta or onehot could be read")
+        problems.append(
+            f"[genome]: no chromosome sizes: build {build!r} is not one of "
+            f"{BUILTIN_BUILDS} and no chrom_sizes, fasta or onehot could be read"
+        )
         return None
     key = next(iter(sources))  # chrom_sizes, else fasta, else onehot, else the build
     sizes = sources[key]
@@ -208,15 +229,21 @@ def _pick_genome(build: str, sources: dict[str, dict[str, int]], problems) -> Ge
     return Genome(build, tuple(sizes), tuple(sizes.values()))
 
 
-def _compare(genome: Genome, sizes: dict[str, int], key: str, problems: list[str],
-             against: str | None = None) -> None:
-    wrong = [f"{c} is {sizes[c]} bp, expected {n}" for c, n in genome.sizes.items()
-             if c in sizes and sizes[c] != n]
+def _compare(
+    genome: Genome, sizes: dict[str, int], key: str, problems: list[str], against: str | None = None
+) -> None:
+    wrong = [
+        f"{c} is {sizes[c]} bp, expected {n}"
+        for c, n in genome.sizes.items()
+        if c in sizes and sizes[c] != n
+    ]
     absent = [c for c in genome.chroms if c not in sizes]
     if wrong:
         more = f" (and {len(wrong) - 3} more)" if len(wrong) > 3 else ""
-        problems.append(f"{key}: chromosome lengths disagree with {against or 'genome ' + genome.name}: "
-                        f"{'; '.join(wrong[:3])}{more}")
+        problems.append(
+            f"{key}: chromosome lengths disagree with {against or 'genome ' + genome.name}: "
+            f"{'; '.join(wrong[:3])}{more}"
+        )
     if absent and not key.startswith("[genome] build"):
         problems.append(f"{key}: lacks chromosome(s) {absent[:5]} of genome {genome.name}")
 
@@ -254,9 +281,11 @@ def _assay(value, key: str, problems: list[str]) -> str:
     return str(value)
 
 
-def _path_table(value, key: str, root: Path, problems: list[str], required: bool) -> dict[str, Path]:
+def _path_table(
+    value, key: str, root: Path, problems: list[str], required: bool
+) -> dict[str, Path]:
     if not isinstance(value, dict) or (required and not value):
-        problems.append(f"{key}: expected a table of name = \"path\", got {value!r}")
+        problems.append(f'{key}: expected a table of name = "path", got {value!r}')
         return {}
     return {k: p for k, v in value.items() if (p := _file(v, f"{key}.{k}", root, problems))}
 
@@ -277,8 +306,10 @@ def _split(table, genome: Genome | None, cells: list[CellType], problems: list[s
     test = _split_list(table, "test", base.test, genome, problems)
     valid = _split_list(table, "valid", base.valid, genome, problems)
     if genome is not None and not test and "test" not in table:
-        problems.append(f"[splits] test: none of the default test chromosomes {list(base.test)} is in "
-                        f"genome {genome.name}; name test chromosomes in a [splits] table")
+        problems.append(
+            f"[splits] test: none of the default test chromosomes {list(base.test)} is in "
+            f"genome {genome.name}; name test chromosomes in a [splits] table"
+        )
     try:
         split = Split(test, valid, table.get("held_out_cell_type"))
     except InputError as err:
@@ -289,11 +320,16 @@ def _split(table, genome: Genome | None, cells: list[CellType], problems: list[s
     return split
 
 
-def _split_list(table: dict, key: str, default: tuple[str, ...], genome: Genome | None,
-                problems: list[str]) -> tuple[str, ...]:
+def _split_list(
+    table: dict, key: str, default: tuple[str, ...], genome: Genome | None, problems: list[str]
+) -> tuple[str, ...]:
     """``table[key]`` as given, else ``default`` kept to the genome's chromosomes."""
     if key not in table:
-        return default if genome is None else tuple(c for c in default if canonical_chrom(c) in genome.sizes)
+        return (
+            default
+            if genome is None
+            else tuple(c for c in default if canonical_chrom(c) in genome.sizes)
+        )
     value = table[key]
     if not isinstance(value, list) or not all(isinstance(c, (str, int)) for c in value):
         problems.append(f"[splits] {key}: expected a list of chromosome names, got {value!r}")
@@ -305,7 +341,7 @@ def _truth(table, root: Path, problems: list[str]) -> Path | None:
     if table is None:
         return None
     if not isinstance(table, dict) or not isinstance(table.get("dir"), str):
-        problems.append(f"[truth]: expected dir = \"<folder>\", got {table!r}")
+        problems.append(f'[truth]: expected dir = "<folder>", got {table!r}')
         return None
     p = Path(table["dir"])
     p = p if p.is_absolute() else root / p
@@ -315,7 +351,9 @@ def _truth(table, root: Path, problems: list[str]) -> Path | None:
     return p
 
 
-def _check_bigwigs(cells: list[CellType], genome: Genome, missing: str, problems: list[str]) -> None:
+def _check_bigwigs(
+    cells: list[CellType], genome: Genome, missing: str, problems: list[str]
+) -> None:
     """Every track bigWig is readable, holds the genome's chromosomes, and agrees on lengths."""
     for cell in cells:
         named = [(f"[cell_types.{cell.name}] accessibility", cell.accessibility)]

@@ -1,4 +1,5 @@
 """Writing outputs safely: never a half-written file or a partial output directory."""
+
 from __future__ import annotations
 
 import contextlib

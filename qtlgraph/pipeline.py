@@ -4,6 +4,7 @@ Each stage is one ``qtlgraph`` command run in-process, so the demo exercises exa
 what a user types. A stage whose output directory already holds ``.done`` is skipped,
 so an interrupted demo resumes where it stopped.
 """
+
 from __future__ import annotations
 
 import sys
@@ -25,44 +26,203 @@ def demo_stages(out: Path, seed: int) -> list[Stage]:
     """The demo's stages in order; paths relative to ``out``."""
     data = out / "data"
     manifest = str(data / "dataset.toml")
-    stages = [Stage("simulate", "data", ["simulate", "--preset", "demo", "--seed", str(seed), "--out", str(data), "--force"])]
+    stages = [
+        Stage(
+            "simulate",
+            "data",
+            ["simulate", "--preset", "demo", "--seed", str(seed), "--out", str(data), "--force"],
+        )
+    ]
     for cell in CELL_TYPES:
         tables = [str(data / "qtl" / f"{cell}_{m}.txt.gz") for m in MARKS]
-        stages.append(Stage(f"build {cell}", f"graphs/{cell}", [
-            "build", *tables, "--genome", str(data / "genome.chrom.sizes"), "--name", cell,
-            *sum((["--edge-type", m] for m in MARKS), []), "--out", str(out / "graphs" / cell), "--force"]))
-    stages.append(Stage("degrees", "degrees", ["degrees", *[str(out / "graphs" / c) for c in CELL_TYPES],
-                                                 "--out", str(out / "degrees"), "--force"]))
+        stages.append(
+            Stage(
+                f"build {cell}",
+                f"graphs/{cell}",
+                [
+                    "build",
+                    *tables,
+                    "--genome",
+                    str(data / "genome.chrom.sizes"),
+                    "--name",
+                    cell,
+                    *sum((["--edge-type", m] for m in MARKS), []),
+                    "--out",
+                    str(out / "graphs" / cell),
+                    "--force",
+                ],
+            )
+        )
+    stages.append(
+        Stage(
+            "degrees",
+            "degrees",
+            [
+                "degrees",
+                *[str(out / "graphs" / c) for c in CELL_TYPES],
+                "--out",
+                str(out / "degrees"),
+                "--force",
+            ],
+        )
+    )
     for model in "ABCD":
-        stages.append(Stage(f"train-unet {model}", f"runs/unet_{model}", [
-            "train-unet", "--dataset", manifest, "--model", model, "--out", str(out / "runs" / f"unet_{model}"),
-            "--windows", "512", "--epochs", "2", "--batch-size", "16", "--base-filters", "8", "--seed", str(seed), "--force"]))
-    stages.append(Stage("evaluate U-Nets", "unet_eval", [
-        "evaluate", *[str(out / "runs" / f"unet_{m}") for m in "ABCD"], "--out", str(out / "unet_eval" / "unet_eval.md")]))
-    stages.append(Stage("train-local", "runs/local_encoder", [
-        "train-local", "--dataset", manifest, "--out", str(out / "runs" / "local_encoder"), "--seed", str(seed), "--force"]))
-    stages.append(Stage("embed", "embeddings", [
-        "embed", "--run", str(out / "runs" / "local_encoder"), "--out", str(out / "embeddings"), "--force"]))
+        stages.append(
+            Stage(
+                f"train-unet {model}",
+                f"runs/unet_{model}",
+                [
+                    "train-unet",
+                    "--dataset",
+                    manifest,
+                    "--model",
+                    model,
+                    "--out",
+                    str(out / "runs" / f"unet_{model}"),
+                    "--windows",
+                    "512",
+                    "--epochs",
+                    "2",
+                    "--batch-size",
+                    "16",
+                    "--base-filters",
+                    "8",
+                    "--seed",
+                    str(seed),
+                    "--force",
+                ],
+            )
+        )
+    stages.append(
+        Stage(
+            "evaluate U-Nets",
+            "unet_eval",
+            [
+                "evaluate",
+                *[str(out / "runs" / f"unet_{m}") for m in "ABCD"],
+                "--out",
+                str(out / "unet_eval" / "unet_eval.md"),
+            ],
+        )
+    )
+    stages.append(
+        Stage(
+            "train-local",
+            "runs/local_encoder",
+            [
+                "train-local",
+                "--dataset",
+                manifest,
+                "--out",
+                str(out / "runs" / "local_encoder"),
+                "--seed",
+                str(seed),
+                "--force",
+            ],
+        )
+    )
+    stages.append(
+        Stage(
+            "embed",
+            "embeddings",
+            [
+                "embed",
+                "--run",
+                str(out / "runs" / "local_encoder"),
+                "--out",
+                str(out / "embeddings"),
+                "--force",
+            ],
+        )
+    )
     graphs = [f"{c}={out / 'graphs' / c}" for c in CELL_TYPES]
-    gnn_common = ["--dataset", manifest, *sum((["--graph", g] for g in graphs), []),
-                  "--embeddings", str(out / "embeddings"), "--seed", str(seed), "--force"]
-    for name, extra in [("gnn", ["--model", "gnn"]), ("local", ["--model", "local"]),
-                        ("gnn_shuffled", ["--model", "gnn", "--shuffle-edges"]),
-                        ("gnn_holdout_tcel", ["--model", "gnn", "--holdout-cell-type", "tcel"]),
-                        ("local_holdout_tcel", ["--model", "local", "--holdout-cell-type", "tcel"])]:
-        stages.append(Stage(f"train {name}", f"runs/{name}", ["train", *gnn_common, *extra, "--out", str(out / "runs" / name)]))
-    runs = [str(out / "runs" / r) for r in ("gnn", "local", "gnn_shuffled", "unet_A", "unet_B", "unet_C", "unet_D")]
+    gnn_common = [
+        "--dataset",
+        manifest,
+        *sum((["--graph", g] for g in graphs), []),
+        "--embeddings",
+        str(out / "embeddings"),
+        "--seed",
+        str(seed),
+        "--force",
+    ]
+    for name, extra in [
+        ("gnn", ["--model", "gnn"]),
+        ("local", ["--model", "local"]),
+        ("gnn_shuffled", ["--model", "gnn", "--shuffle-edges"]),
+        ("gnn_holdout_tcel", ["--model", "gnn", "--holdout-cell-type", "tcel"]),
+        ("local_holdout_tcel", ["--model", "local", "--holdout-cell-type", "tcel"]),
+    ]:
+        stages.append(
+            Stage(
+                f"train {name}",
+                f"runs/{name}",
+                ["train", *gnn_common, *extra, "--out", str(out / "runs" / name)],
+            )
+        )
+    runs = [
+        str(out / "runs" / r)
+        for r in ("gnn", "local", "gnn_shuffled", "unet_A", "unet_B", "unet_C", "unet_D")
+    ]
     stages.append(Stage("compare", "compare", ["compare", *runs, "--out", str(out / "compare")]))
     holdout = [str(out / "runs" / r) for r in ("gnn_holdout_tcel", "local_holdout_tcel")]
-    stages.append(Stage("compare held-out cell type", "compare_holdout",
-                        ["compare", *holdout, "--out", str(out / "compare_holdout")]))
-    stages.append(Stage("score-variants", "variants", [
-        "score-variants", "--run", str(out / "runs" / "gnn"), "--evaluate-qtl",
-        "--out", str(out / "variants" / "qtl_eval.tsv")]))
-    stages.append(Stage("rf unet:A", "rf", ["rf", "--model", "unet:A", "--trained", str(out / "runs" / "unet_A"),
-                                            "--method", "both", "--n-inputs", "4", "--out", str(out / "rf"), "--force"]))
-    stages.append(Stage("rf gnn", "rf_gnn", ["rf", "--model", str(out / "runs" / "gnn"), "--n-inputs", "32",
-                                             "--out", str(out / "rf_gnn"), "--force"]))
+    stages.append(
+        Stage(
+            "compare held-out cell type",
+            "compare_holdout",
+            ["compare", *holdout, "--out", str(out / "compare_holdout")],
+        )
+    )
+    stages.append(
+        Stage(
+            "score-variants",
+            "variants",
+            [
+                "score-variants",
+                "--run",
+                str(out / "runs" / "gnn"),
+                "--evaluate-qtl",
+                "--out",
+                str(out / "variants" / "qtl_eval.tsv"),
+            ],
+        )
+    )
+    stages.append(
+        Stage(
+            "rf unet:A",
+            "rf",
+            [
+                "rf",
+                "--model",
+                "unet:A",
+                "--trained",
+                str(out / "runs" / "unet_A"),
+                "--method",
+                "both",
+                "--n-inputs",
+                "4",
+                "--out",
+                str(out / "rf"),
+                "--force",
+            ],
+        )
+    )
+    stages.append(
+        Stage(
+            "rf gnn",
+            "rf_gnn",
+            [
+                "rf",
+                "--model",
+                str(out / "runs" / "gnn"),
+                "--n-inputs",
+                "32",
+                "--out",
+                str(out / "rf_gnn"),
+                "--force",
+            ],
+        )
+    )
     return stages
 
 

@@ -8,6 +8,7 @@ a background thread), which names the bad row and column or the truncated gzip. 
 parquet is read batch by batch. The layouts and their column conventions are in
 :mod:`qtlgraph.qtl_formats`.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -24,22 +25,37 @@ import polars as pl
 from qtlgraph.errors import InputError
 from qtlgraph.genome import canonical_chrom
 from qtlgraph.qtl_formats import (
-    CANONICAL, FORMATS, LAYOUTS, REQUIRED, Context, Layout, generic_layout,
+    CANONICAL,
+    FORMATS,
+    LAYOUTS,
+    REQUIRED,
+    Context,
+    Layout,
+    generic_layout,
 )
 
 BLOCK_BYTES = 64 << 20
 NULLS = ["NA"]  # "nan"/"NaN" parse as NaN, empty numeric fields as null
-__all__ = ["CANONICAL", "FORMATS", "QtlChunk", "QtlSource", "detect_format", "open_qtl",
-           "read_qtl", "read_phenotypes", "parse_columns"]
+__all__ = [
+    "CANONICAL",
+    "FORMATS",
+    "QtlChunk",
+    "QtlSource",
+    "detect_format",
+    "open_qtl",
+    "read_qtl",
+    "read_phenotypes",
+    "parse_columns",
+]
 
 
 class QtlChunk(NamedTuple):
     """One chunk of a QTL table: canonical columns, still lazy so filters push down."""
 
     frame: pl.LazyFrame
-    rows: int        # rows in this chunk
-    first_row: int   # 1-based line number (or parquet row) of the chunk's first row
-    done: int        # bytes of the file consumed so far; -1 when unknown
+    rows: int  # rows in this chunk
+    first_row: int  # 1-based line number (or parquet row) of the chunk's first row
+    done: int  # bytes of the file consumed so far; -1 when unknown
 
 
 class QtlSource(NamedTuple):
@@ -110,24 +126,32 @@ def detect_format(path: str | Path) -> str:
     path = Path(path)
     if _magic(path) == b"PAR1":
         import pyarrow.parquet as pq
+
         names = set(pq.ParquetFile(path).schema_arrow.names)
         fmt = _detect_header(names, "")
         if fmt not in ("tensorqtl", "gtex-pairs"):
-            raise InputError(f"{path}: parquet without tensorQTL columns "
-                             "(phenotype_id, variant_id, pval_nominal)")
+            raise InputError(
+                f"{path}: parquet without tensorQTL columns "
+                "(phenotype_id, variant_id, pval_nominal)"
+            )
         return fmt
     first = _first_lines(path, 1)[0]
     fields = _fields(first)
     fmt = _detect_header(set(fields), fields[0])
     if fmt:
         return fmt
-    if (len(fields) == 9 and re.match(r"^[^:\s]+:\d+", fields[0])
-            and re.match(r"^[^:\s]+:\d+:\d+$", fields[2])):
+    if (
+        len(fields) == 9
+        and re.match(r"^[^:\s]+:\d+", fields[0])
+        and re.match(r"^[^:\s]+:\d+:\d+$", fields[2])
+    ):
         return "blueprint"
     if len(fields) in (15, 16, 19) and fields[4] in ("+", "-", ".") and fields[2].isdigit():
         return "qtltools-permutation" if len(fields) == 19 else "qtltools-nominal"
-    raise InputError(f"{path}: cannot tell the table's layout from its first line "
-                     f"({first[:80]!r}); give --format (one of {', '.join(FORMATS[1:])})")
+    raise InputError(
+        f"{path}: cannot tell the table's layout from its first line "
+        f"({first[:80]!r}); give --format (one of {', '.join(FORMATS[1:])})"
+    )
 
 
 def parse_columns(spec: str | dict | None) -> dict[str, str] | None:
@@ -156,21 +180,35 @@ def read_phenotypes(path: str | Path) -> pl.DataFrame:
     try:
         if "phenotype_pos" in head:
             df = pl.read_csv(path, separator="\t", infer_schema=False)
-            df = df.select(pl.col("phenotype_id"), pl.col("chromosome").alias("target_chrom"),
-                           (pl.col("phenotype_pos").cast(pl.Int64) - 1).alias("target_start"),
-                           pl.col("phenotype_pos").cast(pl.Int64).alias("target_end"))
+            df = df.select(
+                pl.col("phenotype_id"),
+                pl.col("chromosome").alias("target_chrom"),
+                (pl.col("phenotype_pos").cast(pl.Int64) - 1).alias("target_start"),
+                pl.col("phenotype_pos").cast(pl.Int64).alias("target_end"),
+            )
         else:
             has_header = first.startswith("#") or not head[1].strip().isdigit()
-            df = pl.read_csv(path, separator="\t", has_header=has_header, infer_schema=False,
-                             columns=[0, 1, 2, 3], truncate_ragged_lines=True)
+            df = pl.read_csv(
+                path,
+                separator="\t",
+                has_header=has_header,
+                infer_schema=False,
+                columns=[0, 1, 2, 3],
+                truncate_ragged_lines=True,
+            )
             df.columns = ["c", "s", "e", "i"]
-            df = df.select(pl.col("i").alias("phenotype_id"), pl.col("c").alias("target_chrom"),
-                           pl.col("s").cast(pl.Int64).alias("target_start"),
-                           pl.col("e").cast(pl.Int64).alias("target_end"))
+            df = df.select(
+                pl.col("i").alias("phenotype_id"),
+                pl.col("c").alias("target_chrom"),
+                pl.col("s").cast(pl.Int64).alias("target_start"),
+                pl.col("e").cast(pl.Int64).alias("target_end"),
+            )
     except (pl.exceptions.PolarsError, IndexError) as exc:
-        raise InputError(f"{path}: expected a phenotype BED (chrom, start, end, id) or "
-                         f"eQTL Catalogue metadata (phenotype_id, chromosome, phenotype_pos): "
-                         f"{str(exc).splitlines()[0]}") from None
+        raise InputError(
+            f"{path}: expected a phenotype BED (chrom, start, end, id) or "
+            f"eQTL Catalogue metadata (phenotype_id, chromosome, phenotype_pos): "
+            f"{str(exc).splitlines()[0]}"
+        ) from None
     return df.unique(subset="phenotype_id", keep="first", maintain_order=True)
 
 
@@ -179,32 +217,36 @@ class _Text(NamedTuple):
     sep: str
     header: bool
     names: list[str]
-    index: list[int]           # positions of the columns read
-    dtypes: dict[str, type]    # polars column_<i> -> dtype for numeric ones
+    index: list[int]  # positions of the columns read
+    dtypes: dict[str, type]  # polars column_<i> -> dtype for numeric ones
 
 
 def _text_spec(path: Path, layout: Layout, required: tuple[str, ...]) -> _Text:
     first = _first_lines(path, 1)[0]
     sep = layout.sep or ("\t" if "\t" in first else " ")
     fields = first.split(sep)
-    header = layout.header == "yes" or (layout.header == "optional"
-                                         and fields[0] == layout.header_token)
+    header = layout.header == "yes" or (
+        layout.header == "optional" and fields[0] == layout.header_token
+    )
     if header:
         names = [f.strip() for f in fields]
     elif len(fields) in layout.names:
         names = list(layout.names[len(fields)])
     else:
         expected = " or ".join(str(n) for n in sorted(layout.names))
-        raise InputError(f"{path}: row 1: expected {expected} {sep!r}-separated columns for "
-                         f"format {layout.name}, found {len(fields)}")
+        raise InputError(
+            f"{path}: row 1: expected {expected} {sep!r}-separated columns for "
+            f"format {layout.name}, found {len(fields)}"
+        )
     missing = [c for c in required if c not in names]
     if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(missing)} for format "
-                         f"{layout.name}; the header has: {', '.join(names[:40])}")
+        raise InputError(
+            f"{path}: missing column(s) {', '.join(missing)} for format "
+            f"{layout.name}; the header has: {', '.join(names[:40])}"
+        )
     wanted = set(layout.numeric) | set(layout.text)
     index = [i for i, n in enumerate(names) if n in wanted and names.index(n) == i]
-    dtypes = {f"column_{i}": layout.numeric[names[i]] for i in index
-              if names[i] in layout.numeric}
+    dtypes = {f"column_{i}": layout.numeric[names[i]] for i in index if names[i] in layout.numeric}
     return _Text(path, sep, header, names, index, dtypes)
 
 
@@ -264,9 +306,16 @@ def _prefetch(items: Iterator, depth: int = 2) -> Iterator:
 
 def _read_block(block: bytes, spec: _Text, first_row: int) -> pl.DataFrame:
     try:
-        df = pl.read_csv(block, has_header=False, separator=spec.sep, columns=spec.index,
-                         infer_schema=False, schema_overrides=spec.dtypes, quote_char=None,
-                         null_values=NULLS)
+        df = pl.read_csv(
+            block,
+            has_header=False,
+            separator=spec.sep,
+            columns=spec.index,
+            infer_schema=False,
+            schema_overrides=spec.dtypes,
+            quote_char=None,
+            null_values=NULLS,
+        )
     except pl.exceptions.PolarsError as exc:
         _locate_error(block, spec, first_row, exc)
     return df.rename({f"column_{i}": spec.names[i] for i in spec.index})
@@ -275,9 +324,16 @@ def _read_block(block: bytes, spec: _Text, first_row: int) -> pl.DataFrame:
 def _locate_error(block: bytes, spec: _Text, first_row: int, exc: Exception) -> None:
     """Re-read a block that failed as text and name the first bad row and column."""
     try:
-        df = pl.read_csv(block, has_header=False, separator=spec.sep, columns=spec.index,
-                         infer_schema=False, quote_char=None, null_values=NULLS,
-                         truncate_ragged_lines=True)
+        df = pl.read_csv(
+            block,
+            has_header=False,
+            separator=spec.sep,
+            columns=spec.index,
+            infer_schema=False,
+            quote_char=None,
+            null_values=NULLS,
+            truncate_ragged_lines=True,
+        )
     except pl.exceptions.PolarsError:
         df = pl.DataFrame()
     for name, dtype in spec.dtypes.items():
@@ -289,14 +345,18 @@ def _locate_error(block: bytes, spec: _Text, first_row: int, exc: Exception) -> 
             j = int(bad[0])
             kind = "an integer" if dtype == pl.Int64 else "a number"
             column = spec.names[int(name.split("_")[1])]
-            raise InputError(f"{spec.path}: row {first_row + j}, column {column!r}: "
-                             f"expected {kind}, got {s[j]!r}")
-    raise InputError(f"{spec.path}: rows from {first_row}: cannot parse: "
-                     f"{str(exc).splitlines()[0]}")
+            raise InputError(
+                f"{spec.path}: row {first_row + j}, column {column!r}: "
+                f"expected {kind}, got {s[j]!r}"
+            )
+    raise InputError(
+        f"{spec.path}: rows from {first_row}: cannot parse: {str(exc).splitlines()[0]}"
+    )
 
 
-def _text_chunks(spec: _Text, layout: Layout, ctx: Context, block_bytes: int,
-                 skip: int = 0) -> Iterator[QtlChunk]:
+def _text_chunks(
+    spec: _Text, layout: Layout, ctx: Context, block_bytes: int, skip: int = 0
+) -> Iterator[QtlChunk]:
     """Blocks read by this module: exact row numbers in errors. ``skip`` rows already seen."""
     row = 2 if spec.header else 1
     seen = 0
@@ -314,16 +374,24 @@ def _text_chunks(spec: _Text, layout: Layout, ctx: Context, block_bytes: int,
         raise InputError(f"{spec.path}: no data rows (only a header)")
 
 
-def _stream_chunks(spec: _Text, layout: Layout, ctx: Context,
-                   block_bytes: int) -> Iterator[QtlChunk]:
-    """polars' streaming engine (parallel parsing, fast gzip, bounded memory).
+def _stream_chunks(
+    spec: _Text, layout: Layout, ctx: Context, block_bytes: int
+) -> Iterator[QtlChunk]:
+    """Polars' streaming engine (parallel parsing, fast gzip, bounded memory).
 
     On any polars error the rest is read by :func:`_text_chunks`, which names the bad row
     and column (or the truncated gzip).
     """
-    lf = pl.scan_csv(spec.path, has_header=False, separator=spec.sep, quote_char=None,
-                     infer_schema=False, schema_overrides=spec.dtypes, null_values=NULLS,
-                     skip_rows=1 if spec.header else 0)
+    lf = pl.scan_csv(
+        spec.path,
+        has_header=False,
+        separator=spec.sep,
+        quote_char=None,
+        infer_schema=False,
+        schema_overrides=spec.dtypes,
+        null_values=NULLS,
+        skip_rows=1 if spec.header else 0,
+    )
     lf = lf.select([pl.col(f"column_{i}").alias(spec.names[i]) for i in spec.index])
     row = first = 2 if spec.header else 1
     try:
@@ -338,8 +406,9 @@ def _stream_chunks(spec: _Text, layout: Layout, ctx: Context,
         raise InputError(f"{spec.path}: no data rows (only a header)")
 
 
-def _parquet_chunks(path: Path, layout: Layout, ctx: Context,
-                    batch_rows: int) -> Iterator[QtlChunk]:
+def _parquet_chunks(
+    path: Path, layout: Layout, ctx: Context, batch_rows: int
+) -> Iterator[QtlChunk]:
     import pyarrow.parquet as pq
 
     pf = pq.ParquetFile(path)
@@ -348,16 +417,27 @@ def _parquet_chunks(path: Path, layout: Layout, ctx: Context,
     n_total = max(pf.metadata.num_rows, 1)
     for batch in pf.iter_batches(batch_size=batch_rows, columns=cols):
         df = pl.from_arrow(batch).with_columns(
-            [pl.col(c).cast(t, strict=False) for c, t in layout.numeric.items() if c in cols])
-        yield QtlChunk(layout.canonical(df.lazy(), ctx), df.height, row,
-                       int(size * min(1.0, (row + df.height) / n_total)))
+            [pl.col(c).cast(t, strict=False) for c, t in layout.numeric.items() if c in cols]
+        )
+        yield QtlChunk(
+            layout.canonical(df.lazy(), ctx),
+            df.height,
+            row,
+            int(size * min(1.0, (row + df.height) / n_total)),
+        )
         row += df.height
     if row == 1:
         raise InputError(f"{path}: no data rows")
 
 
-def open_qtl(path: str | Path, fmt: str = "auto", *, phenotypes: str | Path | None = None,
-             columns: str | dict | None = None, block_bytes: int = BLOCK_BYTES) -> QtlSource:
+def open_qtl(
+    path: str | Path,
+    fmt: str = "auto",
+    *,
+    phenotypes: str | Path | None = None,
+    columns: str | dict | None = None,
+    block_bytes: int = BLOCK_BYTES,
+) -> QtlSource:
     """Open a QTL table of any supported layout; the header is checked now, rows lazily.
 
     Args:
@@ -382,16 +462,22 @@ def open_qtl(path: str | Path, fmt: str = "auto", *, phenotypes: str | Path | No
         fmt = "generic" if mapping else detect_format(path)
     ph = read_phenotypes(phenotypes) if phenotypes else None
     if fmt == "eqtlcatalogue" and ph is None:
-        raise InputError(f"{path}: eQTL Catalogue tables need --phenotypes (the phenotype "
-                         "metadata file, phenotype_pos = TSS)")
+        raise InputError(
+            f"{path}: eQTL Catalogue tables need --phenotypes (the phenotype "
+            "metadata file, phenotype_pos = TSS)"
+        )
     if fmt == "generic":
         if not mapping:
             raise InputError(f"{path}: --format generic needs --columns KEY=COLUMN,...")
-        layout, required = generic_layout(mapping, str(path), ph is not None), tuple(mapping.values())
+        layout, required = (
+            generic_layout(mapping, str(path), ph is not None),
+            tuple(mapping.values()),
+        )
     else:
         layout, required = LAYOUTS[fmt], REQUIRED.get(fmt, ())
     if _magic(path) == b"PAR1":
         import pyarrow.parquet as pq
+
         present = frozenset(pq.ParquetFile(path).schema_arrow.names)
         missing = [c for c in required if c not in present]
         if missing:
@@ -419,5 +505,8 @@ def read_qtl(path: str | Path, fmt: str = "auto", **kwargs) -> pl.DataFrame:
     return table.with_columns(
         pl.col(c).replace_strict(
             {u: canonical_chrom(u) for u in table[c].drop_nulls().unique().to_list()},
-            default=None, return_dtype=pl.Utf8)
-        for c in ("snp_chrom", "target_chrom"))
+            default=None,
+            return_dtype=pl.Utf8,
+        )
+        for c in ("snp_chrom", "target_chrom")
+    )

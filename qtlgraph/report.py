@@ -1,4 +1,5 @@
 """``report.md`` for a demo directory: the tables and figures each stage wrote, in order."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,16 @@ from qtlgraph.outputs import atomic_path
 
 _SECTIONS = [
     ("QTL graph degrees", "degrees", ("summary.md",)),
-    ("U-Net baselines A-D (report Table 3) on held-out chromosomes", "unet_eval", ("unet_eval.md",)),
-    ("Models on held-out chromosomes: GNN vs local vs U-Net baselines", "compare", ("comparison.md",)),
+    (
+        "U-Net baselines A-D (report Table 3) on held-out chromosomes",
+        "unet_eval",
+        ("unet_eval.md",),
+    ),
+    (
+        "Models on held-out chromosomes: GNN vs local vs U-Net baselines",
+        "compare",
+        ("comparison.md",),
+    ),
     ("Held-out cell type (tcel): GNN vs local", "compare_holdout", ("comparison.md",)),
     ("Receptive field of U-Net A, untrained vs trained", "rf", ("rf.md",)),
     ("Distal reach of the GNN beside the U-Net and Enformer", "rf_gnn", ("rf.md",)),
@@ -37,14 +46,25 @@ def write_report(out: Path, timings: list[tuple[str, float]]) -> Path:
         lines.append("")
     rf_json = out / "rf" / "rf.json"
     if rf_json.is_file() and not (out / "rf" / "rf.md").is_file():
-        lines += ["## Receptive fields", "", "```json", json.dumps(json.loads(rf_json.read_text()), indent=2)[:4000], "```", ""]
+        lines += [
+            "## Receptive fields",
+            "",
+            "```json",
+            json.dumps(json.loads(rf_json.read_text()), indent=2)[:4000],
+            "```",
+            "",
+        ]
     variants = out / "variants" / "qtl_eval.tsv"
     if variants.is_file():
         import pandas as pd
 
         table = pd.read_csv(variants, sep="\t")
-        lines += ["## Variant effects on held-out chromosomes vs QTL betas and the true effects", "",
-                  table.to_markdown(index=False, floatfmt=".3f"), ""]
+        lines += [
+            "## Variant effects on held-out chromosomes vs QTL betas and the true effects",
+            "",
+            table.to_markdown(index=False, floatfmt=".3f"),
+            "",
+        ]
     if timings:
         lines += ["## Stage timings (this run)", "", "| stage | seconds |", "|---|---|"]
         lines += [f"| {name} | {sec:.1f} |" for name, sec in timings]

@@ -1,4 +1,5 @@
 """Device choice, seeding and checkpoints shared by every training command."""
+
 from __future__ import annotations
 
 import json
@@ -54,6 +55,7 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, An
 
 def write_json(path: str | Path, obj: Any) -> None:
     """Write JSON atomically, NumPy scalars converted."""
+
     def default(o):
         if isinstance(o, (np.integer,)):
             return int(o)
@@ -84,7 +86,16 @@ def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for pkg in ("qtlgraph", "numpy", "pandas", "polars", "torch", "torch-geometric", "pyBigWig", "powerlaw"):
+    for pkg in (
+        "qtlgraph",
+        "numpy",
+        "pandas",
+        "polars",
+        "torch",
+        "torch-geometric",
+        "pyBigWig",
+        "powerlaw",
+    ):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:

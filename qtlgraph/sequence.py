@@ -19,6 +19,7 @@ Sequence is read as one string per chromosome stretch and turned into base codes
 windows as one stretch. Readers reopen their files in a forked process (DataLoader
 workers) and pickle without open handles.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -49,7 +50,9 @@ def codes(seq: str | bytes | np.ndarray) -> np.ndarray:
     """Base codes 0-3 for A, C, G, T (any case) and 4 for anything else. Shapes: (L,) uint8."""
     if isinstance(seq, str):
         seq = seq.encode("ascii", errors="replace")
-    raw = np.frombuffer(seq, dtype=np.uint8) if isinstance(seq, bytes) else np.asarray(seq, np.uint8)
+    raw = (
+        np.frombuffer(seq, dtype=np.uint8) if isinstance(seq, bytes) else np.asarray(seq, np.uint8)
+    )
     return _LUT[raw]
 
 
@@ -87,14 +90,16 @@ def substitute(onehot: np.ndarray, offset: int, ref: str, alt: str, where: str =
     length = onehot.shape[1]
     name = where or f"offset {offset}"
     if offset < 0 or offset + len(ref) > length:
-        raise InputError(f"variant {name}: ref allele {ref!r} does not fit in a window of {length} bp")
-    found = decode(onehot[:, offset:offset + len(ref)])
+        raise InputError(
+            f"variant {name}: ref allele {ref!r} does not fit in a window of {length} bp"
+        )
+    found = decode(onehot[:, offset : offset + len(ref)])
     if found != ref.upper():
         raise InputError(
             f"variant {name}: ref allele mismatch: expected {ref.upper()!r} (from the variant), "
             f"found {found!r} in the genome"
         )
-    out = np.concatenate([onehot[:, :offset], one_hot(alt), onehot[:, offset + len(ref):]], axis=1)
+    out = np.concatenate([onehot[:, :offset], one_hot(alt), onehot[:, offset + len(ref) :]], axis=1)
     if out.shape[1] >= length:
         return np.ascontiguousarray(out[:, :length], dtype=np.float32)
     pad = np.zeros((4, length - out.shape[1]), dtype=np.float32)
@@ -146,7 +151,9 @@ def _index_paths(path: Path, bgzf: bool) -> tuple[Path, Path | None]:
     if _fresh(path, beside) or _writable(path.parent):
         return beside
     st = path.stat()
-    key = hashlib.sha1(f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    key = hashlib.sha1(f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[
+        :16
+    ]
     folder = index_cache_dir() / key
     return folder / f"{path.name}.fai", (folder / f"{path.name}.gzi" if bgzf else None)
 
@@ -154,8 +161,14 @@ def _index_paths(path: Path, bgzf: bool) -> tuple[Path, Path | None]:
 def _faidx(path: Path, fai: Path, gzi: Path | None):
     """A pyfaidx reader returning plain strings, never writing an index."""
     try:
-        return pyfaidx.Faidx(str(path), indexname=str(fai), gzi_indexname=gzi and str(gzi),
-                             as_raw=True, rebuild=False, build_index=False)
+        return pyfaidx.Faidx(
+            str(path),
+            indexname=str(fai),
+            gzi_indexname=gzi and str(gzi),
+            as_raw=True,
+            rebuild=False,
+            build_index=False,
+        )
     except _PYFAIDX_ERRORS as err:
         raise InputError(f"{path}: cannot read FASTA index {fai}: {err}") from None
 
@@ -167,7 +180,9 @@ def _build_index(path: Path, fai: Path, gzi: Path | None) -> None:
     try:
         tmp_fai, tmp_gzi = tmp / fai.name, (tmp / gzi.name if gzi else None)
         try:
-            pyfaidx.Faidx(str(path), indexname=str(tmp_fai), gzi_indexname=tmp_gzi and str(tmp_gzi)).close()
+            pyfaidx.Faidx(
+                str(path), indexname=str(tmp_fai), gzi_indexname=tmp_gzi and str(tmp_gzi)
+            ).close()
         except _PYFAIDX_ERRORS as err:
             raise InputError(f"{path}: cannot index FASTA: {err}") from None
         if gzi is not None:  # .gzi first: a reader seeing a current .fai finds its .gzi too
@@ -233,7 +248,9 @@ class GenomeSequence:
     def _check(self, chrom: str, start: int, end: int) -> str:
         c = canonical_chrom(chrom)
         if c not in self.sizes:
-            raise InputError(f"{self.source}: no chromosome {chrom!r} (has {list(self.sizes)[:5]}...)")
+            raise InputError(
+                f"{self.source}: no chromosome {chrom!r} (has {list(self.sizes)[:5]}...)"
+            )
         if end < start:
             raise InputError(f"{chrom}:{start}-{end}: end before start")
         return c
@@ -244,7 +261,7 @@ class GenomeSequence:
         out = np.full(end - start, 4, dtype=np.uint8)
         lo, hi = max(start, 0), min(end, self.sizes[c])
         if hi > lo:
-            out[lo - start:hi - start] = self._codes(c, lo, hi)
+            out[lo - start : hi - start] = self._codes(c, lo, hi)
         return out
 
     def fetch(self, chrom: str, start: int, end: int) -> str:
@@ -261,7 +278,9 @@ class GenomeSequence:
         Shapes:
             chroms, starts: (B,) -> (B, 4, length) float32.
         """
-        return np.ascontiguousarray(_EYE[self._codes_many(chroms, starts, length)].transpose(0, 2, 1))
+        return np.ascontiguousarray(
+            _EYE[self._codes_many(chroms, starts, length)].transpose(0, 2, 1)
+        )
 
     def _codes_many(self, chroms, starts, length: int) -> np.ndarray:
         """Shapes: chroms, starts: (B,) -> (B, length) uint8 base codes."""
@@ -304,9 +323,13 @@ class FastaSequence(GenomeSequence):
         try:
             text = self._faidx().fetch(self._names[chrom], start + 1, end)
         except _PYFAIDX_ERRORS as err:
-            raise InputError(f"{self.source}: {chrom}:{start}-{end} could not be read: {err}") from None
+            raise InputError(
+                f"{self.source}: {chrom}:{start}-{end} could not be read: {err}"
+            ) from None
         if len(text) != end - start:
-            raise InputError(f"{self.source}: {chrom}:{start}-{end} could not be read; is the index up to date?")
+            raise InputError(
+                f"{self.source}: {chrom}:{start}-{end} could not be read; is the index up to date?"
+            )
         return codes(text)
 
 

@@ -9,6 +9,7 @@ defaults are different: on a genome lacking some of them (a small simulated geno
 single-chromosome test set) :meth:`Split.restricted_to` keeps those present and fails
 only when none of the test chromosomes is left.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -72,11 +73,13 @@ class Split:
         """
         chroms = self.chroms(genome, part)
         sizes = genome.sizes
-        return pd.DataFrame({
-            "chrom": list(chroms),
-            "start": np.zeros(len(chroms), dtype=np.int64),
-            "end": np.array([sizes[c] for c in chroms], dtype=np.int64),
-        })
+        return pd.DataFrame(
+            {
+                "chrom": list(chroms),
+                "start": np.zeros(len(chroms), dtype=np.int64),
+                "end": np.array([sizes[c] for c in chroms], dtype=np.int64),
+            }
+        )
 
     def cell_types(self, names: list[str] | tuple[str, ...], part: str) -> tuple[str, ...]:
         """Cell types used in ``part``: the held-out one only in ``test``, the rest everywhere."""
@@ -96,8 +99,11 @@ class Split:
         problems = []
         have = ", ".join(genome.chroms[:6]) + (", ..." if len(genome.chroms) > 6 else "")
         for key, chroms in (("test", self.test), ("valid", self.valid)):
-            problems += [f"[splits] {key}: chromosome {c!r} is not in genome {genome.name} (has {have})"
-                         for c in chroms if c not in genome.sizes]
+            problems += [
+                f"[splits] {key}: chromosome {c!r} is not in genome {genome.name} (has {have})"
+                for c in chroms
+                if c not in genome.sizes
+            ]
         if cell_types and self.held_out_cell_type not in (None, *cell_types):
             problems.append(
                 f"[splits] held_out_cell_type: {self.held_out_cell_type!r} is not one of {list(cell_types)}"
@@ -106,7 +112,7 @@ class Split:
             problems.append(f"[splits]: no training chromosome left in genome {genome.name}")
         return problems
 
-    def restricted_to(self, genome: Genome) -> "Split":
+    def restricted_to(self, genome: Genome) -> Split:
         """The same split keeping only chromosomes the genome has (meant for the defaults).
 
         Raises:
@@ -115,8 +121,10 @@ class Split:
         keep = genome.sizes
         test = tuple(c for c in self.test if c in keep)
         if not test:
-            raise InputError(f"[splits] test: none of the test chromosomes {list(self.test)} is in "
-                             f"genome {genome.name}; name test chromosomes in a [splits] table")
+            raise InputError(
+                f"[splits] test: none of the test chromosomes {list(self.test)} is in "
+                f"genome {genome.name}; name test chromosomes in a [splits] table"
+            )
         return Split(test, tuple(c for c in self.valid if c in keep), self.held_out_cell_type)
 
 

@@ -7,6 +7,7 @@ NaN as 0 (``np.nan_to_num``, "no signal"), targets keep NaN and are masked out o
 and metrics. Chromosomes missing from a bigWig are an InputError (``missing="error"``) or
 all-NaN (``missing="nan"``); chromosome lengths that disagree with the genome are an error.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,12 +48,16 @@ def _names(bw, path, index: BinIndex | None, missing: str) -> dict[str, str | No
     for chrom, length in zip(index.chroms, index.genome.lengths):
         if chrom not in own:
             if missing == "error":
-                raise InputError(f"{path}: bigWig has no chromosome {chrom} of genome {index.genome.name} "
-                                 "(use missing='nan' to read it as all-NaN)")
+                raise InputError(
+                    f"{path}: bigWig has no chromosome {chrom} of genome {index.genome.name} "
+                    "(use missing='nan' to read it as all-NaN)"
+                )
             out[chrom] = None
         elif own[chrom][1] != length:
-            raise InputError(f"{path}: {chrom} is {own[chrom][1]} bp in the bigWig but {length} bp "
-                             f"in genome {index.genome.name}: wrong build?")
+            raise InputError(
+                f"{path}: {chrom} is {own[chrom][1]} bp in the bigWig but {length} bp "
+                f"in genome {index.genome.name}: wrong build?"
+            )
         else:
             out[chrom] = own[chrom][0]
     return out
@@ -63,14 +68,18 @@ def _stat(bw, name: str, start: int, end: int, width: int, stat: str) -> np.ndar
     n_full = (end - start) // width
     parts = []
     if n_full:
-        parts.append(bw.stats(name, start, start + n_full * width, type=stat, nBins=n_full, exact=True))
+        parts.append(
+            bw.stats(name, start, start + n_full * width, type=stat, nBins=n_full, exact=True)
+        )
     if start + n_full * width < end:
         parts.append(bw.stats(name, start + n_full * width, end, type=stat, nBins=1, exact=True))
     vals = [v for p in parts for v in p]
     return np.array([np.nan if v is None else v for v in vals], dtype=np.float32)
 
 
-def read_region(path: str | Path, chrom: str, start: int, end: int, *, missing: str = "error") -> np.ndarray:
+def read_region(
+    path: str | Path, chrom: str, start: int, end: int, *, missing: str = "error"
+) -> np.ndarray:
     """Base-resolution signal of ``chrom:start-end`` (0-based half-open).
 
     Shapes:
@@ -86,12 +95,13 @@ def read_region(path: str | Path, chrom: str, start: int, end: int, *, missing: 
             return out
         lo, hi = max(start, 0), min(end, bw.chroms(names[c]))
         if hi > lo:
-            out[lo - start:hi - start] = bw.values(names[c], lo, hi, numpy=True)
+            out[lo - start : hi - start] = bw.values(names[c], lo, hi, numpy=True)
         return out
 
 
-def region_stat(path: str | Path, chrom: str, start: int, end: int, width: int,
-                stat: str = "mean") -> np.ndarray:
+def region_stat(
+    path: str | Path, chrom: str, start: int, end: int, width: int, stat: str = "mean"
+) -> np.ndarray:
     """A statistic over consecutive ``width``-bp windows of a region (last one may be shorter).
 
     Shapes:
@@ -113,7 +123,9 @@ def _check_stat(stat: str) -> None:
         raise InputError(f"stat must be one of {STATS}, got {stat!r}")
 
 
-def bin_stat(path: str | Path, index: BinIndex, stat: str = "mean", *, missing: str = "error") -> np.ndarray:
+def bin_stat(
+    path: str | Path, index: BinIndex, stat: str = "mean", *, missing: str = "error"
+) -> np.ndarray:
     """One value per bin of the whole genome in one pass per chromosome.
 
     Args:
@@ -139,14 +151,15 @@ def bin_stat(path: str | Path, index: BinIndex, stat: str = "mean", *, missing: 
 def _window_means(bw, name: str, length: int, width: int, chunk: int = 10_000_000) -> np.ndarray:
     """Mean over covered bases of consecutive ``width`` windows of a chromosome (the last
     may be shorter), from base values read ``chunk`` bp at a time: pyBigWig's per-window
-    exact ``stats`` runs at about 10k windows/s, far too slow for 100 bp windows genome-wide."""
+    exact ``stats`` runs at about 10k windows/s, far too slow for 100 bp windows genome-wide.
+    """
     step = max(width, chunk // width * width)
     parts = []
     for lo in range(0, length, step):
         hi = min(lo + step, length)
         n = -(-(hi - lo) // width)
         w = np.full(n * width, np.nan, dtype=np.float32)
-        w[:hi - lo] = bw.values(name, lo, hi, numpy=True)
+        w[: hi - lo] = bw.values(name, lo, hi, numpy=True)
         w = w.reshape(n, width)
         count = np.isfinite(w).sum(axis=1)
         total = np.nansum(w, axis=1, dtype=np.float64)
@@ -154,8 +167,9 @@ def _window_means(bw, name: str, length: int, width: int, chunk: int = 10_000_00
     return np.concatenate(parts).astype(np.float32)
 
 
-def bin_profile(path: str | Path, index: BinIndex, resolution: int = 100, *,
-                missing: str = "error") -> np.ndarray:
+def bin_profile(
+    path: str | Path, index: BinIndex, resolution: int = 100, *, missing: str = "error"
+) -> np.ndarray:
     """A downsampled profile per bin: the mean over each ``resolution`` bp of every bin.
 
     Positions past a chromosome's end (in its last, shorter bin) are NaN.
@@ -172,8 +186,8 @@ def bin_profile(path: str | Path, index: BinIndex, resolution: int = 100, *,
         for i, (chrom, length) in enumerate(zip(index.chroms, index.genome.lengths)):
             if names[chrom] is not None:
                 vals = _window_means(bw, names[chrom], length, resolution)
-                flat = out[index.offsets[i]:index.offsets[i + 1]].reshape(-1)
-                flat[:vals.size] = vals
+                flat = out[index.offsets[i] : index.offsets[i + 1]].reshape(-1)
+                flat[: vals.size] = vals
     return out
 
 
@@ -189,7 +203,9 @@ def quantile_normalize(x: np.ndarray) -> np.ndarray:
     """
     x = np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0)
     if x.ndim != 2 or x.shape[1] == 0:
-        raise InputError(f"quantile_normalize expects (n_tracks, n) with n > 0, got shape {x.shape}")
+        raise InputError(
+            f"quantile_normalize expects (n_tracks, n) with n > 0, got shape {x.shape}"
+        )
     order = np.argsort(x, axis=1, kind="stable")
     ranked = np.take_along_axis(x, order, axis=1)
     reference = ranked.mean(axis=0)
@@ -220,7 +236,9 @@ def binarize(x: np.ndarray, threshold: float = 2.0) -> np.ndarray:
     return np.where(np.isnan(x), np.nan, (x > threshold).astype(np.float32)).astype(np.float32)
 
 
-def dataset_targets(dataset, index: BinIndex, stat: str = "mean", *, missing: str = "error") -> np.ndarray:
+def dataset_targets(
+    dataset, index: BinIndex, stat: str = "mean", *, missing: str = "error"
+) -> np.ndarray:
     """Per-bin histone-mark targets of a dataset (NaN kept: mask it in losses and metrics).
 
     Shapes:
@@ -235,12 +253,15 @@ def dataset_targets(dataset, index: BinIndex, stat: str = "mean", *, missing: st
     return out
 
 
-def dataset_accessibility(dataset, index: BinIndex, *, normalize: bool = True,
-                          missing: str = "error") -> np.ndarray:
+def dataset_accessibility(
+    dataset, index: BinIndex, *, normalize: bool = True, missing: str = "error"
+) -> np.ndarray:
     """Per-bin accessibility of every cell type, NaN -> 0, quantile-normalised across them.
 
     Shapes:
         -> (n_cell_types, index.n_bins) float32.
     """
-    x = np.stack([bin_stat(c.accessibility, index, "mean", missing=missing) for c in dataset.cell_types])
+    x = np.stack(
+        [bin_stat(c.accessibility, index, "mean", missing=missing) for c in dataset.cell_types]
+    )
     return quantile_normalize(x) if normalize else np.nan_to_num(x, nan=0.0)

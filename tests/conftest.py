@@ -1,5 +1,6 @@
 """Shared fixtures: the real public data folder (skipped cleanly where it is absent), an in-process
 CLI runner and one tiny simulated pipeline (graphs, encoder, embeddings) built once per session."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -60,10 +61,59 @@ def tiny_pipeline(tmp_path_factory) -> TinyPipeline:
     for c in TINY_CELLS:
         qtl = [str(sim / "qtl" / f"{c}_{m}.txt.gz") for m in TINY_MARKS]
         graphs[c] = root / f"g_{c}"
-        assert run_cli(["build", *qtl, "--genome", str(sim / "genome.chrom.sizes"), "--name", c,
-                        "--edge-type", "H3K27ac", "--edge-type", "H3K4me1", "--out", str(graphs[c])]) == 0
-    assert run_cli(["train-local", "--dataset", str(sim / "dataset.toml"), "--out", str(root / "enc"),
-                    "--epochs", "1", "--dim", "8", "--device", "cpu"]) == 0
-    assert run_cli(["embed", "--run", str(root / "enc"), "--out", str(root / "emb"), "--device", "cpu",
-                    "--dtype", "float32", "--precision", "fp32"]) == 0
+        assert (
+            run_cli(
+                [
+                    "build",
+                    *qtl,
+                    "--genome",
+                    str(sim / "genome.chrom.sizes"),
+                    "--name",
+                    c,
+                    "--edge-type",
+                    "H3K27ac",
+                    "--edge-type",
+                    "H3K4me1",
+                    "--out",
+                    str(graphs[c]),
+                ]
+            )
+            == 0
+        )
+    assert (
+        run_cli(
+            [
+                "train-local",
+                "--dataset",
+                str(sim / "dataset.toml"),
+                "--out",
+                str(root / "enc"),
+                "--epochs",
+                "1",
+                "--dim",
+                "8",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    assert (
+        run_cli(
+            [
+                "embed",
+                "--run",
+                str(root / "enc"),
+                "--out",
+                str(root / "emb"),
+                "--device",
+                "cpu",
+                "--dtype",
+                "float32",
+                "--precision",
+                "fp32",
+            ]
+        )
+        == 0
+    )
     return TinyPipeline(root, sim / "dataset.toml", graphs, root / "emb")

@@ -5,6 +5,7 @@ imports heavy libraries (torch, polars, powerlaw) inside the command body, so th
 ``qtlgraph --help`` stays fast. Library errors (:class:`qtlgraph.errors.InputError`)
 become one line on stderr and exit code 2.
 """
+
 from __future__ import annotations
 
 import importlib

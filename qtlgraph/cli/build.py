@@ -1,22 +1,35 @@
 """``qtlgraph build``: QTL tables (and optional loops) -> a graph directory over genome bins."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
 
-_FORMATS = ("auto", "blueprint", "blueprint-reformatted", "qtltools-nominal",
-            "qtltools-permutation", "tensorqtl", "gtex-egenes", "gtex-pairs", "eqtlcatalogue",
-            "generic")
+_FORMATS = (
+    "auto",
+    "blueprint",
+    "blueprint-reformatted",
+    "qtltools-nominal",
+    "qtltools-permutation",
+    "tensorqtl",
+    "gtex-egenes",
+    "gtex-pairs",
+    "eqtlcatalogue",
+    "generic",
+)
 
 
 def _report(meta: dict) -> None:
     """Kept and dropped counts per input on stderr."""
     for rec in meta["inputs"]:
         dropped = ", ".join(f"{k} {v}" for k, v in rec["dropped"].items() if v)
-        click.echo(f"{rec['path']} [{rec.get('format', 'bedpe')} -> {rec['edge_type']}]: "
-                   f"read {rec['rows_read']}, kept {rec['kept']}"
-                   + (f"; dropped: {dropped}" if dropped else ""), err=True)
+        click.echo(
+            f"{rec['path']} [{rec.get('format', 'bedpe')} -> {rec['edge_type']}]: "
+            f"read {rec['rows_read']}, kept {rec['kept']}"
+            + (f"; dropped: {dropped}" if dropped else ""),
+            err=True,
+        )
     for warning in meta["warnings"]:
         click.echo(f"warning: {warning}", err=True)
 
@@ -24,39 +37,101 @@ def _report(meta: dict) -> None:
 @click.command(short_help="Build the QTL graph over genome bins from QTL tables.")
 @click.argument("qtl_files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--genome", required=True, help="hg38, hg19 or a .chrom.sizes/.fai file.")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Output directory (refused when not empty unless --force).")
-@click.option("--format", "fmt", type=click.Choice(_FORMATS), default="auto", show_default=True,
-              help="Layout of the QTL tables (auto detects it from the first line).")
-@click.option("--fdr", type=float, default=0.05, show_default=True,
-              help="Keep rows with FDR / q-value below this.")
-@click.option("--pvalue", type=float, default=None,
-              help="Keep rows with p-value below this instead of the FDR threshold.")
-@click.option("--max-distance", type=int, default=1_000_000, show_default=True,
-              help="Largest |target midpoint - SNP| in bp.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output directory (refused when not empty unless --force).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(_FORMATS),
+    default="auto",
+    show_default=True,
+    help="Layout of the QTL tables (auto detects it from the first line).",
+)
+@click.option(
+    "--fdr",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="Keep rows with FDR / q-value below this.",
+)
+@click.option(
+    "--pvalue",
+    type=float,
+    default=None,
+    help="Keep rows with p-value below this instead of the FDR threshold.",
+)
+@click.option(
+    "--max-distance",
+    type=int,
+    default=1_000_000,
+    show_default=True,
+    help="Largest |target midpoint - SNP| in bp.",
+)
 @click.option("--bin-size", type=int, default=10_000, show_default=True, help="Bin width in bp.")
-@click.option("--loops", type=click.Path(path_type=Path), default=None,
-              help="BEDPE of chromatin loops: extra edges of type 'loop', both directions.")
-@click.option("--edge-type", "edge_types", multiple=True,
-              help="Edge type per QTL file, in order (e.g. the mark); default the file name.")
-@click.option("--name", default=None,
-              help="Name of the graph (e.g. the cell type), used as its column in "
-                   "'qtlgraph degrees' and to match it in 'qtlgraph train'; default the file name.")
-@click.option("--phenotypes", type=click.Path(path_type=Path), default=None,
-              help="Phenotype BED or eQTL Catalogue metadata giving target positions.")
-@click.option("--columns", default=None,
-              help="Generic layout: KEY=COLUMN,... with keys snp_chrom, snp_pos, target_chrom, "
-                   "target_start, target_end, target_mid, pvalue, fdr, beta, se, variant_id, "
-                   "phenotype_id.")
-@click.option("--target-mode", type=click.Choice(["midpoint", "overlap"]), default="midpoint",
-              show_default=True, help="Target bin: the midpoint's bin, or every overlapped bin.")
+@click.option(
+    "--loops",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="BEDPE of chromatin loops: extra edges of type 'loop', both directions.",
+)
+@click.option(
+    "--edge-type",
+    "edge_types",
+    multiple=True,
+    help="Edge type per QTL file, in order (e.g. the mark); default the file name.",
+)
+@click.option(
+    "--name",
+    default=None,
+    help="Name of the graph (e.g. the cell type), used as its column in "
+    "'qtlgraph degrees' and to match it in 'qtlgraph train'; default the file name.",
+)
+@click.option(
+    "--phenotypes",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Phenotype BED or eQTL Catalogue metadata giving target positions.",
+)
+@click.option(
+    "--columns",
+    default=None,
+    help="Generic layout: KEY=COLUMN,... with keys snp_chrom, snp_pos, target_chrom, "
+    "target_start, target_end, target_mid, pvalue, fdr, beta, se, variant_id, "
+    "phenotype_id.",
+)
+@click.option(
+    "--target-mode",
+    type=click.Choice(["midpoint", "overlap"]),
+    default="midpoint",
+    show_default=True,
+    help="Target bin: the midpoint's bin, or every overlapped bin.",
+)
 @click.option("--graphml", is_flag=True, help="Also write graph.graphml (networkx).")
 @click.option("--force", is_flag=True, help="Replace a non-empty --out.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def command(qtl_files: tuple[Path, ...], genome: str, out: Path, fmt: str, fdr: float,
-            pvalue: float | None, max_distance: int, bin_size: int, loops: Path | None,
-            edge_types: tuple[str, ...], name: str | None, phenotypes: Path | None, columns: str | None,
-            target_mode: str, graphml: bool, force: bool, quiet: bool) -> None:
+def command(
+    qtl_files: tuple[Path, ...],
+    genome: str,
+    out: Path,
+    fmt: str,
+    fdr: float,
+    pvalue: float | None,
+    max_distance: int,
+    bin_size: int,
+    loops: Path | None,
+    edge_types: tuple[str, ...],
+    name: str | None,
+    phenotypes: Path | None,
+    columns: str | None,
+    target_mode: str,
+    graphml: bool,
+    force: bool,
+    quiet: bool,
+) -> None:
     """Build a graph directory from QTL_FILE(s): graph.pt (PyG Data fields), edges.parquet,
     degrees.tsv.gz (connected and binned QTLs per bin), summary.tsv (Tables 1 and 2),
     build.json (inputs, options, rows kept and dropped per reason). Files given the same
@@ -71,11 +146,22 @@ def command(qtl_files: tuple[Path, ...], genome: str, out: Path, fmt: str, fdr: 
     from qtlgraph.errors import InputError
 
     try:
-        built = build_graph(list(qtl_files), genome, fmt=fmt,
-                            edge_types=list(edge_types) or None, fdr=fdr, pvalue=pvalue,
-                            max_distance=max_distance, bin_size=bin_size, loops=loops,
-                            phenotypes=phenotypes, columns=columns, target_mode=target_mode,
-                            name=name, progress=not quiet)
+        built = build_graph(
+            list(qtl_files),
+            genome,
+            fmt=fmt,
+            edge_types=list(edge_types) or None,
+            fdr=fdr,
+            pvalue=pvalue,
+            max_distance=max_distance,
+            bin_size=bin_size,
+            loops=loops,
+            phenotypes=phenotypes,
+            columns=columns,
+            target_mode=target_mode,
+            name=name,
+            progress=not quiet,
+        )
     except pl.exceptions.PolarsError as exc:  # anything the readers did not foresee
         raise InputError(f"cannot read the input: {str(exc).splitlines()[0]}") from None
     _report(built.meta)

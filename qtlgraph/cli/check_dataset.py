@@ -1,4 +1,5 @@
 """``qtlgraph check-dataset``: validate a dataset manifest and print what it holds."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,7 +28,7 @@ def _names(chroms: tuple[str, ...], limit: int = 8) -> str:
     return (shown + f", ... ({len(chroms)} in all)") if len(chroms) > limit else shown or "(none)"
 
 
-def dataset_summary(ds: "Dataset", bin_size: int = 10_000) -> str:
+def dataset_summary(ds: Dataset, bin_size: int = 10_000) -> str:
     """A short text summary of a loaded dataset: genome, bins, cell types, QTL files, split.
 
     Args:
@@ -37,7 +38,9 @@ def dataset_summary(ds: "Dataset", bin_size: int = 10_000) -> str:
     from qtlgraph.genome import BinIndex
 
     g = ds.genome
-    source = f"fasta {ds.fasta}" if ds.fasta is not None else f"one-hot bigWigs {ds.onehot['A'].parent}"
+    source = (
+        f"fasta {ds.fasta}" if ds.fasta is not None else f"one-hot bigWigs {ds.onehot['A'].parent}"
+    )
     lines = [
         f"dataset {ds.name} ({ds.root})",
         f"genome {g.name}: {len(g.chroms)} chromosomes, {g.total_length:,} bp ({source})",
@@ -48,7 +51,9 @@ def dataset_summary(ds: "Dataset", bin_size: int = 10_000) -> str:
     for cell in ds.cell_types:
         lines.append(f"  {cell.name}: assay {cell.assay}, marks {', '.join(cell.marks)}")
         for mark, path in cell.qtl.items():
-            lines.append(f"    qtl {mark}: {path.name} ({_size(path.stat().st_size)}, format {cell.qtl_format})")
+            lines.append(
+                f"    qtl {mark}: {path.name} ({_size(path.stat().st_size)}, format {cell.qtl_format})"
+            )
     split = ds.split
     lines += [
         "split:",
@@ -65,10 +70,20 @@ def dataset_summary(ds: "Dataset", bin_size: int = 10_000) -> str:
 
 @click.command(short_help="Validate a dataset manifest and print a summary.")
 @click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--bin-size", type=click.IntRange(min=1), default=10_000, show_default=True,
-              help="Bin width (bp) used to count bins.")
-@click.option("--missing", type=click.Choice(["error", "nan"]), default="error", show_default=True,
-              help="'nan': bigWigs may lack genome chromosomes (read later as all-NaN).")
+@click.option(
+    "--bin-size",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    help="Bin width (bp) used to count bins.",
+)
+@click.option(
+    "--missing",
+    type=click.Choice(["error", "nan"]),
+    default="error",
+    show_default=True,
+    help="'nan': bigWigs may lack genome chromosomes (read later as all-NaN).",
+)
 def command(manifest: Path, bin_size: int, missing: str) -> None:
     """Load MANIFEST (a dataset TOML) with full validation: every file exists, bigWigs and
     the FASTA agree with the genome on chromosome lengths, split chromosomes are in the

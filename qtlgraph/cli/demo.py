@@ -1,4 +1,5 @@
 """``qtlgraph demo``: simulate the built-in dataset and run every stage on it."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,8 +8,13 @@ import click
 
 
 @click.command(short_help="Run the whole toolkit end to end on the simulated demo dataset.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"), show_default=True,
-              help="Output directory; the demo resumes stages already finished there.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo-out"),
+    show_default=True,
+    help="Output directory; the demo resumes stages already finished there.",
+)
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--force", is_flag=True, help="Start over, discarding a previous demo in --out.")
 def command(out: Path, seed: int, force: bool) -> None:

@@ -1,4 +1,5 @@
 """``qtlgraph evaluate``: the comparison table across runs (and U-Net test evaluation)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,18 +8,39 @@ import click
 
 
 @click.command(short_help="Compare runs: one table of test metrics per run, cell type and mark.")
-@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the table as Markdown to this file.")
-@click.option("--recompute", is_flag=True,
-              help="(Re-)evaluate train-unet runs on the test chromosomes before comparing.")
-@click.option("--base-fraction", type=float, default=0.01, show_default=True,
-              help="With --recompute: fraction of test bases scored for PR/ROC-AUC.")
-@click.option("--device", default="auto", show_default=True, help="With --recompute: cpu, cuda or auto.")
-def command(run_dirs: tuple[Path, ...], out: Path | None, recompute: bool, base_fraction: float,
-            device: str) -> None:
+@click.argument(
+    "run_dirs",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the table as Markdown to this file.",
+)
+@click.option(
+    "--recompute",
+    is_flag=True,
+    help="(Re-)evaluate train-unet runs on the test chromosomes before comparing.",
+)
+@click.option(
+    "--base-fraction",
+    type=float,
+    default=0.01,
+    show_default=True,
+    help="With --recompute: fraction of test bases scored for PR/ROC-AUC.",
+)
+@click.option(
+    "--device", default="auto", show_default=True, help="With --recompute: cpu, cuda or auto."
+)
+def command(
+    run_dirs: tuple[Path, ...], out: Path | None, recompute: bool, base_fraction: float, device: str
+) -> None:
     """Print the comparison table of RUN_DIRs from their results.json (test chromosomes;
-    PR/ROC-AUC at base resolution where the model has it, Pearson/Spearman on 10 kb bins)."""
+    PR/ROC-AUC at base resolution where the model has it, Pearson/Spearman on 10 kb bins).
+    """
     from qtlgraph.encoders.evaluate import comparison_table, evaluate_run, to_markdown
     from qtlgraph.outputs import atomic_path
     from qtlgraph.runtime import select_device

@@ -1,4 +1,5 @@
 """``qtlgraph rf``: measure a model's receptive field (report section 4.3)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,23 +17,65 @@ def _position(value: str) -> str | int:
 
 
 @click.command(short_help="Receptive field of a U-Net, the bin encoder, Enformer or a trained run.")
-@click.option("--model", "model", required=True, metavar="unet:A|unet:B|unet:C|unet:D|bin-encoder|enformer|RUN_DIR",
-              help="Architecture (untrained, default config, seeded weights) or a trained run directory.")
-@click.option("--trained", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Trained run of the same architecture: probe it and its untrained twin side by side.")
-@click.option("--method", type=click.Choice(["perturbation", "gradient", "both"]), default="both", show_default=True)
-@click.option("--n-inputs", type=int, default=16, show_default=True, help="Random one-hot inputs per probe.")
-@click.option("--position", default="center", show_default=True, metavar="center|edge|INT",
-              help="Mutated base (perturbation) and probed output position (gradient).")
-@click.option("--perturb", "perturb", type=click.Choice(["direction", "swap"]), default="direction", show_default=True,
-              help="GNN runs: shift the source bin's features along a random direction, or swap in another bin's.")
-@click.option("--delta", type=float, default=1.0, show_default=True,
-              help="GNN runs: size of the direction shift, in feature standard deviations.")
+@click.option(
+    "--model",
+    "model",
+    required=True,
+    metavar="unet:A|unet:B|unet:C|unet:D|bin-encoder|enformer|RUN_DIR",
+    help="Architecture (untrained, default config, seeded weights) or a trained run directory.",
+)
+@click.option(
+    "--trained",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Trained run of the same architecture: probe it and its untrained twin side by side.",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["perturbation", "gradient", "both"]),
+    default="both",
+    show_default=True,
+)
+@click.option(
+    "--n-inputs", type=int, default=16, show_default=True, help="Random one-hot inputs per probe."
+)
+@click.option(
+    "--position",
+    default="center",
+    show_default=True,
+    metavar="center|edge|INT",
+    help="Mutated base (perturbation) and probed output position (gradient).",
+)
+@click.option(
+    "--perturb",
+    "perturb",
+    type=click.Choice(["direction", "swap"]),
+    default="direction",
+    show_default=True,
+    help="GNN runs: shift the source bin's features along a random direction, or swap in another bin's.",
+)
+@click.option(
+    "--delta",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="GNN runs: size of the direction shift, in feature standard deviations.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--force", is_flag=True, help="Replace a non-empty --out.")
-def command(model: str, trained: Path | None, method: str, n_inputs: int, position: str, perturb: str,
-            delta: float, seed: int, out: Path, force: bool) -> None:
+def command(
+    model: str,
+    trained: Path | None,
+    method: str,
+    n_inputs: int,
+    position: str,
+    perturb: str,
+    delta: float,
+    seed: int,
+    out: Path,
+    force: bool,
+) -> None:
     """Probe a model with random DNA: the span of outputs a single-base substitution moves
     (perturbation) and the span of inputs with a non-zero gradient (gradient). Writes
     OUT/rf.json (measured, analytic and the report's spans), rf.md, profiles.npz and
@@ -45,8 +88,18 @@ def command(model: str, trained: Path | None, method: str, n_inputs: int, positi
     """
     from qtlgraph.analysis.rf_report import run_rf
 
-    summary = run_rf(model, out, trained=trained, method=method, n_inputs=n_inputs,
-                     position=_position(position), seed=seed, force=force, mode=perturb, delta=delta)
+    summary = run_rf(
+        model,
+        out,
+        trained=trained,
+        method=method,
+        n_inputs=n_inputs,
+        position=_position(position),
+        seed=seed,
+        force=force,
+        mode=perturb,
+        delta=delta,
+    )
     if summary["family"] == "gnn":
         for s in summary["compare"].values():
             click.echo(f"{s['label']}: reach {s['reach_bp']:,.0f} bp")
@@ -54,5 +107,7 @@ def command(model: str, trained: Path | None, method: str, n_inputs: int, positi
         return
     for version, methods in summary["probes"].items():
         for name, s in methods.items():
-            click.echo(f"{version} {name}: span {s['span_bp']:,} bp, effective width {s['effective_width_bp']:,} bp")
+            click.echo(
+                f"{version} {name}: span {s['span_bp']:,} bp, effective width {s['effective_width_bp']:,} bp"
+            )
     click.echo(f"wrote {out}", err=True)

@@ -1,4 +1,5 @@
 """``qtlgraph simulate``: write the built-in simulated dataset (docs/simulation.md)."""
+
 from __future__ import annotations
 
 import click
@@ -6,10 +7,21 @@ import click
 
 @click.command(name="simulate")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Random seed; same seed, same bytes.")
-@click.option("--preset", default="demo", show_default=True, type=click.Choice(["demo", "small", "tiny", "large"]),
-              help="tiny ~2.5 Mb (tests), demo ~16 Mb (the demo pipeline), small ~100 Mb (benchmarks).")
-@click.option("--no-distal", is_flag=True, help="Switch the distal term off (a null control; same sequence, links, QTL tables).")
+@click.option(
+    "--seed", default=0, show_default=True, type=int, help="Random seed; same seed, same bytes."
+)
+@click.option(
+    "--preset",
+    default="demo",
+    show_default=True,
+    type=click.Choice(["demo", "small", "tiny", "large"]),
+    help="tiny ~2.5 Mb (tests), demo ~16 Mb (the demo pipeline), small ~100 Mb (benchmarks).",
+)
+@click.option(
+    "--no-distal",
+    is_flag=True,
+    help="Switch the distal term off (a null control; same sequence, links, QTL tables).",
+)
 @click.option("--force", is_flag=True, help="Replace a non-empty output directory.")
 def command(out: str, seed: int, preset: str, no_distal: bool, force: bool) -> None:
     """Simulate a genome, tracks and QTL tables with known distal effects."""

@@ -1,41 +1,125 @@
 """``qtlgraph train``: the GNN or its local baseline on cached bin embeddings."""
+
 from __future__ import annotations
 
 import click
 
 
 @click.command()
-@click.option("--dataset", required=True, type=click.Path(exists=True, dir_okay=False), help="Dataset manifest (TOML).")
-@click.option("--graph", "graphs", required=True, multiple=True,
-              help="Graph directory per cell type: CELL=DIR, or DIR whose build.json name names the cell type. Repeat.")
-@click.option("--embeddings", required=True, type=click.Path(exists=True, file_okay=False), help="qtlgraph embed output.")
-@click.option("--model", type=click.Choice(["gnn", "local"]), default="gnn", show_default=True,
-              help="local = the same model with message passing switched off.")
-@click.option("--layer", type=click.Choice(["graphconv", "sage", "gatv2", "transformer"]), default="graphconv", show_default=True)
+@click.option(
+    "--dataset",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Dataset manifest (TOML).",
+)
+@click.option(
+    "--graph",
+    "graphs",
+    required=True,
+    multiple=True,
+    help="Graph directory per cell type: CELL=DIR, or DIR whose build.json name names the cell type. Repeat.",
+)
+@click.option(
+    "--embeddings",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="qtlgraph embed output.",
+)
+@click.option(
+    "--model",
+    type=click.Choice(["gnn", "local"]),
+    default="gnn",
+    show_default=True,
+    help="local = the same model with message passing switched off.",
+)
+@click.option(
+    "--layer",
+    type=click.Choice(["graphconv", "sage", "gatv2", "transformer"]),
+    default="graphconv",
+    show_default=True,
+)
 @click.option("--layers", type=int, default=2, show_default=True)
 @click.option("--hidden", type=int, default=64, show_default=True)
 @click.option("--dropout", type=float, default=0.2, show_default=True)
-@click.option("--weight-decay", type=float, default=0.01, show_default=True, help="AdamW weight decay.")
-@click.option("--epochs", type=int, default=200, show_default=True,
-              help="Full-graph steps; the weights of the best validation epoch are kept.")
+@click.option(
+    "--weight-decay", type=float, default=0.01, show_default=True, help="AdamW weight decay."
+)
+@click.option(
+    "--epochs",
+    type=int,
+    default=200,
+    show_default=True,
+    help="Full-graph steps; the weights of the best validation epoch are kept.",
+)
 @click.option("--lr", type=float, default=5e-3, show_default=True)
-@click.option("--aggr", type=click.Choice(["mean", "sqrt", "sum"]), default="sqrt", show_default=True,
-              help="graphconv/sage: sum over sources divided by in-degree (mean), its square root, or 1.")
-@click.option("--kmer", type=int, default=8, show_default=True,
-              help="Word length of the bin's k-mer counts added to the node features (0: none).")
-@click.option("--kmer-top", type=int, default=32, show_default=True,
-              help="Keep the counts of the words most over-represented in the genome (0: all words).")
-@click.option("--shuffle-edges", is_flag=True, help="Control: random sources on the target's chromosome, same in-degrees.")
-@click.option("--holdout-cell-type", default=None, help="Train on the other cell types, score this one.")
+@click.option(
+    "--aggr",
+    type=click.Choice(["mean", "sqrt", "sum"]),
+    default="sqrt",
+    show_default=True,
+    help="graphconv/sage: sum over sources divided by in-degree (mean), its square root, or 1.",
+)
+@click.option(
+    "--kmer",
+    type=int,
+    default=8,
+    show_default=True,
+    help="Word length of the bin's k-mer counts added to the node features (0: none).",
+)
+@click.option(
+    "--kmer-top",
+    type=int,
+    default=32,
+    show_default=True,
+    help="Keep the counts of the words most over-represented in the genome (0: all words).",
+)
+@click.option(
+    "--shuffle-edges",
+    is_flag=True,
+    help="Control: random sources on the target's chromosome, same in-degrees.",
+)
+@click.option(
+    "--holdout-cell-type", default=None, help="Train on the other cell types, score this one."
+)
 @click.option("--neighbor-edges", is_flag=True, help="Add edges between adjacent bins.")
-@click.option("--bootstrap", "n_boot", type=int, default=200, show_default=True, help="Bootstrap resamples for CIs.")
+@click.option(
+    "--bootstrap",
+    "n_boot",
+    type=int,
+    default=200,
+    show_default=True,
+    help="Bootstrap resamples for CIs.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--force", is_flag=True, help="Replace a non-empty OUT.")
-def command(dataset, graphs, embeddings, model, layer, layers, hidden, dropout, weight_decay, epochs, lr, aggr, kmer, kmer_top, shuffle_edges,
-            holdout_cell_type, neighbor_edges, n_boot, seed, device, resume, out, force) -> None:
+def command(
+    dataset,
+    graphs,
+    embeddings,
+    model,
+    layer,
+    layers,
+    hidden,
+    dropout,
+    weight_decay,
+    epochs,
+    lr,
+    aggr,
+    kmer,
+    kmer_top,
+    shuffle_edges,
+    holdout_cell_type,
+    neighbor_edges,
+    n_boot,
+    seed,
+    device,
+    resume,
+    out,
+    force,
+) -> None:
     """Train a GNN (or the local baseline) over the QTL graphs of all cell types at once.
 
     Writes OUT/config.json, checkpoint.pt, results.json (metrics per cell type, mark and
@@ -43,13 +127,38 @@ def command(dataset, graphs, embeddings, model, layer, layers, hidden, dropout, 
     """
     from qtlgraph.gnn.train import TrainOptions, train_run
 
-    opts = TrainOptions(model=model, layer=layer, layers=layers, hidden=hidden, dropout=dropout,
-                        weight_decay=weight_decay, epochs=epochs, lr=lr, seed=seed, aggr=aggr)
-    results = train_run(dataset, list(graphs), embeddings, opts, out, neighbor=neighbor_edges,
-                        shuffle=shuffle_edges, holdout_cell_type=holdout_cell_type, device=device,
-                        resume=resume, force=force, n_boot=n_boot, kmer=kmer, kmer_top=kmer_top)
+    opts = TrainOptions(
+        model=model,
+        layer=layer,
+        layers=layers,
+        hidden=hidden,
+        dropout=dropout,
+        weight_decay=weight_decay,
+        epochs=epochs,
+        lr=lr,
+        seed=seed,
+        aggr=aggr,
+    )
+    results = train_run(
+        dataset,
+        list(graphs),
+        embeddings,
+        opts,
+        out,
+        neighbor=neighbor_edges,
+        shuffle=shuffle_edges,
+        holdout_cell_type=holdout_cell_type,
+        device=device,
+        resume=resume,
+        force=force,
+        n_boot=n_boot,
+        kmer=kmer,
+        kmer_top=kmer_top,
+    )
     for row in results["metrics"]:
         if row["stratum"] in ("all", "linked"):
-            click.echo(f"{row['cell_type']}\t{row['mark']}\t{row['stratum']}\tn={row['n']}\t"
-                       f"pearson={row['pearson']:.3f}\tmse={row['mse']:.3f}")
+            click.echo(
+                f"{row['cell_type']}\t{row['mark']}\t{row['stratum']}\tn={row['n']}\t"
+                f"pearson={row['pearson']:.3f}\tmse={row['mse']:.3f}"
+            )
     click.echo(f"wrote {out}")

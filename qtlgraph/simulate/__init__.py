@@ -7,6 +7,7 @@ Modules: ``sequence`` (background, motifs), ``links`` (scale-free QTL links), ``
 (QTL effects), ``tracks`` (signal), ``tables`` (QTL rows), ``model`` (presets and the
 drawn genome), ``write`` (file writers), ``output`` / ``large`` (whole datasets), ``run``.
 """
+
 from qtlgraph.simulate.model import PRESETS, Preset
 from qtlgraph.simulate.run import SimulationResult, simulate
 

@@ -14,6 +14,7 @@ chromosome) of the real hg38 chromosomes:
 So every genome-wide stage (build, embed, train, evaluate) sees all 303,114 bins of hg38
 through the same readers as real data, while only the blocks carry signal and links.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,14 +38,22 @@ def placement(preset, host: Genome, bin_size: int) -> pd.DataFrame:
     index = BinIndex(host, bin_size)
     offset = [int(PLACE_AT * host.sizes[c]) // bin_size * bin_size for c in preset.chroms]
     first = [index.chrom_slice(c).start + o // bin_size for c, o in zip(preset.chroms, offset)]
-    return pd.DataFrame({"chrom": list(preset.chroms), "block_length": list(preset.lengths),
-                         "offset": offset, "first_bin": first})
+    return pd.DataFrame(
+        {
+            "chrom": list(preset.chroms),
+            "block_length": list(preset.lengths),
+            "offset": offset,
+            "first_bin": first,
+        }
+    )
 
 
 def _bin_map(preset, place: pd.DataFrame, bin_size: int) -> np.ndarray:
     """Compact (block) global bin id -> host bin id. Shapes: (n_compact_bins,) int64."""
     n = [-(-int(x) // bin_size) for x in preset.lengths]
-    return np.concatenate([f + np.arange(k) for f, k in zip(place["first_bin"], n)]).astype(np.int64)
+    return np.concatenate([f + np.arange(k) for f, k in zip(place["first_bin"], n)]).astype(
+        np.int64
+    )
 
 
 def write_bgzf_fasta(path: Path, host: Genome, blocks: dict[str, tuple[int, bytes]]) -> None:
@@ -61,9 +70,9 @@ def write_bgzf_fasta(path: Path, host: Genome, blocks: dict[str, tuple[int, byte
             seq = np.full(n, ord("N"), dtype=np.uint8)
             if chrom in blocks:
                 off, text = blocks[chrom]
-                seq[off:off + len(text)] = np.frombuffer(text, dtype=np.uint8)
+                seq[off : off + len(text)] = np.frombuffer(text, dtype=np.uint8)
             for lo in range(0, n, LINE * 100_000):
-                part = seq[lo:lo + LINE * 100_000]
+                part = seq[lo : lo + LINE * 100_000]
                 full = len(part) // LINE * LINE
                 body = np.full((full // LINE, LINE + 1), ord("\n"), dtype=np.uint8)
                 body[:, :LINE] = part[:full].reshape(-1, LINE)
@@ -95,7 +104,9 @@ def _place_bigwig(src: Path, dst: Path, host: Genome, place: pd.DataFrame) -> No
         n = inp.chroms(chrom)
         steps = np.asarray(inp.values(chrom, 0, n, numpy=True), dtype=np.float64)[::STEP]
         for a, b in constant_runs(~np.isnan(steps)):
-            out.addEntries(chrom, int(offsets[chrom]) + a * STEP, values=steps[a:b], span=STEP, step=STEP)
+            out.addEntries(
+                chrom, int(offsets[chrom]) + a * STEP, values=steps[a:b], span=STEP, step=STEP
+            )
     inp.close()
     out.close()
 
@@ -117,12 +128,15 @@ def _place_tables(compact: Path, root: Path, offsets: dict[str, int]) -> None:
         if len(t):
             t[0] = _shift_ids(t[0], "_", offsets, 1)
             t[2] = _shift_ids(t[2], ":", offsets, 2)
-        write_gzip(root / "qtl" / path.name, t.to_csv(sep=" ", header=False, index=False,
-                                                      lineterminator="\n").encode())
+        write_gzip(
+            root / "qtl" / path.name,
+            t.to_csv(sep=" ", header=False, index=False, lineterminator="\n").encode(),
+        )
 
 
-def _place_truth(compact: Path, root: Path, offsets: dict[str, int], bins: np.ndarray,
-                 place: pd.DataFrame) -> None:
+def _place_truth(
+    compact: Path, root: Path, offsets: dict[str, int], bins: np.ndarray, place: pd.DataFrame
+) -> None:
     src, dst = compact / "truth", root / "truth"
     dst.mkdir()
     links = pd.read_csv(src / "links.tsv", sep="\t")
@@ -137,12 +151,16 @@ def _place_truth(compact: Path, root: Path, offsets: dict[str, int], bins: np.nd
     frame["start"] += shift
     frame["end"] += shift
     write_table(dst / "bins.tsv.gz", frame)
-    var = pd.read_csv(src / "variants.tsv.gz", sep="\t", dtype={"variant_id": str, "phenotype_id": str})
+    var = pd.read_csv(
+        src / "variants.tsv.gz", sep="\t", dtype={"variant_id": str, "phenotype_id": str}
+    )
     if len(var):
         var["variant_id"] = _shift_ids(var["variant_id"], "_", offsets, 1)
         var["phenotype_id"] = _shift_ids(var["phenotype_id"], ":", offsets, 2)
         var["snp_bin"] = bins[var["snp_bin"]]
-        var["target_bin"] = np.where(var["target_bin"] >= 0, bins[var["target_bin"].clip(lower=0)], -1)
+        var["target_bin"] = np.where(
+            var["target_bin"] >= 0, bins[var["target_bin"].clip(lower=0)], -1
+        )
     write_table(dst / "variants.tsv.gz", var)
     occ = pd.read_csv(src / "motif_instances.tsv.gz", sep="\t")
     occ["start"] += occ["chrom"].map(offsets)
@@ -154,7 +172,6 @@ def _place_truth(compact: Path, root: Path, offsets: dict[str, int], bins: np.nd
 def write_hosted(root: Path, seed: int, preset, distal: bool, progress: bool = True) -> dict:
     """Simulate ``preset``'s blocks, then write the dataset in ``preset.host`` coordinates."""
     from tqdm import tqdm
-
 
     compact = root / ".blocks"
     compact.mkdir()
@@ -175,11 +192,22 @@ def write_hosted(root: Path, seed: int, preset, distal: bool, progress: bool = T
         else:
             _place_truth(compact, root, offsets, _bin_map(preset, place, sim.BIN_SIZE), place)
     write_chrom_sizes(root / "genome.chrom.sizes", _HostLayout(host.chroms, host.lengths))
-    text = (compact / "dataset.toml").read_text().replace('fasta = "genome.fa"', 'fasta = "genome.fa.gz"')
+    text = (
+        (compact / "dataset.toml")
+        .read_text()
+        .replace('fasta = "genome.fa"', 'fasta = "genome.fa.gz"')
+    )
     (root / "dataset.toml").write_text(text)
-    summary = {**summary, "n_bins": BinIndex(host, sim.BIN_SIZE).n_bins, "block_bins": summary["n_bins"],
-               "host": host.name, "placement": place.to_dict(orient="list")}
-    (root / "truth" / "model.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=int) + "\n")
+    summary = {
+        **summary,
+        "n_bins": BinIndex(host, sim.BIN_SIZE).n_bins,
+        "block_bins": summary["n_bins"],
+        "host": host.name,
+        "placement": place.to_dict(orient="list"),
+    }
+    (root / "truth" / "model.json").write_text(
+        json.dumps(summary, indent=2, sort_keys=True, default=int) + "\n"
+    )
     shutil.rmtree(compact)
     return summary
 

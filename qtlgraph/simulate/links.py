@@ -5,6 +5,7 @@ A small fraction of bins are targets. Each target draws its in-degree from a Par
 chromosome within ``max_distance`` with probability decaying with distance. Most links
 act in every cell type, the rest in one or two.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -67,8 +68,13 @@ def _sources_of(rng, target: int, degree: int, candidates: np.ndarray, decay: fl
     return rng.choice(candidates, size=min(degree, len(candidates)), replace=False, p=prob)
 
 
-def simulate_links(rng: np.random.Generator, index: BinIndex, usable: np.ndarray,
-                   n_cells: int, params: LinkParams = LinkParams()) -> Links:
+def simulate_links(
+    rng: np.random.Generator,
+    index: BinIndex,
+    usable: np.ndarray,
+    n_cells: int,
+    params: LinkParams = LinkParams(),
+) -> Links:
     """Draw targets, their Pareto in-degrees and their sources.
 
     Args:

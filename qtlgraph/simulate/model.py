@@ -7,23 +7,27 @@ The generative model is described with its equations in docs/simulation.md. Stag
 from independent generators spawned from the seed, so ``distal=False`` gives the same
 sequence, links, noise and QTL tables with the distal term switched off.
 """
+
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from qtlgraph.errors import InputError
 from qtlgraph.genome import BinIndex, Genome
 from qtlgraph.simulate.links import LinkParams, simulate_links
 from qtlgraph.simulate.qtl import QtlParams, kernel_mean, plan_sources
 from qtlgraph.simulate.sequence import (
-    MOTIFS, K, background, gap_mask, make_layout, plant, scan,
+    MOTIFS,
+    K,
+    background,
+    gap_mask,
+    make_layout,
+    plant,
+    scan,
 )
-from qtlgraph.simulate.tracks import TrackParams, distal_weights
 from qtlgraph.simulate.tables import build_catalogue, global_bins
+from qtlgraph.simulate.tracks import TrackParams, distal_weights
 
 CELL_TYPES = ("mono", "neut", "tcel")
 BIN_SIZE = 10_000
@@ -37,11 +41,11 @@ class Preset(NamedTuple):
     lengths: tuple[int, ...]
     telomere: int
     centromere: int
-    element_rate: float = 1.0      # regulatory elements per 10 kb bin (Poisson mean)
-    decoy_fraction: float = 0.1    # non-source bins given one distal motif instance
+    element_rate: float = 1.0  # regulatory elements per 10 kb bin (Poisson mean)
+    decoy_fraction: float = 0.1  # non-source bins given one distal motif instance
     unmappable_per_mb: float = 3.0
     chroms: tuple[str, ...] = _CHROMS
-    host: str | None = None        # place the blocks into this build (qtlgraph.simulate.large)
+    host: str | None = None  # place the blocks into this build (qtlgraph.simulate.large)
 
 
 def large_preset(fraction: float = 0.03) -> Preset:
@@ -50,17 +54,31 @@ def large_preset(fraction: float = 0.03) -> Preset:
 
     hg38 = load_genome("hg38")
     blocks = tuple(int(fraction * n) // BIN_SIZE * BIN_SIZE for n in hg38.lengths)
-    return Preset("large", blocks, telomere=10_000, centromere=100_000, chroms=hg38.chroms, host="hg38")
+    return Preset(
+        "large", blocks, telomere=10_000, centromere=100_000, chroms=hg38.chroms, host="hg38"
+    )
 
 
 PRESETS = {
-    "tiny": Preset("tiny", (520_013, 410_007, 395_011, 380_017, 300_019, 290_023, 205_031),
-                   telomere=10_000, centromere=20_000),
-    "demo": Preset("demo", (3_000_017, 2_600_021, 2_400_029, 2_300_011, 2_200_013,
-                            2_000_003, 1_500_007), telomere=10_000, centromere=50_000),
+    "tiny": Preset(
+        "tiny",
+        (520_013, 410_007, 395_011, 380_017, 300_019, 290_023, 205_031),
+        telomere=10_000,
+        centromere=20_000,
+    ),
+    "demo": Preset(
+        "demo",
+        (3_000_017, 2_600_021, 2_400_029, 2_300_011, 2_200_013, 2_000_003, 1_500_007),
+        telomere=10_000,
+        centromere=50_000,
+    ),
     "large": large_preset(),
-    "small": Preset("small", (20_000_017, 18_000_021, 15_000_029, 14_000_011, 13_000_013,
-                              12_000_003, 8_000_007), telomere=10_000, centromere=300_000),
+    "small": Preset(
+        "small",
+        (20_000_017, 18_000_021, 15_000_029, 14_000_011, 13_000_013, 12_000_003, 8_000_007),
+        telomere=10_000,
+        centromere=300_000,
+    ),
 }
 
 
@@ -72,11 +90,11 @@ class Model(NamedTuple):
     codes: np.ndarray
     gaps: np.ndarray
     links: object
-    elements: np.ndarray      # (E,) global 0-based element centres
+    elements: np.ndarray  # (E,) global 0-based element centres
     occurrences: object
-    strength: np.ndarray      # (n_bins,) S(s): weighted distal motifs per bin
+    strength: np.ndarray  # (n_bins,) S(s): weighted distal motifs per bin
     catalogue: object
-    covered: np.ndarray       # (total,) bool, bases inside a motif occurrence
+    covered: np.ndarray  # (total,) bool, bases inside a motif occurrence
 
 
 def _usable_bins(index: BinIndex, layout, gaps: np.ndarray) -> np.ndarray:
@@ -85,9 +103,11 @@ def _usable_bins(index: BinIndex, layout, gaps: np.ndarray) -> np.ndarray:
     for i, off in enumerate(layout.offsets[:-1]):
         sl = index.chrom_slice(layout.chroms[i])
         starts = np.arange(sl.stop - sl.start) * index.bin_size
-        n_gap[sl] = np.add.reduceat(gaps[off:off + layout.lengths[i]].astype(np.int64), starts)
-    width = np.minimum(index.bin_size, layout.lengths[index.chrom_of_bins(np.arange(index.n_bins))]
-                       - index.starts())
+        n_gap[sl] = np.add.reduceat(gaps[off : off + layout.lengths[i]].astype(np.int64), starts)
+    width = np.minimum(
+        index.bin_size,
+        layout.lengths[index.chrom_of_bins(np.arange(index.n_bins))] - index.starts(),
+    )
     return (n_gap < 0.5 * width) & (width == index.bin_size)
 
 
@@ -113,8 +133,11 @@ def _elements(rng, index: BinIndex, layout, usable: np.ndarray, preset: Preset):
 def _decoys(rng, index: BinIndex, layout, usable: np.ndarray, sources: np.ndarray, p: float):
     free = np.flatnonzero(usable & ~np.isin(np.arange(index.n_bins), sources))
     bins = free[rng.random(len(free)) < p]
-    start = layout.offsets[index.chrom_of_bins(bins)] + index.starts(bins) \
+    start = (
+        layout.offsets[index.chrom_of_bins(bins)]
+        + index.starts(bins)
         + rng.integers(100, index.bin_size - 100 - K, len(bins))
+    )
     distal = [i for i, m in enumerate(MOTIFS) if m.kind == "distal"]
     return start, rng.choice(distal, len(bins))
 
@@ -140,13 +163,18 @@ def build_model(seed: int, preset: Preset) -> Model:
     covered = np.zeros(len(codes), dtype=bool)
     covered[occ.start[:, None] + np.arange(K)] = True
     u = distal_weights(TrackParams())
-    strength = np.bincount(global_bins(index, layout, occ.start), weights=u[occ.motif],
-                           minlength=index.n_bins)
+    strength = np.bincount(
+        global_bins(index, layout, occ.start), weights=u[occ.motif], minlength=index.n_bins
+    )
     cat = build_catalogue(rng[3], codes, index, layout, plan, covered, u, QtlParams())
     return Model(layout, index, codes, gaps, links, centre, occ, strength, cat, covered)
 
 
 def distal_scale(params: TrackParams, q: QtlParams) -> np.ndarray:
     """``kappa_k g_k`` per mark: a unit change of S(source) -> change of the peak mean."""
-    return np.array([kernel_mean(s, q.target_half_width) * g
-                     for s, g in zip(params.sigma_mark, params.distal_gain)])
+    return np.array(
+        [
+            kernel_mean(s, q.target_half_width) * g
+            for s, g in zip(params.sigma_mark, params.distal_gain)
+        ]
+    )

@@ -3,6 +3,7 @@
 ``write_dataset(root, seed, preset, distal)`` fills ``root`` (a staged directory) and
 returns a summary dict that is also written to ``truth/model.json``.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,15 +14,26 @@ import pandas as pd
 from tqdm import tqdm
 
 from qtlgraph.simulate import model as sim
-from qtlgraph.simulate.qtl import Peaks, QtlParams
 from qtlgraph.simulate.links import LinkParams
+from qtlgraph.simulate.qtl import Peaks, QtlParams
 from qtlgraph.simulate.sequence import MOTIFS
 from qtlgraph.simulate.tables import ROLES, TableSpec, blueprint_text, table_rows
 from qtlgraph.simulate.tracks import (
-    MARKS, TrackParams, activity, bin_means, chrom_tracks, distal_weights, occurrence_counts,
+    MARKS,
+    TrackParams,
+    activity,
+    bin_means,
+    chrom_tracks,
+    distal_weights,
+    occurrence_counts,
 )
 from qtlgraph.simulate.write import (
-    manifest_text, write_bigwig, write_chrom_sizes, write_fasta, write_gzip, write_table,
+    manifest_text,
+    write_bigwig,
+    write_chrom_sizes,
+    write_fasta,
+    write_gzip,
+    write_table,
 )
 
 
@@ -74,18 +86,21 @@ def _tracks(rng, model: sim.Model, p: TrackParams, distal: bool, nan_mask, progr
         dist.append(bin_means(tr.distal, nan_steps, index.bin_size // p.step))
         for j, x in enumerate([tr.accessibility[:, None], tr.marks]):
             ok = ~nan_steps
-            positive[0, j:j + x.shape[1]] += (x[..., ok] > 2).sum(axis=-1).T
-            positive[1, j:j + x.shape[1]] += ok.sum()
+            positive[0, j : j + x.shape[1]] += (x[..., ok] > 2).sum(axis=-1).T
+            positive[1, j : j + x.shape[1]] += ok.sum()
     return observed, np.concatenate(local, -1), np.concatenate(dist, -1), positive
 
 
 def _write_tracks(root: Path, model: sim.Model, observed, p: TrackParams, progress: bool) -> None:
     (root / "tracks").mkdir()
-    jobs = [(c, -1) for c in range(len(sim.CELL_TYPES))] + \
-           [(c, k) for c in range(len(sim.CELL_TYPES)) for k in range(len(MARKS))]
+    jobs = [(c, -1) for c in range(len(sim.CELL_TYPES))] + [
+        (c, k) for c in range(len(sim.CELL_TYPES)) for k in range(len(MARKS))
+    ]
     for c, k in tqdm(jobs, desc="bigWig", disable=not progress):
         name = "accessibility" if k < 0 else MARKS[k]
-        data = {ch: (tr.accessibility[c] if k < 0 else tr.marks[c, k]) for ch, tr in observed.items()}
+        data = {
+            ch: (tr.accessibility[c] if k < 0 else tr.marks[c, k]) for ch, tr in observed.items()
+        }
         write_bigwig(root / "tracks" / f"{sim.CELL_TYPES[c]}.{name}.bw", model.layout, data, p.step)
 
 
@@ -99,12 +114,23 @@ def peaks_of(model: sim.Model, q: QtlParams) -> Peaks:
     mid = np.concatenate([links.anchor[first], e_mid])
     half = np.repeat([q.target_half_width, q.element_half_width], [len(targets), len(e_mid)])
     chrom = np.concatenate([t_chrom, e_chrom])
-    return Peaks(chrom, np.maximum(mid - half, 0), np.minimum(mid + half, layout.lengths[chrom]),
-                 np.concatenate([targets, np.full(len(e_mid), -1)]))
+    return Peaks(
+        chrom,
+        np.maximum(mid - half, 0),
+        np.minimum(mid + half, layout.lengths[chrom]),
+        np.concatenate([targets, np.full(len(e_mid), -1)]),
+    )
 
 
-def _tables(root: Path, model: sim.Model, seed: int, distal: bool, p: TrackParams,
-            q: QtlParams, progress: bool) -> pd.DataFrame:
+def _tables(
+    root: Path,
+    model: sim.Model,
+    seed: int,
+    distal: bool,
+    p: TrackParams,
+    q: QtlParams,
+    progress: bool,
+) -> pd.DataFrame:
     """Write one QTL table per cell type and mark; return the per-row truth."""
     (root / "qtl").mkdir()
     peaks = peaks_of(model, q)
@@ -114,19 +140,43 @@ def _tables(root: Path, model: sim.Model, seed: int, distal: bool, p: TrackParam
     jobs = [(c, k) for c in range(len(sim.CELL_TYPES)) for k in range(len(MARKS))]
     for c, k in tqdm(jobs, desc="QTL tables", disable=not progress):
         rng = np.random.default_rng([seed, 1000 + 10 * c + k])
-        rows = table_rows(rng, model.catalogue, model.links, peaks, TableSpec(c, scale[k], distal),
-                          model.codes, model.index, model.layout, model.covered, u, q)
+        rows = table_rows(
+            rng,
+            model.catalogue,
+            model.links,
+            peaks,
+            TableSpec(c, scale[k], distal),
+            model.codes,
+            model.index,
+            model.layout,
+            model.covered,
+            u,
+            q,
+        )
         rows, text = blueprint_text(rows, model.layout, peaks)
         write_gzip(root / "qtl" / f"{sim.CELL_TYPES[c]}_{MARKS[k]}.txt.gz", text)
-        truth.append(pd.DataFrame({
-            "cell_type": sim.CELL_TYPES[c], "mark": MARKS[k], "variant_id": rows["variant_id"],
-            "rsid": rows["rsid"], "phenotype_id": rows["phenotype_id"],
-            "role": np.asarray(ROLES)[rows["role"].to_numpy()], "snp_bin": rows["bin"],
-            "target_bin": peaks.target_bin[rows["peak"].to_numpy()],
-            "link_weight": rows["link_weight"], "delta_motif": rows["delta"],
-            "true_effect": rows["true_effect"], "qtl_mean": rows["qtl_mean"],
-            "beta": rows["beta"], "se": rows["se"], "pvalue": rows["pvalue"], "fdr": rows["fdr"],
-        }))
+        truth.append(
+            pd.DataFrame(
+                {
+                    "cell_type": sim.CELL_TYPES[c],
+                    "mark": MARKS[k],
+                    "variant_id": rows["variant_id"],
+                    "rsid": rows["rsid"],
+                    "phenotype_id": rows["phenotype_id"],
+                    "role": np.asarray(ROLES)[rows["role"].to_numpy()],
+                    "snp_bin": rows["bin"],
+                    "target_bin": peaks.target_bin[rows["peak"].to_numpy()],
+                    "link_weight": rows["link_weight"],
+                    "delta_motif": rows["delta"],
+                    "true_effect": rows["true_effect"],
+                    "qtl_mean": rows["qtl_mean"],
+                    "beta": rows["beta"],
+                    "se": rows["se"],
+                    "pvalue": rows["pvalue"],
+                    "fdr": rows["fdr"],
+                }
+            )
+        )
     return pd.concat(truth, ignore_index=True)
 
 
@@ -135,15 +185,21 @@ def _links_frame(model: sim.Model) -> pd.DataFrame:
     names = np.asarray(sim.CELL_TYPES)
     cells = [",".join(names[row]) for row in links.cells]
     src_start = index.starts(links.source)
-    return pd.DataFrame({
-        "source_bin": links.source, "target_bin": links.target,
-        "source_chrom": chroms[index.chrom_of_bins(links.source)], "source_start": src_start,
-        "target_chrom": chroms[index.chrom_of_bins(links.target)],
-        "target_start": index.starts(links.target), "anchor": links.anchor,
-        "distance_bp": links.anchor - (src_start + index.bin_size // 2),
-        "cell_types": cells, "weight": links.weight,
-        "source_strength": model.strength[links.source],
-    })
+    return pd.DataFrame(
+        {
+            "source_bin": links.source,
+            "target_bin": links.target,
+            "source_chrom": chroms[index.chrom_of_bins(links.source)],
+            "source_start": src_start,
+            "target_chrom": chroms[index.chrom_of_bins(links.target)],
+            "target_start": index.starts(links.target),
+            "anchor": links.anchor,
+            "distance_bp": links.anchor - (src_start + index.bin_size // 2),
+            "cell_types": cells,
+            "weight": links.weight,
+            "source_strength": model.strength[links.source],
+        }
+    )
 
 
 def _bins_frame(model: sim.Model, local: np.ndarray, dist: np.ndarray) -> pd.DataFrame:
@@ -179,9 +235,16 @@ def _write_truth(root: Path, model: sim.Model, variants, local, dist, summary: d
     write_table(truth / "motifs.tsv", _motifs_frame(p))
     occ, layout = model.occurrences, model.layout
     chrom = np.searchsorted(layout.offsets, occ.start, side="right") - 1
-    write_table(truth / "motif_instances.tsv.gz", pd.DataFrame({
-        "chrom": np.asarray(layout.chroms)[chrom], "start": occ.start - layout.offsets[chrom],
-        "motif": np.asarray([m.name for m in MOTIFS])[occ.motif]}))
+    write_table(
+        truth / "motif_instances.tsv.gz",
+        pd.DataFrame(
+            {
+                "chrom": np.asarray(layout.chroms)[chrom],
+                "start": occ.start - layout.offsets[chrom],
+                "motif": np.asarray([m.name for m in MOTIFS])[occ.motif],
+            }
+        ),
+    )
     (truth / "model.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
 
 
@@ -191,15 +254,23 @@ def _summary(model: sim.Model, seed: int, preset, distal: bool, positive, varian
     frac = (positive[0] / np.maximum(positive[1], 1)).reshape(-1)
     sig = variants[variants["fdr"] < 0.05]
     return {
-        "seed": seed, "preset": preset._asdict(), "distal": distal, "bin_size": sim.BIN_SIZE,
-        "params": {"tracks": TrackParams()._asdict(), "links": LinkParams()._asdict(),
-                   "qtl": QtlParams()._asdict()},
-        "n_bins": n_bins, "n_links": len(links.source),
+        "seed": seed,
+        "preset": preset._asdict(),
+        "distal": distal,
+        "bin_size": sim.BIN_SIZE,
+        "params": {
+            "tracks": TrackParams()._asdict(),
+            "links": LinkParams()._asdict(),
+            "qtl": QtlParams()._asdict(),
+        },
+        "n_bins": n_bins,
+        "n_links": len(links.source),
         "target_fraction": len(np.unique(links.target)) / n_bins,
         "linked_fraction": len(np.union1d(links.source, links.target)) / n_bins,
         "max_in_degree": int(np.bincount(links.target).max()),
         "positive_fraction": dict(zip(names, np.round(frac, 5).tolist())),
-        "qtl_rows": int(len(variants)), "qtl_rows_fdr05": int(len(sig)),
+        "qtl_rows": int(len(variants)),
+        "qtl_rows_fdr05": int(len(sig)),
         "qtl_rows_fdr05_by_role": sig["role"].value_counts().sort_index().to_dict(),
     }
 

@@ -8,6 +8,7 @@ effect. For every row the true effect on the phenotype (a target peak) is
 beta is ``e`` (plus ``r e_lead`` for a tag), and the observed beta adds ``N(0, se^2)``
 with ``se = sigma_y / sqrt(2 n f (1 - f))``.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -51,8 +52,13 @@ class SourcePlan(NamedTuple):
     snp_alt: np.ndarray
 
 
-def plan_sources(rng: np.random.Generator, index: BinIndex, layout: SequenceLayout,
-                 sources: np.ndarray, p: QtlParams) -> SourcePlan:
+def plan_sources(
+    rng: np.random.Generator,
+    index: BinIndex,
+    layout: SequenceLayout,
+    sources: np.ndarray,
+    p: QtlParams,
+) -> SourcePlan:
     """Intact distal instances in every source bin, plus 1-2 causal SNPs per bin."""
     n = len(sources)
     n_causal = 1 + rng.binomial(1, p.second_causal, n)
@@ -107,7 +113,9 @@ class Peaks(NamedTuple):
 
 def kernel_mean(sigma: float, half_width: int) -> float:
     """Mean of a peak-1 Gaussian (sd ``sigma``) over ``[-w, w)`` around its centre."""
-    return float(sigma * np.sqrt(2 * np.pi) * erf(half_width / (sigma * np.sqrt(2))) / (2 * half_width))
+    return float(
+        sigma * np.sqrt(2 * np.pi) * erf(half_width / (sigma * np.sqrt(2))) / (2 * half_width)
+    )
 
 
 def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
@@ -121,22 +129,35 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     return out
 
 
-def association(rng: np.random.Generator, mean: np.ndarray, af: np.ndarray,
-                phenotype: np.ndarray, p: QtlParams) -> pd.DataFrame:
+def association(
+    rng: np.random.Generator, mean: np.ndarray, af: np.ndarray, phenotype: np.ndarray, p: QtlParams
+) -> pd.DataFrame:
     """Observed beta, se, p, Bonferroni (per phenotype) and BH FDR for each row."""
     se = p.sigma_y / np.sqrt(2 * p.n_samples * af * (1 - af))
     beta = mean + se * rng.standard_normal(len(mean))
     pval = np.maximum(2 * ndtr(-np.abs(beta / se)), 1e-300)
     _, inv, counts = np.unique(phenotype, return_inverse=True, return_counts=True)
-    return pd.DataFrame({
-        "beta": beta, "se": se, "pvalue": pval,
-        "bonferroni": np.minimum(1.0, pval * counts[inv]),
-        "fdr": benjamini_hochberg(pval), "af": af,
-    })
+    return pd.DataFrame(
+        {
+            "beta": beta,
+            "se": se,
+            "pvalue": pval,
+            "bonferroni": np.minimum(1.0, pval * counts[inv]),
+            "fdr": benjamini_hochberg(pval),
+            "af": af,
+        }
+    )
 
 
-def null_snps(rng: np.random.Generator, codes: np.ndarray, layout: SequenceLayout,
-              covered: np.ndarray, peaks: Peaks, n: int, p: QtlParams) -> tuple[np.ndarray, np.ndarray]:
+def null_snps(
+    rng: np.random.Generator,
+    codes: np.ndarray,
+    layout: SequenceLayout,
+    covered: np.ndarray,
+    peaks: Peaks,
+    n: int,
+    p: QtlParams,
+) -> tuple[np.ndarray, np.ndarray]:
     """``n`` (or a few fewer) null SNPs, each paired with a random peak within 1 Mb.
 
     Returns: global 0-based positions and the peak index of each. Positions on N, in a
@@ -153,8 +174,9 @@ def null_snps(rng: np.random.Generator, codes: np.ndarray, layout: SequenceLayou
     return glob[keep], peak[keep]
 
 
-def distal_delta(codes: np.ndarray, pos: np.ndarray, alt: np.ndarray,
-                 u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def distal_delta(
+    codes: np.ndarray, pos: np.ndarray, alt: np.ndarray, u: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """``Delta S`` (weighted distal-motif change) and the count of other-motif changes."""
     delta = motif_delta(codes, pos, alt)
     other = np.abs(delta[:, u == 0]).sum(axis=1)

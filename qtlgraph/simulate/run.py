@@ -1,4 +1,5 @@
 """``simulate(out, seed, preset)``: write one simulated dataset, small or genome-hosted."""
+
 from __future__ import annotations
 
 import time
@@ -18,14 +19,20 @@ class SimulationResult(NamedTuple):
     n_links: int
     n_files: int
     n_bytes: int
-    target_fraction: float     # bins with at least one incoming link
-    linked_fraction: float     # bins that are a link source or target
-    positive_fraction: dict    # track name -> fraction of bases with signal > 2
+    target_fraction: float  # bins with at least one incoming link
+    linked_fraction: float  # bins that are a link source or target
+    positive_fraction: dict  # track name -> fraction of bases with signal > 2
     seconds: float
 
 
-def simulate(out: str | Path, seed: int = 0, preset: str = "demo", distal: bool = True,
-             force: bool = False, progress: bool = True) -> SimulationResult:
+def simulate(
+    out: str | Path,
+    seed: int = 0,
+    preset: str = "demo",
+    distal: bool = True,
+    force: bool = False,
+    progress: bool = True,
+) -> SimulationResult:
     """Write a complete simulated dataset to ``out`` (refused if non-empty without ``force``).
 
     Args:
@@ -50,7 +57,14 @@ def simulate(out: str | Path, seed: int = 0, preset: str = "demo", distal: bool 
         else:
             summary = write_hosted(tmp, int(seed), chosen, distal, progress)
     files = [f for f in Path(out).rglob("*") if f.is_file()]
-    return SimulationResult(Path(out), summary["n_bins"], summary["n_links"], len(files),
-                            sum(f.stat().st_size for f in files), summary["target_fraction"],
-                            summary["linked_fraction"], summary["positive_fraction"],
-                            time.perf_counter() - t0)
+    return SimulationResult(
+        Path(out),
+        summary["n_bins"],
+        summary["n_links"],
+        len(files),
+        sum(f.stat().st_size for f in files),
+        summary["target_fraction"],
+        summary["linked_fraction"],
+        summary["positive_fraction"],
+        time.perf_counter() - t0,
+    )

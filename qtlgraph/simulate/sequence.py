@@ -6,6 +6,7 @@ are exact 10-mers; an occurrence is a position whose 10-mer equals the consensus
 either strand. Everything downstream (tracks, true effects) is computed from the scan of
 the final sequence, so accidental occurrences count exactly like planted ones.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -83,16 +84,21 @@ def gap_mask(layout: SequenceLayout, telomere: int, centromere: int) -> np.ndarr
     """
     mask = np.zeros(int(layout.offsets[-1]), dtype=bool)
     for off, n in zip(layout.offsets[:-1], layout.lengths):
-        mask[off:off + min(telomere, n)] = True
+        mask[off : off + min(telomere, n)] = True
         if centromere and n > 20 * centromere:
             mid = off + int(0.4 * n)
-            mask[mid:mid + centromere] = True
+            mask[mid : mid + centromere] = True
     return mask
 
 
-def plant(codes: np.ndarray, starts: np.ndarray, motif_ids: np.ndarray,
-          reverse: np.ndarray, broken_at: np.ndarray | None = None,
-          broken_base: np.ndarray | None = None) -> None:
+def plant(
+    codes: np.ndarray,
+    starts: np.ndarray,
+    motif_ids: np.ndarray,
+    reverse: np.ndarray,
+    broken_at: np.ndarray | None = None,
+    broken_base: np.ndarray | None = None,
+) -> None:
     """Write motif instances into ``codes`` in place (later instances overwrite earlier).
 
     Args:
@@ -112,7 +118,7 @@ def plant(codes: np.ndarray, starts: np.ndarray, motif_ids: np.ndarray,
 
 
 def _lookup_table() -> np.ndarray:
-    lut = np.full(4 ** K, -1, dtype=np.int8)
+    lut = np.full(4**K, -1, dtype=np.int8)
     fwd, rev = motif_codes()
     weights = 4 ** np.arange(K - 1, -1, -1, dtype=np.int64)
     for i in range(len(MOTIFS)):
@@ -132,7 +138,7 @@ def kmer_motif_ids(windows: np.ndarray) -> np.ndarray:
     h = np.zeros((windows.shape[0], n), dtype=np.int64)
     bad = np.zeros((windows.shape[0], n), dtype=bool)
     for j in range(K):
-        part = windows[:, j:j + n]
+        part = windows[:, j : j + n]
         h = h * 4 + np.minimum(part, 3)
         bad |= part > 3
     ids = _lookup_table()[h]

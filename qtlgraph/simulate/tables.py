@@ -3,6 +3,7 @@
 Each table lists, for every link active in the cell type, every causal and tag SNP of the
 link's source bin against the target peak, plus ``null_ratio`` times as many null rows.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -13,7 +14,13 @@ import pandas as pd
 from qtlgraph.genome import BinIndex
 from qtlgraph.simulate.links import Links
 from qtlgraph.simulate.qtl import (
-    Peaks, QtlParams, SourcePlan, allele_frequency, association, distal_delta, formula_alt,
+    Peaks,
+    QtlParams,
+    SourcePlan,
+    allele_frequency,
+    association,
+    distal_delta,
+    formula_alt,
     null_snps,
 )
 from qtlgraph.simulate.sequence import K, SequenceLayout
@@ -24,7 +31,8 @@ ROLES = ("causal", "tag", "background")  # "null" would read as NaN in pandas
 class Catalogue(NamedTuple):
     """Causal and tag SNPs (S,): global 0-based ``pos``, ``bin``, ``ref``/``alt`` codes,
     ``role`` (index into ROLES), ``lead`` (catalogue index of a tag's causal SNP, -1),
-    ``r`` (linkage with the lead), ``delta`` (Delta S, weighted distal-motif change)."""
+    ``r`` (linkage with the lead), ``delta`` (Delta S, weighted distal-motif change).
+    """
 
     pos: np.ndarray
     bin: np.ndarray
@@ -70,9 +78,16 @@ def _tags(rng, codes, index, layout, covered, c_pos, c_bin, p: QtlParams):
     return pos, lead[keep], rng.uniform(0.5, 1.0, len(owner))[keep]
 
 
-def build_catalogue(rng: np.random.Generator, codes: np.ndarray, index: BinIndex,
-                    layout: SequenceLayout, plan: SourcePlan, covered: np.ndarray,
-                    u: np.ndarray, p: QtlParams) -> Catalogue:
+def build_catalogue(
+    rng: np.random.Generator,
+    codes: np.ndarray,
+    index: BinIndex,
+    layout: SequenceLayout,
+    plan: SourcePlan,
+    covered: np.ndarray,
+    u: np.ndarray,
+    p: QtlParams,
+) -> Catalogue:
     """Causal SNPs that really change a distal motif, and their tag SNPs."""
     c_pos, c_ref, c_alt, c_delta = _causal(codes, index, layout, plan, u)
     order = np.argsort(global_bins(index, layout, c_pos), kind="stable")
@@ -86,7 +101,8 @@ def build_catalogue(rng: np.random.Generator, codes: np.ndarray, index: BinIndex
     return Catalogue(
         pos=np.concatenate([c_pos, t_pos]),
         bin=np.concatenate([c_bin, global_bins(index, layout, t_pos)]),
-        ref=np.concatenate([c_ref, t_ref]), alt=np.concatenate([c_alt, t_alt]),
+        ref=np.concatenate([c_ref, t_ref]),
+        alt=np.concatenate([c_alt, t_alt]),
         role=np.repeat([0, 1], [n_c, n_t]),
         lead=np.concatenate([np.full(n_c, -1), t_lead]),
         r=np.concatenate([np.zeros(n_c), t_r]),
@@ -94,8 +110,9 @@ def build_catalogue(rng: np.random.Generator, codes: np.ndarray, index: BinIndex
     )
 
 
-def _link_weight(links: Links, cell: int, snp_bin: np.ndarray, target_bin: np.ndarray,
-                 n_bins: int) -> np.ndarray:
+def _link_weight(
+    links: Links, cell: int, snp_bin: np.ndarray, target_bin: np.ndarray, n_bins: int
+) -> np.ndarray:
     """``W_c(s, t)``: the weight of link s -> t where it acts in cell ``cell``, else 0."""
     key = links.source * n_bins + links.target
     order = np.argsort(key)
@@ -112,13 +129,24 @@ class TableSpec(NamedTuple):
     distal: bool
 
 
-def table_rows(rng: np.random.Generator, cat: Catalogue, links: Links, peaks: Peaks,
-               spec: TableSpec, codes: np.ndarray, index: BinIndex, layout: SequenceLayout,
-               covered: np.ndarray, u: np.ndarray, p: QtlParams) -> pd.DataFrame:
+def table_rows(
+    rng: np.random.Generator,
+    cat: Catalogue,
+    links: Links,
+    peaks: Peaks,
+    spec: TableSpec,
+    codes: np.ndarray,
+    index: BinIndex,
+    layout: SequenceLayout,
+    covered: np.ndarray,
+    u: np.ndarray,
+    p: QtlParams,
+) -> pd.DataFrame:
     """One table's rows with true effects and association statistics (unsorted)."""
     active = np.flatnonzero(links.cells[:, spec.cell])
     pair = pd.DataFrame({"snp": np.arange(len(cat.pos)), "bin": cat.bin}).merge(
-        pd.DataFrame({"link": active, "bin": links.source[active]}), on="bin")
+        pd.DataFrame({"link": active, "bin": links.source[active]}), on="bin"
+    )
     peak_of_target = pd.Series(np.arange(len(peaks.chrom)), index=peaks.target_bin)
     snp, peak = pair["snp"].to_numpy(), peak_of_target[links.target[pair["link"]]].to_numpy()
     n_null = int(p.null_ratio * len(snp))
@@ -127,13 +155,17 @@ def table_rows(rng: np.random.Generator, cat: Catalogue, links: Links, peaks: Pe
     n_alt = formula_alt(n_ref, n_pos)
     n_delta, _ = distal_delta(codes, n_pos, n_alt, u)
     pos = np.concatenate([cat.pos[snp], n_pos])
-    rows = pd.DataFrame({
-        "pos": pos, "bin": global_bins(index, layout, pos),
-        "ref": np.concatenate([cat.ref[snp], n_ref]), "alt": np.concatenate([cat.alt[snp], n_alt]),
-        "role": np.concatenate([cat.role[snp], np.full(len(n_pos), 2)]),
-        "peak": np.concatenate([peak, n_peak]),
-        "delta": np.concatenate([cat.delta[snp], n_delta]),
-    })
+    rows = pd.DataFrame(
+        {
+            "pos": pos,
+            "bin": global_bins(index, layout, pos),
+            "ref": np.concatenate([cat.ref[snp], n_ref]),
+            "alt": np.concatenate([cat.alt[snp], n_alt]),
+            "role": np.concatenate([cat.role[snp], np.full(len(n_pos), 2)]),
+            "peak": np.concatenate([peak, n_peak]),
+            "delta": np.concatenate([cat.delta[snp], n_delta]),
+        }
+    )
     tb = peaks.target_bin[rows["peak"].to_numpy()]
     w = _link_weight(links, spec.cell, rows["bin"].to_numpy(), tb, index.n_bins)
     effect = spec.scale * w * rows["delta"].to_numpy()
@@ -144,12 +176,15 @@ def table_rows(rng: np.random.Generator, cat: Catalogue, links: Links, peaks: Pe
     rows["link_weight"] = w
     rows["qtl_mean"] = effect + r * spec.scale * w * lead_delta
     rows["true_effect"] = effect if spec.distal else 0.0 * effect
-    stats = association(rng, rows["qtl_mean"].to_numpy(), allele_frequency(pos),
-                        rows["peak"].to_numpy(), p)
+    stats = association(
+        rng, rows["qtl_mean"].to_numpy(), allele_frequency(pos), rows["peak"].to_numpy(), p
+    )
     return pd.concat([rows, stats], axis=1)
 
 
-def blueprint_text(rows: pd.DataFrame, layout: SequenceLayout, peaks: Peaks) -> tuple[pd.DataFrame, bytes]:
+def blueprint_text(
+    rows: pd.DataFrame, layout: SequenceLayout, peaks: Peaks
+) -> tuple[pd.DataFrame, bytes]:
     """Sort rows by SNP then peak and render the 9-column BLUEPRINT layout (no ``chr``).
 
     Returns the sorted rows (with ``variant_id``, ``rsid``, ``phenotype_id`` added) and
@@ -163,15 +198,35 @@ def blueprint_text(rows: pd.DataFrame, layout: SequenceLayout, peaks: Peaks) -> 
     letters = np.array(list("ACGTN"), dtype=object)
     local = pos - layout.offsets[chrom] + 1
     pk = rows["peak"].to_numpy()
-    rows["variant_id"] = (names[chrom] + ":" + local.astype(str).astype(object) + "_"
-                          + letters[rows["ref"].to_numpy()] + "_" + letters[rows["alt"].to_numpy()])
+    rows["variant_id"] = (
+        names[chrom]
+        + ":"
+        + local.astype(str).astype(object)
+        + "_"
+        + letters[rows["ref"].to_numpy()]
+        + "_"
+        + letters[rows["alt"].to_numpy()]
+    )
     rows["rsid"] = "rs" + (pos + 1).astype(str).astype(object)
-    rows["phenotype_id"] = (names[peaks.chrom[pk]] + ":" + peaks.start[pk].astype(str).astype(object)
-                            + ":" + peaks.end[pk].astype(str).astype(object))
+    rows["phenotype_id"] = (
+        names[peaks.chrom[pk]]
+        + ":"
+        + peaks.start[pk].astype(str).astype(object)
+        + ":"
+        + peaks.end[pk].astype(str).astype(object)
+    )
     lines = [
         f"{v} {r} {ph} {pv:.3e} {b:.5g} {bf:.4g} {q:.3e} {af:.3f} {se:.4g}\n"
         for v, r, ph, pv, b, bf, q, af, se in zip(
-            rows["variant_id"], rows["rsid"], rows["phenotype_id"], rows["pvalue"], rows["beta"],
-            rows["bonferroni"], rows["fdr"], rows["af"], rows["se"])
+            rows["variant_id"],
+            rows["rsid"],
+            rows["phenotype_id"],
+            rows["pvalue"],
+            rows["beta"],
+            rows["bonferroni"],
+            rows["fdr"],
+            rows["af"],
+            rows["se"],
+        )
     ]
     return rows, "".join(lines).encode()

@@ -8,6 +8,7 @@ term ``D_ck = sum_t d_ck(t) G_{s_k}(x - anchor_t)`` with
 mean-one log-normal noise, NaN in gaps. ``o_m`` are motif occurrence counts per step,
 ``G`` a Gaussian kernel with peak 1, ``N`` the same kernel normalised to sum 1.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -15,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from qtlgraph.simulate.sequence import MOTIFS, K, Occurrences, SequenceLayout
+from qtlgraph.simulate.sequence import MOTIFS, K, Occurrences
 
 MARKS = ("H3K27ac", "H3K4me1")
 
@@ -88,12 +89,18 @@ def occurrence_counts(occ: Occurrences, start: int, n_steps: int, step: int) -> 
 def _noise(rng: np.random.Generator, shape: tuple[int, ...], p: TrackParams) -> np.ndarray:
     z = gaussian_filter1d(rng.standard_normal(shape), p.noise_smooth_steps, axis=-1)
     z /= z.std(axis=-1, keepdims=True)
-    return np.exp(p.noise_sdlog * z - p.noise_sdlog ** 2 / 2)
+    return np.exp(p.noise_sdlog * z - p.noise_sdlog**2 / 2)
 
 
-def chrom_tracks(counts: np.ndarray, distal_at: np.ndarray, nan_steps: np.ndarray,
-                 acc_w: np.ndarray, mark_w: np.ndarray, rng: np.random.Generator,
-                 p: TrackParams) -> ChromTracks:
+def chrom_tracks(
+    counts: np.ndarray,
+    distal_at: np.ndarray,
+    nan_steps: np.ndarray,
+    acc_w: np.ndarray,
+    mark_w: np.ndarray,
+    rng: np.random.Generator,
+    p: TrackParams,
+) -> ChromTracks:
     """All tracks of one chromosome.
 
     Args:

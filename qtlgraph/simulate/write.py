@@ -3,6 +3,7 @@
 Every writer produces the same bytes for the same input (gzip headers carry no time or
 file name), so a seed fixes the whole dataset byte for byte.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -26,7 +27,7 @@ def write_fasta(path: Path, codes: np.ndarray, layout: SequenceLayout) -> None:
             fh.write(header)
             offset += len(header)
             fai.append(f"{name}\t{n}\t{offset}\t{LINE}\t{LINE + 1}\n")
-            text = np.frombuffer(to_text(codes[start:start + n]), dtype=np.uint8)
+            text = np.frombuffer(to_text(codes[start : start + n]), dtype=np.uint8)
             full = (n // LINE) * LINE
             body = np.full((n // LINE, LINE + 1), ord("\n"), dtype=np.uint8)
             body[:, :LINE] = text[:full].reshape(-1, LINE)
@@ -47,7 +48,9 @@ def constant_runs(valid: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
-def write_bigwig(path: Path, layout: SequenceLayout, tracks: dict[str, np.ndarray], step: int) -> None:
+def write_bigwig(
+    path: Path, layout: SequenceLayout, tracks: dict[str, np.ndarray], step: int
+) -> None:
     """One bigWig from per-chromosome step arrays (NaN steps are left without data).
 
     Args:
@@ -73,7 +76,7 @@ def write_bigwig(path: Path, layout: SequenceLayout, tracks: dict[str, np.ndarra
 
 
 def write_gzip(path: Path, data: bytes) -> None:
-    """gzip without time stamp or name, so equal data gives equal bytes."""
+    """Gzip without time stamp or name, so equal data gives equal bytes."""
     with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
         gz.write(data)
 
@@ -103,18 +106,36 @@ def _toml_value(v) -> str:
     raise TypeError(f"no TOML form for {type(v).__name__}")
 
 
-def manifest_text(name: str, cell_types: tuple[str, ...], marks: tuple[str, ...],
-                  qtl_files: dict[tuple[str, str], str], assay: str = "ATAC") -> str:
+def manifest_text(
+    name: str,
+    cell_types: tuple[str, ...],
+    marks: tuple[str, ...],
+    qtl_files: dict[tuple[str, str], str],
+    assay: str = "ATAC",
+) -> str:
     """The ``dataset.toml`` of a simulated dataset (schema: docs/architecture.md)."""
-    out = [f"name = {_toml_value(name)}", "", "[genome]", 'build = "sim"',
-           'fasta = "genome.fa"', 'chrom_sizes = "genome.chrom.sizes"', "",
-           "[splits]", 'test = ["chr1", "chr8", "chr21"]', 'valid = ["chr2"]', ""]
+    out = [
+        f"name = {_toml_value(name)}",
+        "",
+        "[genome]",
+        'build = "sim"',
+        'fasta = "genome.fa"',
+        'chrom_sizes = "genome.chrom.sizes"',
+        "",
+        "[splits]",
+        'test = ["chr1", "chr8", "chr21"]',
+        'valid = ["chr2"]',
+        "",
+    ]
     for c in cell_types:
-        out += [f"[cell_types.{c}]",
-                f"accessibility = {_toml_value(f'tracks/{c}.accessibility.bw')}",
-                f"assay = {_toml_value(assay)}",
-                f"marks = {_toml_value({m: f'tracks/{c}.{m}.bw' for m in marks})}",
-                f"qtl = {_toml_value({m: qtl_files[c, m] for m in marks})}",
-                'qtl_format = "blueprint"', ""]
+        out += [
+            f"[cell_types.{c}]",
+            f"accessibility = {_toml_value(f'tracks/{c}.accessibility.bw')}",
+            f"assay = {_toml_value(assay)}",
+            f"marks = {_toml_value({m: f'tracks/{c}.{m}.bw' for m in marks})}",
+            f"qtl = {_toml_value({m: qtl_files[c, m] for m in marks})}",
+            'qtl_format = "blueprint"',
+            "",
+        ]
     out += ["[truth]", 'dir = "truth"', ""]
     return "\n".join(out)

@@ -1,4 +1,5 @@
 """Degree analysis on hand-counted degree tables and seeded power-law samples."""
+
 from __future__ import annotations
 
 import json
@@ -7,10 +8,10 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
 from qtlgraph.analysis import degrees as dg
 from qtlgraph.analysis.degree_report import HubRule, analyse_degrees
 from qtlgraph.analysis.powerlaw_fit import fit_power_law, fit_record
+
 from qtlgraph.errors import InputError
 
 # six 10 kb bins; bin 4 is a hub (120 distinct source bins, 150 QTL rows)
@@ -21,8 +22,15 @@ BINNED = [0, 1, 2, 0, 120, 1]
 def write_graph(path, name="g", connected=CONNECTED, binned=BINNED, extra=None, drop=None):
     path.mkdir(parents=True)
     n = len(connected)
-    frame = pd.DataFrame({"chrom": ["chr1"] * n, "start": np.arange(n) * 10_000,
-                          "end": np.arange(1, n + 1) * 10_000, "connected": connected, "binned": binned})
+    frame = pd.DataFrame(
+        {
+            "chrom": ["chr1"] * n,
+            "start": np.arange(n) * 10_000,
+            "end": np.arange(1, n + 1) * 10_000,
+            "connected": connected,
+            "binned": binned,
+        }
+    )
     for column, values in (extra or {}).items():
         frame[column] = values
     if drop:
@@ -34,8 +42,12 @@ def write_graph(path, name="g", connected=CONNECTED, binned=BINNED, extra=None, 
 
 
 def test_read_degrees_name_types_and_fallback(tmp_path):
-    extra = {"connected_K27ac": [0, 3, 0, 0, 100, 1], "binned_K27ac": [0, 1, 0, 0, 90, 1],
-             "connected_loop": [0, 0, 3, 0, 50, 0], "binned_loop": [0, 0, 2, 0, 30, 0]}
+    extra = {
+        "connected_K27ac": [0, 3, 0, 0, 100, 1],
+        "binned_K27ac": [0, 1, 0, 0, 90, 1],
+        "connected_loop": [0, 0, 3, 0, 50, 0],
+        "binned_loop": [0, 0, 2, 0, 30, 0],
+    }
     table = dg.read_degrees(write_graph(tmp_path / "a", name="mono K27ac", extra=extra))
     assert table.name == "mono K27ac"
     assert table.edge_types == ("K27ac", "loop")
@@ -76,8 +88,15 @@ def test_fractions_by_hand():
 
 
 def test_hubs_bed_by_hand():
-    frame = pd.DataFrame({"chrom": ["chr1"] * 6, "start": np.arange(6) * 10, "end": np.arange(1, 7) * 10,
-                          "connected": CONNECTED, "binned": BINNED})
+    frame = pd.DataFrame(
+        {
+            "chrom": ["chr1"] * 6,
+            "start": np.arange(6) * 10,
+            "end": np.arange(1, 7) * 10,
+            "connected": CONNECTED,
+            "binned": BINNED,
+        }
+    )
     hubs = dg.hub_regions(frame, "binned", 100)
     assert hubs.values.tolist() == [["chr1", 40, 50, "hub1", 120, "."]]
     assert dg.hub_regions(frame, "connected", 2)["start"].tolist() == [10, 20, 40]
@@ -98,8 +117,10 @@ def test_summary_column_by_hand():
     assert "| Connected QTLs | 157 | 157 |" in md
 
 
-@pytest.mark.parametrize("alpha, alternatives", [(2.5, ("lognormal", "exponential", "truncated_power_law")),
-                                                 (2.0, ("exponential",))])
+@pytest.mark.parametrize(
+    "alpha, alternatives",
+    [(2.5, ("lognormal", "exponential", "truncated_power_law")), (2.0, ("exponential",))],
+)
 def test_power_law_recovers_alpha(alpha, alternatives):
     sample = np.random.default_rng(7).zipf(alpha, 20_000)
     fit = fit_power_law(np.concatenate([np.zeros(5_000, int), sample]), alternatives=alternatives)
@@ -133,13 +154,24 @@ def test_power_law_not_possible_is_reported(degrees):
 
 
 def test_analyse_degrees_writes_everything(tmp_path):
-    extra = {"connected_K27ac": CONNECTED, "binned_K27ac": BINNED,
-             "connected_loop": [0] * 6, "binned_loop": [0] * 6}
+    extra = {
+        "connected_K27ac": CONNECTED,
+        "binned_K27ac": BINNED,
+        "connected_loop": [0] * 6,
+        "binned_loop": [0] * 6,
+    }
     a = write_graph(tmp_path / "a", name="mono K27ac", extra=extra)
     b = write_graph(tmp_path / "b", name="zero", connected=[0] * 6, binned=[0] * 6)
-    report = analyse_degrees([a, b], tmp_path / "out", per_type=True, hubs=HubRule(threshold=100), progress=False)
+    report = analyse_degrees(
+        [a, b], tmp_path / "out", per_type=True, hubs=HubRule(threshold=100), progress=False
+    )
     out = tmp_path / "out"
-    assert list(report.summary.columns) == ["mono_K27ac", "mono_K27ac:K27ac", "mono_K27ac:loop", "zero"]
+    assert list(report.summary.columns) == [
+        "mono_K27ac",
+        "mono_K27ac:K27ac",
+        "mono_K27ac:loop",
+        "zero",
+    ]
     for folder in ("mono_K27ac", "mono_K27ac/K27ac", "mono_K27ac/loop", "zero"):
         for name in ("histogram.tsv", "histogram.png", "powerlaw.tsv", "powerlaw.json", "hubs.bed"):
             assert (out / folder / name).is_file(), f"{folder}/{name}"
@@ -156,16 +188,33 @@ def test_real_gtex_egenes_degrees(real_data, tmp_path):
     """Degrees of GTEx v8 lead eQTLs (three tissues, qval < 0.05) over all hg38 bins."""
     from qtlgraph.genome import BinIndex, load_genome
 
-    rows = pd.concat([pd.read_csv(p, sep="\t", usecols=["gene_chr", "gene_start", "gene_end", "strand",
-                                                         "chr", "variant_pos", "qval"])
-                      for p in sorted((real_data / "gtex_v8_egenes").glob("*.egenes.txt.gz"))])
+    rows = pd.concat(
+        [
+            pd.read_csv(
+                p,
+                sep="\t",
+                usecols=[
+                    "gene_chr",
+                    "gene_start",
+                    "gene_end",
+                    "strand",
+                    "chr",
+                    "variant_pos",
+                    "qval",
+                ],
+            )
+            for p in sorted((real_data / "gtex_v8_egenes").glob("*.egenes.txt.gz"))
+        ]
+    )
     rows = rows[rows["qval"] < 0.05]
     index = BinIndex(load_genome("hg38"), 10_000)
     chroms = index.to_frame()["chrom"].unique()
     rows = rows[rows["gene_chr"].isin(chroms) & rows["chr"].isin(chroms)]
     tss = np.where(rows["strand"] == "+", rows["gene_start"], rows["gene_end"]).astype(np.int64)
     target = index.bin_of(index.chrom_codes(rows["gene_chr"].to_numpy()), tss, one_based=True)
-    source = index.bin_of(index.chrom_codes(rows["chr"].to_numpy()), rows["variant_pos"].to_numpy(), one_based=True)
+    source = index.bin_of(
+        index.chrom_codes(rows["chr"].to_numpy()), rows["variant_pos"].to_numpy(), one_based=True
+    )
     n_bins = len(index.to_frame())
     connected = np.bincount(target, minlength=n_bins)
     pairs = np.unique(np.stack([target, source]), axis=1)
@@ -174,7 +223,9 @@ def test_real_gtex_egenes_degrees(real_data, tmp_path):
     (tmp_path / "gtex").mkdir()
     frame.to_csv(tmp_path / "gtex" / "degrees.tsv.gz", sep="\t", index=False)
 
-    report = analyse_degrees([tmp_path / "gtex"], tmp_path / "out", alternatives=("exponential",), progress=False)
+    report = analyse_degrees(
+        [tmp_path / "gtex"], tmp_path / "out", alternatives=("exponential",), progress=False
+    )
     column = report.summary["gtex"]
     assert column["All regions"] == n_bins == 303_114
     assert column["Connected QTLs"] == len(rows)

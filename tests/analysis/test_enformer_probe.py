@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
-
 from qtlgraph.analysis.enformer_probe import ENFORMER_BIN, build_enformer_probe, enformer_available
 from qtlgraph.analysis.receptive_field import perturbation_probe, random_onehot
+
 from qtlgraph.errors import InputError
 
 
@@ -19,7 +19,9 @@ def test_bad_hyperparameters_raise():
 
 @pytest.mark.enformer
 def test_enformer_span_covers_the_whole_input():
-    pytest.importorskip("enformer_pytorch", reason="needs the optional extra 'enformer' (enformer-pytorch)")
+    pytest.importorskip(
+        "enformer_pytorch", reason="needs the optional extra 'enformer' (enformer-pytorch)"
+    )
     length = 64 * ENFORMER_BIN  # 8,192 bp; the benchmark runs the published 196,608
     model = build_enformer_probe(dim=24, depth=1, heads=2, input_length=length, seed=0)
     assert model.output_to_input(np.array([0, 1])).tolist() == [63.5, 191.5]

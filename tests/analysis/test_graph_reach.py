@@ -1,9 +1,15 @@
 import numpy as np
 import pytest
 import torch
+from qtlgraph.analysis.graph_reach import (
+    analytic_reach,
+    bfs_depth,
+    graph_reach,
+    out_adjacency,
+    select_sources,
+)
 from torch import nn
 
-from qtlgraph.analysis.graph_reach import analytic_reach, bfs_depth, graph_reach, out_adjacency, select_sources
 from qtlgraph.errors import InputError
 
 BIN = 10_000
@@ -19,8 +25,13 @@ def tiny_graph(n_cell_types=2):
     ei = np.concatenate([e + 6 * c for c in range(n_cell_types)], axis=1)
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(6 * n_cell_types, 3, generator=gen, dtype=torch.float64)
-    return dict(X=x, edge_index=torch.from_numpy(ei), bin_start=np.tile(STARTS, n_cell_types),
-                chrom=np.tile(CHROMS, n_cell_types), cell_type=np.repeat(np.arange(n_cell_types), 6))
+    return dict(
+        X=x,
+        edge_index=torch.from_numpy(ei),
+        bin_start=np.tile(STARTS, n_cell_types),
+        chrom=np.tile(CHROMS, n_cell_types),
+        cell_type=np.repeat(np.arange(n_cell_types), 6),
+    )
 
 
 class ConvStack(nn.Module):
@@ -42,8 +53,17 @@ class ConvStack(nn.Module):
 
 
 def _reach(model, g, sources, **kw):
-    return graph_reach(model, g["X"], g["edge_index"], sources, bin_start=g["bin_start"], chrom=g["chrom"],
-                       cell_type=g["cell_type"], bin_size=BIN, **kw)
+    return graph_reach(
+        model,
+        g["X"],
+        g["edge_index"],
+        sources,
+        bin_start=g["bin_start"],
+        chrom=g["chrom"],
+        cell_type=g["cell_type"],
+        bin_size=BIN,
+        **kw,
+    )
 
 
 def _pairs(r):
@@ -125,8 +145,15 @@ def test_project_gnn_and_its_local_baseline():
     kw = dict(bin_start=g["bin_start"], chrom=g["chrom"], cell_type=g["cell_type"], bin_size=BIN)
     r = graph_reach(gnn, x, g["edge_index"], [0, 6], **kw)
     assert _pairs(r) == {(0, 1), (0, 3), (6, 7), (6, 9)}
-    adj = graph_reach(gnn, x, g["edge_index"], [0, 6], batch_size=2, **kw,
-                      prepare_graph=lambda ei, n: mean_adjacency(ei, n, gnn.aggr))
+    adj = graph_reach(
+        gnn,
+        x,
+        g["edge_index"],
+        [0, 6],
+        batch_size=2,
+        **kw,
+        prepare_graph=lambda ei, n: mean_adjacency(ei, n, gnn.aggr),
+    )
     assert _pairs(adj) == _pairs(r) and np.allclose(adj.effect, r.effect, rtol=1e-5, atol=1e-7)
     r = graph_reach(local, x, g["edge_index"], [0, 6], **kw)
     assert r.target.size == 0 and r.max_distance == 0 and (r.self_effect > 0).all()
@@ -141,17 +168,27 @@ def test_bfs_and_source_selection():
     assert select_sources(g["edge_index"], 6, 2, seed=1).size == 2
 
 
-@pytest.mark.parametrize("kw, match", [
-    (dict(sources=[6]), "sources"),
-    (dict(mode="shuffle"), "mode"),
-    (dict(delta=0.0), "delta"),
-    (dict(edge_index=torch.tensor([[0], [9]])), "edge_index"),
-    (dict(bin_start=np.zeros(3)), "bin_start"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(sources=[6]), "sources"),
+        (dict(mode="shuffle"), "mode"),
+        (dict(delta=0.0), "delta"),
+        (dict(edge_index=torch.tensor([[0], [9]])), "edge_index"),
+        (dict(bin_start=np.zeros(3)), "bin_start"),
+    ],
+)
 def test_bad_input(kw, match):
     g = tiny_graph(1)
     args = dict(sources=[0], edge_index=g["edge_index"], bin_start=g["bin_start"])
     args.update(kw)
     with pytest.raises(InputError, match=match):
-        graph_reach(ConvStack(1), g["X"], args.pop("edge_index"), args.pop("sources"), chrom=g["chrom"],
-                    bin_size=BIN, **args)
+        graph_reach(
+            ConvStack(1),
+            g["X"],
+            args.pop("edge_index"),
+            args.pop("sources"),
+            chrom=g["chrom"],
+            bin_size=BIN,
+            **args,
+        )

@@ -3,8 +3,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from qtlgraph.analysis.receptive_field import (
     gradient_probe,
     perturbation_probe,
@@ -16,14 +14,17 @@ from qtlgraph.analysis.receptive_field import (
 from qtlgraph.analysis.rf_report import sensitivity
 from qtlgraph.analysis.rf_targets import SequenceOnly, bin_encoder_target, load_target, unet_target
 from qtlgraph.encoders.unet import UNet, UNetConfig, receptive_field
+from torch import nn
+
 from qtlgraph.errors import InputError
 
 
 def _conv_stack() -> nn.Module:
     # kernel 5 then kernel 3 dilated 2, both 'same': RF = 1 + 4 + 2 * 2 = 9, offsets -4..4
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv1d(4, 3, 5, padding=2), nn.Tanh(),
-                         nn.Conv1d(3, 2, 3, padding=2, dilation=2))
+    return nn.Sequential(
+        nn.Conv1d(4, 3, 5, padding=2), nn.Tanh(), nn.Conv1d(3, 2, 3, padding=2, dilation=2)
+    )
 
 
 class Ignores(nn.Module):
@@ -32,7 +33,9 @@ class Ignores(nn.Module):
         self.bias = nn.Parameter(torch.ones(2, 1))
 
     def forward(self, x):
-        return self.bias.expand(2, x.shape[-1]).unsqueeze(0).expand(x.shape[0], -1, -1) + 0 * x.sum()
+        return (
+            self.bias.expand(2, x.shape[-1]).unsqueeze(0).expand(x.shape[0], -1, -1) + 0 * x.sum()
+        )
 
 
 class Strided(nn.Module):
@@ -70,7 +73,12 @@ def test_edge_and_integer_positions():
     model = _conv_stack()
     X = random_onehot(2, 64)
     edge = perturbation_probe(model, X, "edge")
-    assert (edge.position, edge.start, edge.end, edge.span) == (0, 0.0, 4.0, 5)  # clipped by the edge
+    assert (edge.position, edge.start, edge.end, edge.span) == (
+        0,
+        0.0,
+        4.0,
+        5,
+    )  # clipped by the edge
     g = gradient_probe(model, X, 10)
     assert (g.start, g.end) == (-4.0, 4.0) and g.offsets[0] == -10
 
@@ -142,19 +150,34 @@ def _positive(model: nn.Module) -> nn.Module:
 @pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel")
 @pytest.mark.parametrize("depth,kernel", [(1, 3), (2, 5), (3, 3), (2, 4)])
 def test_unet_gradient_span_equals_analytic(depth, kernel):
-    c = UNetConfig(in_channels=4, out_channels=1, depth=depth, base_filters=2, kernel_size=kernel,
-                   pool="avg", length=256)
+    c = UNetConfig(
+        in_channels=4,
+        out_channels=1,
+        depth=depth,
+        base_filters=2,
+        kernel_size=kernel,
+        pool="avg",
+        length=256,
+    )
     torch.manual_seed(0)
     model = _positive(UNet(c))
     X = random_onehot(2, c.length)
-    for j in (128, 129, 128 + 2 ** depth - 1):
+    for j in (128, 129, 128 + 2**depth - 1):
         rf = receptive_field(c, j)
         g = gradient_probe(model, X, j)
         assert (g.start, g.end + 1, g.span) == (rf.start, rf.end, rf.size)
 
 
 def test_perturbation_and_gradient_agree_on_small_unet():
-    c = UNetConfig(in_channels=4, out_channels=2, depth=2, base_filters=3, kernel_size=3, pool="avg", length=128)
+    c = UNetConfig(
+        in_channels=4,
+        out_channels=2,
+        depth=2,
+        base_filters=3,
+        kernel_size=3,
+        pool="avg",
+        length=128,
+    )
     model = unet_target(c._asdict(), seed=0).model
     X = random_onehot(4, c.length)
     p, g = perturbation_probe(model, X), gradient_probe(model, X)

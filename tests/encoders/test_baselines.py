@@ -1,10 +1,17 @@
 import numpy as np
 import pytest
 import torch
-
-from qtlgraph.encoders.baselines import (baseline_spec, channels, conditioning_cells, make_inputs, make_targets,
-                                outputs_for_cell, unet_config)
+from qtlgraph.encoders.baselines import (
+    baseline_spec,
+    channels,
+    conditioning_cells,
+    make_inputs,
+    make_targets,
+    outputs_for_cell,
+    unet_config,
+)
 from qtlgraph.encoders.unet import UNet
+
 from qtlgraph.errors import InputError
 
 

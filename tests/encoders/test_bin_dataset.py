@@ -1,11 +1,17 @@
 import numpy as np
 import pytest
-
-from qtlgraph.encoders.bin_dataset import (BinDataset, bin_loader, flank_windows, load_bin_arrays, one_hot_codes,
-                                  sequence_codes)
+from qtlgraph.encoders.bin_dataset import (
+    BinDataset,
+    bin_loader,
+    flank_windows,
+    load_bin_arrays,
+    one_hot_codes,
+    sequence_codes,
+)
 from qtlgraph.encoders.bin_encoder import BinEncoderConfig
-from qtlgraph.genome import BinIndex, Genome
 from tiny_bin_data import SIZES, write_tiny_dataset
+
+from qtlgraph.genome import BinIndex, Genome
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +65,9 @@ def test_arrays_match_bigwig_and_mask_missing_marks(tiny):
     with pyBigWig.open(str(cell.accessibility)) as bw:
         raw = np.array(bw.values("chr3", 20_000, 30_000)).reshape(100, 100).mean(axis=1)
     np.testing.assert_allclose(arrays.acc[1, b], np.log1p(raw), rtol=1e-5)
-    np.testing.assert_allclose(arrays.flank[1, b, 20:30], np.log1p(raw.reshape(10, 10).mean(axis=1)), rtol=1e-5)
+    np.testing.assert_allclose(
+        arrays.flank[1, b, 20:30], np.log1p(raw.reshape(10, 10).mean(axis=1)), rtol=1e-5
+    )
     with pyBigWig.open(str(cell.marks["H3K27ac"])) as bw:
         mean = bw.stats("chr3", 20_000, 30_000, type="mean", exact=True)[0]
     np.testing.assert_allclose(arrays.targets[1, b, 0], np.log1p(mean), rtol=1e-5)

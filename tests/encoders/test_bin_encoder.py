@@ -1,14 +1,28 @@
 import pytest
 import torch
-
 from qtlgraph.encoders.bin_encoder import BinEncoder, BinEncoderConfig, conv_block, receptive_field
 from qtlgraph.encoders.losses import masked_loss
+
 from qtlgraph.errors import InputError
 
 # bin 200 bp; stem strides 2 * 2 * 5 = 20 bp = acc_resolution; 10 accessibility values
-SMALL = BinEncoderConfig(bin_size=200, acc_resolution=20, flank=40, flank_resolution=20, n_marks=2, dim=8,
-                         seq_channels=(4, 6), seq_kernels=(5, 3), seq_strides=(2, 1), seq_pools=(2, 5),
-                         acc_channels=3, trunk_kernels=(3,), trunk_pools=(1,), flank_channels=3, head_hidden=8)
+SMALL = BinEncoderConfig(
+    bin_size=200,
+    acc_resolution=20,
+    flank=40,
+    flank_resolution=20,
+    n_marks=2,
+    dim=8,
+    seq_channels=(4, 6),
+    seq_kernels=(5, 3),
+    seq_strides=(2, 1),
+    seq_pools=(2, 5),
+    acc_channels=3,
+    trunk_kernels=(3,),
+    trunk_pools=(1,),
+    flank_channels=3,
+    head_hidden=8,
+)
 
 
 def _inputs(config: BinEncoderConfig, batch: int, seed: int = 0):
@@ -80,7 +94,9 @@ def test_batch_size_1_and_16_agree():
     seq, acc, flank = _inputs(SMALL, 16)
     with torch.no_grad():
         whole = model(seq, acc, flank)
-        single = torch.cat([model(seq[i:i + 1], acc[i:i + 1], flank[i:i + 1]) for i in range(16)])
+        single = torch.cat(
+            [model(seq[i : i + 1], acc[i : i + 1], flank[i : i + 1]) for i in range(16)]
+        )
     torch.testing.assert_close(single, whole, rtol=1e-5, atol=1e-5)
 
 
@@ -102,4 +118,6 @@ def test_one_step_lowers_masked_loss_and_ignores_nan():
     # the NaN entries do not count: same loss as over the finite entries only
     pred = model(seq, acc, flank).detach()
     keep = torch.isfinite(target)
-    torch.testing.assert_close(masked_loss(pred, target, "mse"), ((pred - target)[keep] ** 2).mean())
+    torch.testing.assert_close(
+        masked_loss(pred, target, "mse"), ((pred - target)[keep] ** 2).mean()
+    )

@@ -6,8 +6,24 @@ from click.testing import CliRunner
 
 from qtlgraph.cli import cli, main
 
-SMALL = ["--windows", "32", "--epochs", "2", "--batch-size", "8", "--base-filters", "4", "--depth", "2",
-         "--length", "512", "--base-fraction", "0.2", "--device", "cpu"]
+SMALL = [
+    "--windows",
+    "32",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "8",
+    "--base-filters",
+    "4",
+    "--depth",
+    "2",
+    "--length",
+    "512",
+    "--base-fraction",
+    "0.2",
+    "--device",
+    "cpu",
+]
 
 
 @pytest.mark.slow
@@ -16,8 +32,19 @@ def test_train_unet_and_evaluate_end_to_end(tiny_dataset, tmp_path):
     runs = []
     for model in ("A", "B"):
         out = tmp_path / f"run{model}"
-        res = runner.invoke(cli, ["train-unet", "--dataset", str(tiny_dataset), "--model", model,
-                                  "--out", str(out), *SMALL])
+        res = runner.invoke(
+            cli,
+            [
+                "train-unet",
+                "--dataset",
+                str(tiny_dataset),
+                "--model",
+                model,
+                "--out",
+                str(out),
+                *SMALL,
+            ],
+        )
         assert res.exit_code == 0, res.output
         runs.append(out)
     results = json.loads((runs[1] / "results.json").read_text())
@@ -40,7 +67,16 @@ def test_resume_extends_training(tiny_dataset, tmp_path):
     import torch
 
     out = tmp_path / "run"
-    args = ["train-unet", "--dataset", str(tiny_dataset), "--model", "D", "--out", str(out), "--no-evaluate"]
+    args = [
+        "train-unet",
+        "--dataset",
+        str(tiny_dataset),
+        "--model",
+        "D",
+        "--out",
+        str(out),
+        "--no-evaluate",
+    ]
     small = [a for a in SMALL if a not in ("--base-fraction", "0.2")]
     assert CliRunner().invoke(cli, [*args, *small]).exit_code == 0
     refused = CliRunner().invoke(cli, [*args, *small])
@@ -54,8 +90,21 @@ def test_resume_extends_training(tiny_dataset, tmp_path):
 def test_bad_input_one_line_exit_2(tiny_dataset, tmp_path, capsys):
     out = tmp_path / "bad"
     try:
-        main(["train-unet", "--dataset", str(tiny_dataset), "--model", "A", "--out", str(out),
-              "--length", "1000", "--depth", "5"])
+        main(
+            [
+                "train-unet",
+                "--dataset",
+                str(tiny_dataset),
+                "--model",
+                "A",
+                "--out",
+                str(out),
+                "--length",
+                "1000",
+                "--depth",
+                "5",
+            ]
+        )
     except SystemExit as exc:
         assert exc.code == 2
     err = capsys.readouterr().err

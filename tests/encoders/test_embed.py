@@ -1,14 +1,21 @@
 import numpy as np
 import pytest
 import torch
-
 from qtlgraph.encoders.bin_dataset import load_bin_arrays, one_hot_codes, sequence_codes
 from qtlgraph.encoders.bin_encoder import BinEncoder, BinEncoderConfig
-from qtlgraph.encoders.embed import (BF16_TOLERANCE, bf16_error, embed_batch, embed_genome, fold_batchnorm,
-                            load_local_model, open_embeddings)
+from qtlgraph.encoders.embed import (
+    BF16_TOLERANCE,
+    bf16_error,
+    embed_batch,
+    embed_genome,
+    fold_batchnorm,
+    load_local_model,
+    open_embeddings,
+)
+from tiny_bin_data import write_tiny_dataset
+
 from qtlgraph.errors import InputError
 from qtlgraph.runtime import read_json, save_checkpoint, write_json
-from tiny_bin_data import write_tiny_dataset
 
 
 @pytest.fixture(scope="module")
@@ -16,12 +23,17 @@ def run_dir(tmp_path_factory):
     """A local-model run as train-local writes it, with untrained (seeded) weights."""
     root = tmp_path_factory.mktemp("embed")
     manifest = write_tiny_dataset(root / "data")
-    config = BinEncoderConfig(dim=16, seq_channels=(8, 16, 16), acc_channels=4, flank_channels=4, head_hidden=8)
+    config = BinEncoderConfig(
+        dim=16, seq_channels=(8, 16, 16), acc_channels=4, flank_channels=4, head_hidden=8
+    )
     torch.manual_seed(0)
     model = BinEncoder(config)
     run = root / "run"
     run.mkdir()
-    write_json(run / "config.json", {"model": "local", "dataset": str(manifest), "encoder": config.to_dict()})
+    write_json(
+        run / "config.json",
+        {"model": "local", "dataset": str(manifest), "encoder": config.to_dict()},
+    )
     save_checkpoint(run / "checkpoint.pt", {"model": model.state_dict(), "epoch": 1})
     return run
 
@@ -29,7 +41,9 @@ def run_dir(tmp_path_factory):
 def test_resume_is_byte_identical(run_dir, tmp_path):
     whole = embed_genome(run_dir, tmp_path / "whole", chunk_bins=4, batch_size=8, precision="fp32")
     assert whole.complete and whole.n_chunks == 5  # 19 bins
-    part = embed_genome(run_dir, tmp_path / "part", chunk_bins=4, batch_size=8, precision="fp32", stop_after=2)
+    part = embed_genome(
+        run_dir, tmp_path / "part", chunk_bins=4, batch_size=8, precision="fp32", stop_after=2
+    )
     meta = read_json(tmp_path / "part" / "embed.json")
     assert not part.complete and meta["done_chunks"] == [0, 1] and meta["complete"] is False
     with pytest.raises(InputError, match="incomplete"):
@@ -58,8 +72,11 @@ def test_cache_equals_direct_embedding(run_dir, tmp_path):
     bins = np.array([3, 11])
     codes = sequence_codes(open_sequence(dataset), index, bins)
     with torch.no_grad():
-        direct = model.embed(one_hot_codes(codes), torch.from_numpy(arrays.acc[1, bins]),
-                             torch.from_numpy(arrays.flank[1, bins])).numpy()
+        direct = model.embed(
+            one_hot_codes(codes),
+            torch.from_numpy(arrays.acc[1, bins]),
+            torch.from_numpy(arrays.flank[1, bins]),
+        ).numpy()
     np.testing.assert_allclose(array[1, bins], direct, rtol=1e-5, atol=1e-5)
 
 
@@ -87,7 +104,9 @@ def test_refuses_non_empty_out_and_bad_options(run_dir, tmp_path):
 
 def test_folded_batchnorm_and_lookup_match_plain_model():
     torch.manual_seed(3)
-    model = BinEncoder(BinEncoderConfig(dim=8, seq_channels=(4, 8, 8), acc_channels=3, flank_channels=3)).eval()
+    model = BinEncoder(
+        BinEncoderConfig(dim=8, seq_channels=(4, 8, 8), acc_channels=3, flank_channels=3)
+    ).eval()
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm1d):  # non-trivial statistics, as after training
             m.running_mean.uniform_(-1, 1)
@@ -100,4 +119,6 @@ def test_folded_batchnorm_and_lookup_match_plain_model():
     acc, flank = torch.rand(4, 100), torch.rand(4, 50)
     with torch.no_grad():
         plain = model.embed(one_hot_codes(codes.numpy()), acc, flank)
-    torch.testing.assert_close(embed_batch(folded, (codes, acc, flank)), plain, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        embed_batch(folded, (codes, acc, flank)), plain, rtol=1e-5, atol=1e-5
+    )

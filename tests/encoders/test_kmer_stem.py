@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 import torch
-
 from qtlgraph.encoders.bin_dataset import one_hot_codes
 from qtlgraph.encoders.bin_encoder import conv_block
 from qtlgraph.encoders.kmer_stem import first_block, lookup_applies, lookup_table, smer_codes
@@ -30,5 +29,7 @@ def test_lookup_equals_convolution(kernel, stride, pool):
 
 
 def test_lookup_does_not_apply_to_even_group_count():
-    assert not lookup_applies(conv_block(4, 6, kernel=8, stride=4))  # k / s = 2: padding not whole s-mers
+    assert not lookup_applies(
+        conv_block(4, 6, kernel=8, stride=4)
+    )  # k / s = 2: padding not whole s-mers
     assert not lookup_applies(conv_block(5, 6, kernel=12, stride=4))  # not a one-hot input

@@ -2,8 +2,8 @@ import math
 
 import pytest
 import torch
-
 from qtlgraph.encoders.losses import MaskedLoss, masked_loss, output_transform
+
 from qtlgraph.errors import InputError
 
 
@@ -51,7 +51,9 @@ def test_nb_matches_distribution_log_prob():
     target = torch.tensor([[1.0, 4.0], [0.0, 9.0]])
     r = torch.tensor([2.0, 5.0])  # one dispersion per track
     mu = pred.exp()
-    nb = torch.distributions.NegativeBinomial(total_count=r.view(1, 2), probs=mu / (mu + r.view(1, 2)))
+    nb = torch.distributions.NegativeBinomial(
+        total_count=r.view(1, 2), probs=mu / (mu + r.view(1, 2))
+    )
     ref = -nb.log_prob(target).mean()
     assert masked_loss(pred, target, "nb", r).item() == pytest.approx(ref.item(), rel=1e-5)
 

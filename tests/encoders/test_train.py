@@ -1,9 +1,9 @@
 import torch
+from qtlgraph.encoders.losses import MaskedLoss
+from qtlgraph.encoders.train import fit, predict, train_epoch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from qtlgraph.encoders.losses import MaskedLoss
-from qtlgraph.encoders.train import fit, predict, train_epoch
 from qtlgraph.runtime import load_checkpoint
 
 
@@ -17,8 +17,13 @@ def _data(n=32, seed=0):
 
 def _model():
     torch.manual_seed(1)
-    return nn.Sequential(nn.Conv1d(3, 4, 3, padding=1), nn.BatchNorm1d(4), nn.ReLU(),
-                         nn.Dropout(0.2), nn.Conv1d(4, 1, 1))
+    return nn.Sequential(
+        nn.Conv1d(3, 4, 3, padding=1),
+        nn.BatchNorm1d(4),
+        nn.ReLU(),
+        nn.Dropout(0.2),
+        nn.Conv1d(4, 1, 1),
+    )
 
 
 def test_one_step_lowers_loss_on_fixed_batch():
@@ -44,8 +49,9 @@ def test_tuple_inputs_are_unpacked():
 
     u, v, y = torch.randn(8, 2), torch.randn(8, 1), torch.randn(8, 1)
     m = Two()
-    mean = train_epoch(m, [((u, v), y)], torch.optim.SGD(m.parameters(), lr=0.1),
-                       MaskedLoss("mse"), "cpu")
+    mean = train_epoch(
+        m, [((u, v), y)], torch.optim.SGD(m.parameters(), lr=0.1), MaskedLoss("mse"), "cpu"
+    )
     assert mean > 0
     assert predict(m, [((u, v), y)], "cpu").shape == (8, 1)
 
@@ -74,9 +80,20 @@ def _run(tmp, epochs, resume=False, stop_after=None):
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1 / (1 + 1e-2 * s))
     loader = _Counting(_data(), batch_size=8, shuffle=True)
-    hist = fit(model, loader, opt, MaskedLoss("bce"), epochs=stop_after or epochs, run_dir=tmp,
-               device="cpu", resume=resume, valid_loader=DataLoader(_data(8, 5), batch_size=4),
-               seed=3, extra_state={"config": {"k": 1}}, scheduler=sched)
+    hist = fit(
+        model,
+        loader,
+        opt,
+        MaskedLoss("bce"),
+        epochs=stop_after or epochs,
+        run_dir=tmp,
+        device="cpu",
+        resume=resume,
+        valid_loader=DataLoader(_data(8, 5), batch_size=4),
+        seed=3,
+        extra_state={"config": {"k": 1}},
+        scheduler=sched,
+    )
     return model, hist
 
 

@@ -1,8 +1,14 @@
 import pytest
 import torch
-
 from qtlgraph.encoders.blocks import same_padding
-from qtlgraph.encoders.unet import UNet, UNetConfig, channel_schedule, receptive_field, receptive_field_sizes
+from qtlgraph.encoders.unet import (
+    UNet,
+    UNetConfig,
+    channel_schedule,
+    receptive_field,
+    receptive_field_sizes,
+)
+
 from qtlgraph.errors import InputError
 
 
@@ -10,7 +16,7 @@ def test_default_is_leopard_shape():
     c = UNetConfig(in_channels=6, out_channels=2)
     down, up = channel_schedule(c)
     assert down == [15, 22, 33, 49, 73, 109]  # Leopard: num = int(num * 1.5)
-    assert up == [72, 48, 32, 21, 14]        # Leopard: num = int(num / 1.5)
+    assert up == [72, 48, 32, 21, 14]  # Leopard: num = int(num / 1.5)
     model = UNet(c)
     assert model.stem[0][0].kernel_size == (7,)
     assert len(model.downs) == 5 and len(model.ups) == 5
@@ -54,16 +60,30 @@ def _gradient_span(config, position):
 
 @pytest.mark.parametrize("depth,kernel", [(1, 3), (2, 5), (3, 3), (2, 4), (3, 7)])
 def test_receptive_field_equals_gradient_span(depth, kernel):
-    c = UNetConfig(in_channels=2, out_channels=1, depth=depth, base_filters=2,
-                   kernel_size=kernel, pool="avg", length=512)
-    for position in (256, 257, 256 + 2 ** depth - 1):
+    c = UNetConfig(
+        in_channels=2,
+        out_channels=1,
+        depth=depth,
+        base_filters=2,
+        kernel_size=kernel,
+        pool="avg",
+        length=512,
+    )
+    for position in (256, 257, 256 + 2**depth - 1):
         rf = receptive_field(c, position)
         assert _gradient_span(c, position) == (rf.start, rf.end)
 
 
 def test_max_pool_gradient_span_within_analytic():
-    c = UNetConfig(in_channels=2, out_channels=1, depth=2, base_filters=3, kernel_size=5,
-                   pool="max", length=256)
+    c = UNetConfig(
+        in_channels=2,
+        out_channels=1,
+        depth=2,
+        base_filters=3,
+        kernel_size=5,
+        pool="max",
+        length=256,
+    )
     rf = receptive_field(c, 128)
     start, end = _gradient_span(c, 128)
     assert rf.start <= start and end <= rf.end

@@ -1,9 +1,15 @@
 import numpy as np
 import pytest
-
 from qtlgraph.encoders.baselines import baseline_spec
-from qtlgraph.encoders.windows import (QuantileMap, RandomWindows, TrackReader, apply_quantile_map, fit_quantile_map,
-                              mark_targets)
+from qtlgraph.encoders.windows import (
+    QuantileMap,
+    RandomWindows,
+    TrackReader,
+    apply_quantile_map,
+    fit_quantile_map,
+    mark_targets,
+)
+
 from qtlgraph.manifest import load_dataset
 
 
@@ -26,7 +32,9 @@ def reader(tiny_dataset):
 
 def test_reader_window_shapes_and_nan(reader):
     w = reader.window("chr3", 0, 512)
-    assert w.onehot.shape == (4, 512) and w.access.shape == (2, 512) and w.marks.shape == (2, 2, 512)
+    assert (
+        w.onehot.shape == (4, 512) and w.access.shape == (2, 512) and w.marks.shape == (2, 2, 512)
+    )
     assert np.isnan(w.marks[:, :, 100:300]).all() and np.isfinite(w.marks[:, :, 300:]).all()
     assert np.allclose(w.onehot.sum(axis=0), 1)
     off = reader.window("chr3", 5800, 512)  # runs off the end: N and NaN
@@ -46,7 +54,9 @@ def test_fitted_quantile_map_equalises_cell_types(reader):
 
 
 def test_random_windows_reproducible_and_from_train_chroms(reader):
-    ds = RandomWindows(reader, baseline_spec("C"), ["chr3", "chr4"], n_windows=6, length=512, seed=1)
+    ds = RandomWindows(
+        reader, baseline_spec("C"), ["chr3", "chr4"], n_windows=6, length=512, seed=1
+    )
     x, y = ds[3]
     assert x.shape == (6, 512) and y.shape == (4, 512)
     assert np.array_equal(ds[3][1].numpy(), y.numpy(), equal_nan=True)

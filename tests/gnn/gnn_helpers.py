@@ -1,8 +1,8 @@
 """Small synthetic graphs shared by the gnn tests."""
+
 from __future__ import annotations
 
 import numpy as np
-
 from qtlgraph.gnn.data import CellEdges, build_data
 
 
@@ -23,8 +23,8 @@ def neighbour_copy_graph(n: int = 400, d: int = 4, seed: int = 0, with_edges: bo
     if not with_edges:
         edges = CellEdges(*(a[:0] for a in edges))
     part = np.zeros(n, np.int64)
-    part[int(0.6 * n):int(0.7 * n)] = 1
-    part[int(0.7 * n):] = 2
+    part[int(0.6 * n) : int(0.7 * n)] = 1
+    part[int(0.7 * n) :] = 2
     masks = {"train": part == 0, "valid": part == 1, "test": part == 2}
     access = np.zeros((1, n, 1), np.float32)
     return build_data(emb, access, y, masks, [edges], edge_types=["H3K27ac"])

@@ -1,5 +1,4 @@
 import numpy as np
-
 from qtlgraph.gnn.controls import shuffle_sources
 from qtlgraph.gnn.data import CellEdges
 
@@ -12,7 +11,9 @@ def test_shuffle_keeps_in_degree_and_chromosome():
     source = starts[chrom] + rng.integers(0, 1000, size=2000) % (ends[chrom] - starts[chrom])
     e = CellEdges(source, target, np.zeros(2000, np.int64), np.zeros((2000, 5)))
     s = shuffle_sources(e, starts, ends, seed=3)
-    assert np.array_equal(np.bincount(s.target, minlength=200), np.bincount(e.target, minlength=200))
+    assert np.array_equal(
+        np.bincount(s.target, minlength=200), np.bincount(e.target, minlength=200)
+    )
     s_chrom = np.searchsorted(starts, s.source, side="right") - 1
     assert np.array_equal(s_chrom, chrom)
     assert (s.source != e.source).mean() > 0.9

@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
+from qtlgraph.gnn.data import (
+    N_BASE_FEATURES,
+    CellEdges,
+    build_data,
+    edge_features,
+    neighbor_edges,
+    qtl_in_degree,
+)
 
-from qtlgraph.gnn.data import N_BASE_FEATURES, CellEdges, build_data, edge_features, neighbor_edges, qtl_in_degree
 from qtlgraph.errors import InputError
 
 
@@ -17,8 +24,10 @@ def test_disjoint_union_offsets_and_masks():
     emb = np.arange(C * N * 3, dtype=np.float32).reshape(C, N, 3)
     acc = np.ones((C, N, 1), np.float32)
     y = np.full((C, N, 2), np.nan, np.float32)
-    masks = {"train": np.array([1, 1, 1, 0, 0], bool),
-             "test": np.array([[0, 0, 0, 1, 1], [0, 0, 0, 0, 0]], bool)}
+    masks = {
+        "train": np.array([1, 1, 1, 0, 0], bool),
+        "test": np.array([[0, 0, 0, 1, 1], [0, 0, 0, 0, 0]], bool),
+    }
     edges = [_edges([0, 1], [2, 2], [0, 1]), _edges([4], [3], [0])]
     data = build_data(emb, acc, y, masks, edges, edge_types=["H3K27ac", "H3K4me1"])
     assert data.num_nodes == 10
@@ -60,11 +69,23 @@ def test_in_degree_counts_distinct_sources_of_qtl_types_only():
 
 def test_bad_shapes_raise():
     with pytest.raises(InputError, match="targets"):
-        build_data(np.zeros((1, 3, 2)), np.zeros((1, 3, 1)), np.zeros((1, 4, 1)), {}, [_edges([], [], [])],
-                   edge_types=["a"])
+        build_data(
+            np.zeros((1, 3, 2)),
+            np.zeros((1, 3, 1)),
+            np.zeros((1, 4, 1)),
+            {},
+            [_edges([], [], [])],
+            edge_types=["a"],
+        )
     with pytest.raises(InputError, match="outside"):
-        build_data(np.zeros((1, 3, 2)), np.zeros((1, 3, 1)), np.zeros((1, 3, 1)), {}, [_edges([5], [0], [0])],
-                   edge_types=["a"])
+        build_data(
+            np.zeros((1, 3, 2)),
+            np.zeros((1, 3, 1)),
+            np.zeros((1, 3, 1)),
+            {},
+            [_edges([5], [0], [0])],
+            edge_types=["a"],
+        )
 
 
 def test_standardise_uses_training_rows_only():

@@ -3,7 +3,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
 from qtlgraph.gnn.evaluate import metrics_table, paired_table, stratum_masks
 
 
@@ -19,17 +18,28 @@ def test_strata_hand_case():
 
 def _frame():
     # 8 bins of one cell type and mark; target NaN in the last bin
-    return pd.DataFrame({
-        "cell_type": "mono", "mark": "H3K27ac", "bin": np.arange(8),
-        "target": [0.0, 1.0, 2.0, 3.0, 0.0, 1.5, 2.5, np.nan],
-        "pred":   [0.0, 1.0, 2.0, 4.0, 1.0, 1.5, 2.0, 9.0],
-        "in_degree": [0, 0, 0, 0, 3, 3, 3, 200],
-    })
+    return pd.DataFrame(
+        {
+            "cell_type": "mono",
+            "mark": "H3K27ac",
+            "bin": np.arange(8),
+            "target": [0.0, 1.0, 2.0, 3.0, 0.0, 1.5, 2.5, np.nan],
+            "pred": [0.0, 1.0, 2.0, 4.0, 1.0, 1.5, 2.0, 9.0],
+            "in_degree": [0, 0, 0, 0, 3, 3, 3, 200],
+        }
+    )
 
 
 def test_metrics_table_hand_case():
     rows = {r["stratum"]: r for r in metrics_table(_frame(), n_boot=50)}
-    assert [rows[s]["n"] for s in ("all", "linked", "deg0", "deg1-10", "deg11-100", "deg>100")] == [7, 3, 4, 3, 0, 0]
+    assert [rows[s]["n"] for s in ("all", "linked", "deg0", "deg1-10", "deg11-100", "deg>100")] == [
+        7,
+        3,
+        4,
+        3,
+        0,
+        0,
+    ]
     # deg0: errors 0, 0, 0, 1 -> MSE 0.25; linked: errors 1, 0, 0.5 -> (1 + 0.25) / 3
     assert rows["deg0"]["mse"] == pytest.approx(0.25)
     assert rows["linked"]["mse"] == pytest.approx(1.25 / 3)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from qtlgraph.gnn.kmers import canonical_index, kmer_spectrum
+
 from qtlgraph.errors import InputError
 
 
@@ -43,7 +43,7 @@ def test_enriched_columns_find_a_planted_word():
     planted = np.array([0, 2, 3, 3, 1], np.uint8)  # AGTTC, not a palindrome
     for row in range(20):
         for pos in range(100, 1900, 300):
-            seq[row, pos:pos + 5] = planted
+            seq[row, pos : pos + 5] = planted
     counts = kmer_spectrum(seq, 5)
     col, _ = canonical_index(5)
     code = int(sum(int(b) * 4 ** (4 - j) for j, b in enumerate(planted)))

@@ -1,8 +1,7 @@
 import pytest
 import torch
-
-from qtlgraph.gnn.models import LAYERS, GraphRegressor, mean_adjacency
 from gnn_helpers import neighbour_copy_graph
+from qtlgraph.gnn.models import LAYERS, GraphRegressor, mean_adjacency
 
 
 @pytest.mark.parametrize("layer", LAYERS)
@@ -37,7 +36,7 @@ def test_adjacency_values_by_hand():
     assert (mean_adjacency(ei, 3, "mean") @ h).flatten().tolist() == [10.0, 0.0, 2.0]
     assert (mean_adjacency(ei, 3, "sum") @ h).flatten().tolist() == [10.0, 0.0, 4.0]
     sqrt = (mean_adjacency(ei, 3, "sqrt") @ h).flatten()
-    assert torch.allclose(sqrt, torch.tensor([10.0, 0.0, 4.0 / 2 ** 0.5]))
+    assert torch.allclose(sqrt, torch.tensor([10.0, 0.0, 4.0 / 2**0.5]))
     with pytest.raises(ValueError, match="aggr"):
         mean_adjacency(ei, 3, "max")
 

@@ -2,11 +2,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from qtlgraph.gnn.models import GraphRegressor, mean_adjacency
 from qtlgraph.gnn.score_eval import concordance_metrics, parse_variant_ids
 from qtlgraph.gnn.score_run import Encoder, allele_onehots, variant_bins
 from qtlgraph.gnn.scoring import downstream, node_path, propagate
+
 from qtlgraph.errors import InputError
 from qtlgraph.genome import BinIndex, Genome
 from qtlgraph.sequence import decode, one_hot
@@ -17,7 +17,11 @@ EDGES = torch.tensor([[0, 1, 5, 3], [1, 2, 3, 4]])
 
 def _model(layer="graphconv", layers=2, edge_dim=0):
     torch.manual_seed(0)
-    return GraphRegressor(3, 2, hidden=8, layers=layers, layer=layer, edge_dim=edge_dim).double().eval()
+    return (
+        GraphRegressor(3, 2, hidden=8, layers=layers, layer=layer, edge_dim=edge_dim)
+        .double()
+        .eval()
+    )
 
 
 def _case(seed=1):
@@ -46,7 +50,7 @@ def test_only_linked_nodes_change_and_subgraph_equals_whole_graph():
         whole = (model(x_alt, adj) - model(x, adj)).numpy()
     assert effect.nodes.tolist() == [0, 1, 2]
     np.testing.assert_allclose(effect.delta, whole[[0, 1, 2]], atol=1e-12)
-    assert np.all(whole[[3, 4, 5]] == 0)          # not connected: exactly no change
+    assert np.all(whole[[3, 4, 5]] == 0)  # not connected: exactly no change
     assert np.all(np.abs(effect.delta).sum(axis=1) > 1e-6)  # own bin and both linked targets change
 
 
@@ -111,14 +115,23 @@ def test_ref_mismatch_and_off_genome_are_input_errors():
 
 def test_parse_variant_ids():
     df = parse_variant_ids(pd.Series(["1:12264_G_A", "chrX:5:AC:T"]))
-    assert df[["chrom", "pos", "ref", "alt"]].values.tolist() == [["chr1", 12264, "G", "A"], ["chrX", 5, "AC", "T"]]
+    assert df[["chrom", "pos", "ref", "alt"]].values.tolist() == [
+        ["chr1", 12264, "G", "A"],
+        ["chrX", 5, "AC", "T"],
+    ]
     with pytest.raises(InputError, match="row 2"):
         parse_variant_ids(pd.Series(["1:1_A_C", "rs123"]))
 
 
 def test_concordance_metrics_hand_case():
-    rows = pd.DataFrame({"mark": ["K"] * 4, "value": [1.0, -2.0, 3.0, 0.5],
-                         "pred": [0.1, 0.2, 0.3, 0.0], "reached": [True, True, True, False]})
+    rows = pd.DataFrame(
+        {
+            "mark": ["K"] * 4,
+            "value": [1.0, -2.0, 3.0, 0.5],
+            "pred": [0.1, 0.2, 0.3, 0.0],
+            "reached": [True, True, True, False],
+        }
+    )
     (k, _all) = concordance_metrics(rows, "x")
     assert k["n"] == 4 and k["n_reached"] == 3
     assert k["sign_concordance"] == pytest.approx(2 / 3)
@@ -130,21 +143,27 @@ def test_feature_rows_rebuild_standardised_features_from_sequence():
     changes the k-mer columns it touches, in the run's standardised units."""
     import numpy as np
     import torch
-    from torch_geometric.data import Data
-
     from qtlgraph.gnn.data import feature_stats, kmer_rows
     from qtlgraph.gnn.score_run import feature_rows
+    from torch_geometric.data import Data
+
     from qtlgraph.sequence import one_hot
 
     seqs = ["ACGTACGTAA", "CCCCGGGGAA", "ATATATATAT"]
     emb = np.array([[0.5, -1.0], [2.0, 0.0], [1.0, 1.0]])
-    codes = np.stack([np.where(one_hot(s).sum(0) > 0, one_hot(s).argmax(0), 4) for s in seqs]).astype(np.uint8)
+    codes = np.stack(
+        [np.where(one_hot(s).sum(0) > 0, one_hot(s).argmax(0), 4) for s in seqs]
+    ).astype(np.uint8)
     words = kmer_rows(codes, 2, None)
     raw = np.concatenate([emb, words, np.array([[0.1], [0.2], [0.3]])], axis=1)
     rows = np.array([True, True, True])
     mean, scale = feature_stats(raw, rows)
-    data = Data(x=torch.from_numpy(((raw - mean) / scale).astype(np.float32)), kmer=2,
-                x_mean=torch.from_numpy(mean), x_scale=torch.from_numpy(scale))
+    data = Data(
+        x=torch.from_numpy(((raw - mean) / scale).astype(np.float32)),
+        kmer=2,
+        x_mean=torch.from_numpy(mean),
+        x_scale=torch.from_numpy(scale),
+    )
     data.kmer_columns = None
     ref = feature_rows(data, np.array([0]), emb[:1], one_hot(seqs[0]), d=2)
     assert torch.allclose(ref, data.x[:1].double(), atol=1e-5)

@@ -1,12 +1,18 @@
 import numpy as np
 import pytest
 import torch
-
+from gnn_helpers import neighbour_copy_graph
 from qtlgraph.encoders.losses import masked_loss
 from qtlgraph.gnn.models import build_model
-from qtlgraph.gnn.train import (TrainOptions, graph_loader, model_config, new_model, predict_nodes, prediction_frame,
-                       train_model)
-from gnn_helpers import neighbour_copy_graph
+from qtlgraph.gnn.train import (
+    TrainOptions,
+    graph_loader,
+    model_config,
+    new_model,
+    predict_nodes,
+    prediction_frame,
+    train_model,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +54,7 @@ def test_test_targets_never_reach_the_loss():
 
     def loss_and_grads(d):
         model.zero_grad()
-        (inputs, target), = graph_loader(d, "train")
+        ((inputs, target),) = graph_loader(d, "train")
         loss = masked_loss(model(*inputs), target, "mse")
         loss.backward()
         return loss.item(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
@@ -91,8 +97,12 @@ def test_prediction_frame_has_test_bins_only():
 def test_best_epoch_by_hand():
     from qtlgraph.gnn.train import best_epoch
 
-    hist = [{"epoch": 1, "valid_loss": 3.0}, {"epoch": 2, "valid_loss": 1.0},
-            {"epoch": 3, "valid_loss": 2.0}, {"epoch": 4, "valid_loss": 1.0}]
+    hist = [
+        {"epoch": 1, "valid_loss": 3.0},
+        {"epoch": 2, "valid_loss": 1.0},
+        {"epoch": 3, "valid_loss": 2.0},
+        {"epoch": 4, "valid_loss": 1.0},
+    ]
     assert best_epoch(hist) == 2  # first of the ties
     assert best_epoch([{"epoch": 1, "train_loss": 1.0}]) is None
 
@@ -108,11 +118,13 @@ def test_model_ends_with_best_validation_weights(tmp_path):
     assert best != 12  # the last epoch is not the best, so keeping the best is visible
     ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
     assert ckpt["best"]["epoch"] == best and ckpt["epoch"] == 12
-    (inputs, target), = graph_loader(data, "valid")
+    ((inputs, target),) = graph_loader(data, "valid")
     loss = masked_loss(predict_nodes(model, data), target, "mse").item()
     assert loss == pytest.approx(min(h["valid_loss"] for h in history), rel=1e-5)
     again = load_trained(new_model(data, opts), tmp_path)
-    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), model.state_dict().values()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(again.state_dict().values(), model.state_dict().values())
+    )
 
 
 def test_resume_keeps_the_best_epoch(tmp_path):
@@ -134,6 +146,7 @@ def test_resume_keeps_the_best_epoch(tmp_path):
 @pytest.mark.parametrize("bad", [dict(aggr="max"), dict(dropout=1.0), dict(weight_decay=-1.0)])
 def test_bad_options_are_refused(bad):
     from qtlgraph.gnn.train import check_options
+
     from qtlgraph.errors import InputError
 
     with pytest.raises(InputError):

@@ -4,6 +4,7 @@
 torchrun sets them), trains for two epochs and writes ``OUT/params<rank>.pt``; its run
 directory is ``OUT/run<rank>`` so a test can see which ranks wrote a checkpoint.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,9 +36,21 @@ def train(out: Path) -> dict:
     loader = DataLoader(dataset(), batch_size=GLOBAL_BATCH, shuffle=True)
     valid = DataLoader(dataset(), batch_size=16)
     rank = int(os.environ.get("RANK", "0"))
-    history = fit(model, loader, optimizer, MaskedLoss("mse"), epochs=EPOCHS, run_dir=out / f"run{rank}",
-                  device="cpu", valid_loader=valid, seed=11)
-    result = {"params": {k: v.detach().clone() for k, v in model.state_dict().items()}, "history": history}
+    history = fit(
+        model,
+        loader,
+        optimizer,
+        MaskedLoss("mse"),
+        epochs=EPOCHS,
+        run_dir=out / f"run{rank}",
+        device="cpu",
+        valid_loader=valid,
+        seed=11,
+    )
+    result = {
+        "params": {k: v.detach().clone() for k, v in model.state_dict().items()},
+        "history": history,
+    }
     torch.save(result, out / f"params{rank}.pt")
     return result
 

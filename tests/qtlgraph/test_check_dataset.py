@@ -1,12 +1,12 @@
 """``qtlgraph check-dataset``: summary of a tiny dataset, one clear failure on bad input."""
+
 from __future__ import annotations
 
 from click.testing import CliRunner
+from test_manifest import make_dataset  # tests/qtlgraph is on sys.path (rootdir imports)
 
 from qtlgraph.cli import cli
 from qtlgraph.cli.check_dataset import _size
-
-from test_manifest import make_dataset  # tests/qtlgraph is on sys.path (rootdir imports)
 
 
 def test_summary_of_a_tiny_dataset(tmp_path):
@@ -20,10 +20,15 @@ def test_summary_of_a_tiny_dataset(tmp_path):
     assert "  chromosomes: chr1, chr2, chr3" in out
     assert "  bins at 10 bp: 7" in out  # 3 + 2 + 2
     assert "cell types (2), marks: H3K27ac" in out
-    assert "  mono: assay DNase, marks H3K27ac" in out and "  neut: assay ATAC, marks H3K27ac" in out
+    assert (
+        "  mono: assay DNase, marks H3K27ac" in out and "  neut: assay ATAC, marks H3K27ac" in out
+    )
     assert f"    qtl H3K27ac: mono_K27AC.txt ({qtl_bytes} B, format blueprint)" in out
-    assert out[out.index("split:") + 1:out.index("split:") + 4] == [
-        "  test: chr1", "  valid: chr2", "  train: chr3"]
+    assert out[out.index("split:") + 1 : out.index("split:") + 4] == [
+        "  test: chr1",
+        "  valid: chr2",
+        "  train: chr3",
+    ]
     default = CliRunner().invoke(cli, ["check-dataset", str(path)])
     assert "  bins at 10,000 bp: 3" in default.output.splitlines()
 
@@ -44,4 +49,10 @@ def test_missing_file_lists_every_problem_and_exits_2(tmp_path):
 
 def test_sizes_by_hand():
     assert [_size(n) for n in (0, 1023, 1024, 1536, 5 * 1024**2, 3 * 1024**3)] == [
-        "0 B", "1023 B", "1.0 KB", "1.5 KB", "5.0 MB", "3.0 GB"]
+        "0 B",
+        "1023 B",
+        "1.0 KB",
+        "1.5 KB",
+        "5.0 MB",
+        "3.0 GB",
+    ]

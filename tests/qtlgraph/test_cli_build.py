@@ -1,4 +1,5 @@
 """``qtlgraph build`` end to end through the CLI entry point, including every bad input."""
+
 from __future__ import annotations
 
 import gzip
@@ -11,9 +12,11 @@ from click.testing import CliRunner
 from qtlgraph.cli import cli, main
 
 SIZES = "chr1\t100000\nchr2\t50000\n"
-ROWS = ("1:15000_A_G rs1 1:52000:54000 1e-5 0.5 1 0.01 0.1 0.1\n"
-        "chr1:25000_G_A rs3 chr1:52000:54000 1e-3 0.2 1 0.03 0.1 0.1\n"
-        "2:5000_A_G rs6 2:41000:42000 1e-8 1.0 1 1e-6 0.1 0.1\n")
+ROWS = (
+    "1:15000_A_G rs1 1:52000:54000 1e-5 0.5 1 0.01 0.1 0.1\n"
+    "chr1:25000_G_A rs3 chr1:52000:54000 1e-3 0.2 1 0.03 0.1 0.1\n"
+    "2:5000_A_G rs6 2:41000:42000 1e-8 1.0 1 1e-6 0.1 0.1\n"
+)
 
 
 @pytest.fixture
@@ -31,16 +34,29 @@ def _run(args, capsys) -> tuple[int, str]:
 
 
 def _args(toy, table="K27.txt", *extra):
-    return ["build", str(toy / table), "--genome", str(toy / "g.sizes"), "--out",
-            str(toy / "out"), "--quiet", *extra]
+    return [
+        "build",
+        str(toy / table),
+        "--genome",
+        str(toy / "g.sizes"),
+        "--out",
+        str(toy / "out"),
+        "--quiet",
+        *extra,
+    ]
 
 
 def test_build_writes_graph_dir(toy):
     result = CliRunner().invoke(cli, _args(toy))
     assert result.exit_code == 0, result.output
     out = toy / "out"
-    assert sorted(p.name for p in out.iterdir()) == ["build.json", "degrees.tsv.gz",
-                                                    "edges.parquet", "graph.pt", "summary.tsv"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "build.json",
+        "degrees.tsv.gz",
+        "edges.parquet",
+        "graph.pt",
+        "summary.tsv",
+    ]
     deg = pd.read_csv(out / "degrees.tsv.gz", sep="\t")
     assert deg["connected"].tolist()[5] == 2 and deg["binned"].tolist()[5] == 2
     assert deg["connected"].tolist()[14] == 1
@@ -52,9 +68,23 @@ def test_build_writes_graph_dir(toy):
 def test_edge_types_loops_graphml(toy):
     (toy / "K4.txt").write_text(ROWS)
     (toy / "l.bedpe").write_text("chr1\t10000\t20000\tchr1\t50000\t60000\n")
-    args = ["build", str(toy / "K27.txt"), str(toy / "K4.txt"), "--genome", str(toy / "g.sizes"),
-            "--out", str(toy / "out"), "--edge-type", "H3K27ac", "--edge-type", "H3K4me1",
-            "--loops", str(toy / "l.bedpe"), "--graphml", "--quiet"]
+    args = [
+        "build",
+        str(toy / "K27.txt"),
+        str(toy / "K4.txt"),
+        "--genome",
+        str(toy / "g.sizes"),
+        "--out",
+        str(toy / "out"),
+        "--edge-type",
+        "H3K27ac",
+        "--edge-type",
+        "H3K4me1",
+        "--loops",
+        str(toy / "l.bedpe"),
+        "--graphml",
+        "--quiet",
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     summary = pd.read_csv(toy / "out" / "summary.tsv", sep="\t").set_index("metric")
@@ -104,7 +134,9 @@ def test_bad_non_numeric_pvalue(toy, capsys):
 
 
 def test_bad_missing_columns(toy, capsys):
-    err = _bad(toy, capsys, "m.egenes.txt", "gene_id\tgene_chr\tqval\tvariant_pos\nG\tchr1\t0.1\t5\n")
+    err = _bad(
+        toy, capsys, "m.egenes.txt", "gene_id\tgene_chr\tqval\tvariant_pos\nG\tchr1\t0.1\t5\n"
+    )
     assert "missing column(s)" in err and "gene_start" in err
 
 
@@ -130,9 +162,13 @@ def test_bad_no_fdr_column_without_pvalue(toy, capsys):
 
 
 def test_row_problems_are_counted(toy):
-    rows = (ROWS + ROWS.splitlines()[0] + "\n"           # duplicate
-            + "1:15000_A_G rs9 1:52000:54000 NaN 0.5 1 0.01 0.1 0.1\n"  # NaN p-value
-            + "1:150000_A_G rs8 1:52000:54000 1e-5 0.5 1 0.01 0.1 0.1\n")  # beyond chr1's end
+    rows = (
+        ROWS
+        + ROWS.splitlines()[0]
+        + "\n"  # duplicate
+        + "1:15000_A_G rs9 1:52000:54000 NaN 0.5 1 0.01 0.1 0.1\n"  # NaN p-value
+        + "1:150000_A_G rs8 1:52000:54000 1e-5 0.5 1 0.01 0.1 0.1\n"
+    )  # beyond chr1's end
     (toy / "r.txt").write_text(rows)
     result = CliRunner().invoke(cli, _args(toy, "r.txt"))
     assert result.exit_code == 0, result.output
@@ -146,8 +182,9 @@ def test_row_problems_are_counted(toy):
 
 def test_real_gtex_build(real_data, tmp_path):
     path = real_data / "gtex_v8_egenes" / "Cells_EBV-transformed_lymphocytes.v8.egenes.txt.gz"
-    result = CliRunner().invoke(cli, ["build", str(path), "--genome", "hg38", "--out",
-                                      str(tmp_path / "g"), "--quiet"])
+    result = CliRunner().invoke(
+        cli, ["build", str(path), "--genome", "hg38", "--out", str(tmp_path / "g"), "--quiet"]
+    )
     assert result.exit_code == 0, result.output
     summary = pd.read_csv(tmp_path / "g" / "summary.tsv", sep="\t").set_index("metric")
     raw = pd.read_csv(path, sep="\t", usecols=["qval"])
@@ -167,8 +204,22 @@ def test_name_option_names_the_graph(tmp_path):
     sizes = tmp_path / "g.sizes"
     sizes.write_text("chr1\t100000\n")
     out = tmp_path / "g"
-    result = CliRunner().invoke(cli, ["build", str(table), "--genome", str(sizes), "--name", "mono",
-                                      "--edge-type", "H3K27ac", "--out", str(out), "--quiet"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "build",
+            str(table),
+            "--genome",
+            str(sizes),
+            "--name",
+            "mono",
+            "--edge-type",
+            "H3K27ac",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     meta = json.loads((out / "build.json").read_text())
     assert meta["name"] == "mono"

@@ -1,4 +1,5 @@
 """``qtlgraph degrees`` end to end through click's CliRunner on small graph directories."""
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,18 @@ from qtlgraph.cli import cli
 def write_graph(path, name, connected, binned, drop=None):
     path.mkdir(parents=True)
     n = len(connected)
-    frame = pd.DataFrame({"chrom": ["chr2"] * n, "start": np.arange(n) * 10_000,
-                          "end": np.arange(1, n + 1) * 10_000, "connected": connected, "binned": binned})
-    frame.drop(columns=[drop] if drop else []).to_csv(path / "degrees.tsv.gz", sep="\t", index=False)
+    frame = pd.DataFrame(
+        {
+            "chrom": ["chr2"] * n,
+            "start": np.arange(n) * 10_000,
+            "end": np.arange(1, n + 1) * 10_000,
+            "connected": connected,
+            "binned": binned,
+        }
+    )
+    frame.drop(columns=[drop] if drop else []).to_csv(
+        path / "degrees.tsv.gz", sep="\t", index=False
+    )
     (path / "build.json").write_text(json.dumps({"name": name, "bin_size": 10_000}))
     return path
 
@@ -32,7 +42,17 @@ def test_degrees_end_to_end(tmp_path):
     a, b, binned = two_graphs(tmp_path)
     out = tmp_path / "out"
     # the truncated power law (seconds per fit) is covered in tests/analysis/test_degrees.py
-    args = ["degrees", str(a), str(b), "--out", str(out), "--compare", "lognormal", "--compare", "exponential"]
+    args = [
+        "degrees",
+        str(a),
+        str(b),
+        "--out",
+        str(out),
+        "--compare",
+        "lognormal",
+        "--compare",
+        "exponential",
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     summary = pd.read_csv(out / "summary.tsv", sep="\t", index_col=0)
@@ -68,7 +88,10 @@ def test_degrees_missing_file_or_column_one_line_exit_2(tmp_path):
     a, _, _ = two_graphs(tmp_path)
     (tmp_path / "nograph").mkdir()
     bad = write_graph(tmp_path / "bad", "bad", [0, 1], [0, 1], drop="binned")
-    for graph, expected in ((tmp_path / "nograph", "nograph/degrees.tsv.gz"), (bad, "bad/degrees.tsv.gz")):
+    for graph, expected in (
+        (tmp_path / "nograph", "nograph/degrees.tsv.gz"),
+        (bad, "bad/degrees.tsv.gz"),
+    ):
         out = tmp_path / f"out_{graph.name}"
         result = CliRunner().invoke(cli, ["degrees", str(a), str(graph), "--out", str(out)])
         assert result.exit_code == 2

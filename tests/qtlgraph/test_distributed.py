@@ -1,4 +1,5 @@
 """DDP plumbing: sharded loaders, a real 2-process gloo run, and sharded full-graph loss."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -14,7 +15,11 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
 
 from qtlgraph.distributed import (
-    DistContext, per_rank_batch, scaled_loss, shard_loader, shard_node_targets,
+    DistContext,
+    per_rank_batch,
+    scaled_loss,
+    shard_loader,
+    shard_node_targets,
 )
 from qtlgraph.errors import InputError
 
@@ -47,8 +52,9 @@ def test_per_rank_batch_splits_or_refuses():
 
 
 def _batches(loader, epoch):
-    loader.sampler.set_epoch(epoch) if hasattr(loader.sampler, "set_epoch") else \
-        loader.sampler.sampler.set_epoch(epoch)
+    loader.sampler.set_epoch(epoch) if hasattr(
+        loader.sampler, "set_epoch"
+    ) else loader.sampler.sampler.set_epoch(epoch)
     return [np.asarray(b[0] if isinstance(b, list) else b).ravel().tolist() for b in loader]
 
 
@@ -58,23 +64,39 @@ def test_rank_batches_together_are_the_single_process_batches(shape):
     if shape == "auto":
         base = DataLoader(ds, batch_size=6, shuffle=True)
     else:  # index-array datasets: a BatchSampler as the sampler, as qtlgraph.encoders.bin_dataset does
-        base = DataLoader(torch.arange(24), sampler=BatchSampler(RandomSampler(ds), 6, False), batch_size=None)
+        base = DataLoader(
+            torch.arange(24), sampler=BatchSampler(RandomSampler(ds), 6, False), batch_size=None
+        )
     single = _batches(shard_loader(base, _ctx(0, 1), seed=4), epoch=2)
     ranks = [_batches(shard_loader(base, _ctx(r, 3), seed=4), epoch=2) for r in range(3)]
     assert len(single) == 4 and all(len(b) == 2 for r in ranks for b in r)
     for j, batch in enumerate(single):
         assert sorted(batch) == sorted(sum((r[j] for r in ranks), []))
     assert sorted(sum(single, [])) == list(range(24))  # a permutation: every item once
-    assert single != _batches(shard_loader(base, _ctx(0, 1), seed=4), epoch=3)  # reshuffled per epoch
+    assert single != _batches(
+        shard_loader(base, _ctx(0, 1), seed=4), epoch=3
+    )  # reshuffled per epoch
 
 
 @pytest.mark.slow
 def test_two_process_gloo_run_equals_one_process(tmp_path):
-    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()),
-           "WORLD_SIZE": "2", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([sys.executable, str(WORKER), str(tmp_path)],
-                              env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for r in range(2)]
+    env = {
+        **os.environ,
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(_free_port()),
+        "WORLD_SIZE": "2",
+        "PYTHONPATH": str(ROOT),
+        "OMP_NUM_THREADS": "1",
+    }
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), str(tmp_path)],
+            env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for r in range(2)
+    ]
     logs = [p.communicate(timeout=120)[0].decode() for p in procs]
     assert [p.returncode for p in procs] == [0, 0], logs
     (tmp_path / "single").mkdir()
@@ -96,8 +118,8 @@ def _graph():
     edge_index = torch.randint(0, n, (2, 30), generator=g)
     x = torch.randn(n, 4, generator=g)
     y = torch.randn(n, 2, generator=g)
-    y[[1, 4, 9]] = float("nan")   # unlabelled nodes
-    y[6, 1] = float("nan")        # one missing mark
+    y[[1, 4, 9]] = float("nan")  # unlabelled nodes
+    y[6, 1] = float("nan")  # one missing mark
     return x, edge_index, y
 
 
@@ -109,9 +131,8 @@ def _grads(model, x, edge_index, target, loss_fn):
 
 @pytest.mark.parametrize("world", [2, 3])
 def test_sharded_full_graph_gradient_equals_unsharded(world):
-    from torch_geometric.nn import GraphConv
-
     from qtlgraph.encoders.losses import masked_loss
+    from torch_geometric.nn import GraphConv
 
     x, edge_index, y = _graph()
     torch.manual_seed(0)

@@ -1,4 +1,5 @@
 """Filter steps on canonical frames built by hand."""
+
 from __future__ import annotations
 
 import polars as pl
@@ -13,30 +14,47 @@ ALL = frozenset({"pvalue", "fdr", "beta"})
 
 
 def _frame(rows: list[tuple]) -> pl.LazyFrame:
-    cols = ["snp_chrom", "snp_pos", "target_chrom", "target_start", "target_end", "pvalue",
-            "fdr", "beta"]
+    cols = [
+        "snp_chrom",
+        "snp_pos",
+        "target_chrom",
+        "target_start",
+        "target_end",
+        "pvalue",
+        "fdr",
+        "beta",
+    ]
     df = pl.DataFrame(rows, schema=cols, orient="row")
-    return df.with_columns(pl.lit(None, pl.Float64).alias("se"), pl.lit("v").alias("variant_id"),
-                           pl.lit("p").alias("phenotype_id")).lazy()
+    return df.with_columns(
+        pl.lit(None, pl.Float64).alias("se"),
+        pl.lit("v").alias("variant_id"),
+        pl.lit("p").alias("phenotype_id"),
+    ).lazy()
 
 
 def test_each_reason_counted_once():
     rows = [
-        ("1", 15_000, "chr1", 52_000, 54_000, 1e-5, 0.01, 0.5),    # kept: bin 1 -> bin 5
-        ("1", 15_000, "1", 52_000, 54_000, 1e-5, None, 0.5),       # missing_value
+        ("1", 15_000, "chr1", 52_000, 54_000, 1e-5, 0.01, 0.5),  # kept: bin 1 -> bin 5
+        ("1", 15_000, "1", 52_000, 54_000, 1e-5, None, 0.5),  # missing_value
         ("1", 15_000, "1", 52_000, 54_000, 1e-5, float("nan"), 0.5),  # missing_value
-        ("1", 15_000, "1", 52_000, 54_000, 0.5, 0.5, 0.5),         # above_threshold
-        ("1", None, "1", 52_000, 54_000, 1e-5, 0.01, 0.5),         # bad_position
-        ("chrUn", 15_000, "1", 52_000, 54_000, 1e-5, 0.01, 0.5),   # unknown_chrom
-        ("1", 0, "1", 52_000, 54_000, 1e-5, 0.01, 0.5),            # off_chrom_end (pos 0)
-        ("2", 5_000, "1", 52_000, 54_000, 1e-5, 0.01, 0.5),        # other_chrom
-        ("1", 95_000, "1", 1_000, 2_000, 1e-5, 0.01, 0.5),         # too_far (> 50 kb)
+        ("1", 15_000, "1", 52_000, 54_000, 0.5, 0.5, 0.5),  # above_threshold
+        ("1", None, "1", 52_000, 54_000, 1e-5, 0.01, 0.5),  # bad_position
+        ("chrUn", 15_000, "1", 52_000, 54_000, 1e-5, 0.01, 0.5),  # unknown_chrom
+        ("1", 0, "1", 52_000, 54_000, 1e-5, 0.01, 0.5),  # off_chrom_end (pos 0)
+        ("2", 5_000, "1", 52_000, 54_000, 1e-5, 0.01, 0.5),  # other_chrom
+        ("1", 95_000, "1", 1_000, 2_000, 1e-5, 0.01, 0.5),  # too_far (> 50 kb)
     ]
     links = filter_chunk(_frame(rows), INDEX, FilterOptions(max_distance=50_000), ALL)
     assert links.rows == 9
-    assert links.counts == {"missing_value": 2, "above_threshold": 1, "bad_position": 1,
-                            "unknown_chrom": 1, "off_chrom_end": 1, "other_chrom": 1,
-                            "too_far": 1}
+    assert links.counts == {
+        "missing_value": 2,
+        "above_threshold": 1,
+        "bad_position": 1,
+        "unknown_chrom": 1,
+        "off_chrom_end": 1,
+        "other_chrom": 1,
+        "too_far": 1,
+    }
     assert links.frame["source_bin"].to_list() == [1]
     assert links.frame["target_bin"].to_list() == [5]
     assert links.frame["distance"].to_list() == [53_000 - 15_000]
@@ -44,8 +62,10 @@ def test_each_reason_counted_once():
 
 def test_bin_edges_one_based():
     # 1-based position 10000 is the last base of bin 0; 10001 the first of bin 1
-    rows = [("1", 10_000, "1", 9_999, 10_000, 1e-5, 0.01, 0.1),
-            ("1", 10_001, "1", 10_000, 10_001, 1e-5, 0.01, 0.1)]
+    rows = [
+        ("1", 10_000, "1", 9_999, 10_000, 1e-5, 0.01, 0.1),
+        ("1", 10_001, "1", 10_000, 10_001, 1e-5, 0.01, 0.1),
+    ]
     links = filter_chunk(_frame(rows), INDEX, FilterOptions(), ALL)
     assert links.frame["source_bin"].to_list() == [0, 1]
     assert links.frame["target_bin"].to_list() == [0, 1]

@@ -17,7 +17,9 @@ def test_y_and_m_by_flag():
     assert load_genome("hg19").sizes["chr1"] == 249_250_621
 
 
-@pytest.mark.parametrize("raw,canon", [("1", "chr1"), ("chr1", "chr1"), ("x", "chrX"), ("MT", "chrM"), ("chrM", "chrM")])
+@pytest.mark.parametrize(
+    "raw,canon", [("1", "chr1"), ("chr1", "chr1"), ("x", "chrX"), ("MT", "chrM"), ("chrM", "chrM")]
+)
 def test_canonical_chrom(raw, canon):
     assert canonical_chrom(raw) == canon
 
@@ -46,4 +48,3 @@ def test_sizes_file_and_errors(tmp_path):
     bad.write_text("chr1\t100\nchr2\tabc\n")
     with pytest.raises(InputError, match="line 2"):
         load_genome(bad)
-

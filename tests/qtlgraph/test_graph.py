@@ -1,4 +1,5 @@
 """Graph building on a table whose degrees are counted by hand, plus the real GTEx table."""
+
 from __future__ import annotations
 
 import gzip
@@ -69,9 +70,16 @@ def test_hand_counted_degrees(case):
     assert binned.tolist() == expected_binned.tolist()
     counts = built.meta["counts"]
     assert counts["rows_read"] == 13 and counts["kept"] == 6
-    assert counts["dropped"] == {"missing_value": 1, "above_threshold": 1, "bad_position": 0,
-                                 "unknown_chrom": 1, "off_chrom_end": 1, "other_chrom": 1,
-                                 "too_far": 1, "duplicate": 1}
+    assert counts["dropped"] == {
+        "missing_value": 1,
+        "above_threshold": 1,
+        "bad_position": 0,
+        "unknown_chrom": 1,
+        "off_chrom_end": 1,
+        "other_chrom": 1,
+        "too_far": 1,
+        "duplicate": 1,
+    }
 
 
 def test_edge_attributes(case):
@@ -117,18 +125,25 @@ def test_overlap_mode(tmp_path):
     (tmp_path / "g.sizes").write_text(SIZES)
     (tmp_path / "t.txt").write_text("1:15000_A_G rs1 1:8000:31000 1e-5 0.5 1 0.01 0.1 0.1\n")
     mid = build_graph([tmp_path / "t.txt"], tmp_path / "g.sizes", progress=False)
-    over = build_graph([tmp_path / "t.txt"], tmp_path / "g.sizes", progress=False,
-                       target_mode="overlap")
+    over = build_graph(
+        [tmp_path / "t.txt"], tmp_path / "g.sizes", progress=False, target_mode="overlap"
+    )
     assert np.flatnonzero(mid.degrees["connected"].to_numpy()).tolist() == [1]
     assert np.flatnonzero(over.degrees["connected"].to_numpy()).tolist() == [0, 1, 2, 3]
 
 
 def test_two_marks_and_loops(case):
-    (case / "loops.bedpe").write_text("chr1\t10000\t20000\tchr1\t50000\t60000\t5\n"
-                                      "chr1\t0\t10000\tchr2\t0\t10000\t1\n")
-    built = build_graph([case / "mono_K27AC.txt.gz", case / "mono_K27AC.txt.gz"],
-                        case / "g.chrom.sizes", edge_types=["H3K27ac", "H3K4me1"],
-                        loops=case / "loops.bedpe", max_distance=60_000, progress=False)
+    (case / "loops.bedpe").write_text(
+        "chr1\t10000\t20000\tchr1\t50000\t60000\t5\nchr1\t0\t10000\tchr2\t0\t10000\t1\n"
+    )
+    built = build_graph(
+        [case / "mono_K27AC.txt.gz", case / "mono_K27AC.txt.gz"],
+        case / "g.chrom.sizes",
+        edge_types=["H3K27ac", "H3K4me1"],
+        loops=case / "loops.bedpe",
+        max_distance=60_000,
+        progress=False,
+    )
     assert built.edge_types == ["H3K27ac", "H3K4me1", "loop"]
     d = built.degrees
     assert d["connected"].sum() == 12 and d["connected_H3K27ac"].sum() == 6
@@ -154,6 +169,7 @@ def test_write_and_load_graph_dir(case, tmp_path):
     assert summary.loc["QTL bins", "all"] == 5
     assert (out / "graph.graphml").stat().st_size > 0
     import torch
+
     raw = torch.load(out / "graph.pt", weights_only=True)  # plain tensors, no pickled classes
     assert raw["edge_index"].tolist() == g.data.edge_index.tolist()
 

@@ -1,4 +1,5 @@
 """Dataset manifest: a small dataset written here, and every problem reported at once."""
+
 from __future__ import annotations
 
 import textwrap
@@ -28,13 +29,18 @@ def make_dataset(root, sizes=SIZES, extra=""):
     (root / "tracks").mkdir(parents=True)
     (root / "qtl").mkdir()
     (root / "truth").mkdir()
-    (root / "genome.fa").write_text("".join(f">{c}\n{'ACGT' * (n // 4)}{'N' * (n % 4)}\n" for c, n in SIZES.items()))
+    (root / "genome.fa").write_text(
+        "".join(f">{c}\n{'ACGT' * (n // 4)}{'N' * (n % 4)}\n" for c, n in SIZES.items())
+    )
     (root / "genome.chrom.sizes").write_text("".join(f"{c}\t{n}\n" for c, n in SIZES.items()))
     for i, cell in enumerate(["mono", "neut"]):
         _bw(root / f"tracks/{cell}.acc.bw", sizes, 1 + i)
         _bw(root / f"tracks/{cell}.K27.bw", sizes, 3 + i)
-        (root / f"qtl/{cell}_K27AC.txt").write_text("1:10_A_G rs1 1:5:20 0.01 0.1 1 0.01 0.1 0.01\n")
-    text = textwrap.dedent("""\
+        (root / f"qtl/{cell}_K27AC.txt").write_text(
+            "1:10_A_G rs1 1:5:20 0.01 0.1 1 0.01 0.1 0.01\n"
+        )
+    text = (
+        textwrap.dedent("""\
         name = "toy"
         [genome]
         build = "sim"
@@ -56,7 +62,9 @@ def make_dataset(root, sizes=SIZES, extra=""):
         qtl = { H3K27ac = "qtl/neut_K27AC.txt" }
         [truth]
         dir = "truth"
-        """) + extra
+        """)
+        + extra
+    )
     (root / "dataset.toml").write_text(text)
     return root / "dataset.toml"
 
@@ -87,23 +95,32 @@ def test_dataset_targets_and_accessibility(tmp_path):
 
 
 def test_all_problems_reported_at_once(tmp_path):
-    path = make_dataset(tmp_path, extra='[cell_types.tcel]\naccessibility = "tracks/nope.bw"\n'
-                        'assay = "ChIP"\nmarks = { H3K27ac = "tracks/gone.bw" }\n')
+    path = make_dataset(
+        tmp_path,
+        extra='[cell_types.tcel]\naccessibility = "tracks/nope.bw"\n'
+        'assay = "ChIP"\nmarks = { H3K27ac = "tracks/gone.bw" }\n',
+    )
     (tmp_path / "qtl/neut_K27AC.txt").unlink()
     with pytest.raises(InputError) as err:
         load_dataset(path)
     msg = str(err.value)
     lines = msg.splitlines()
     assert "4 problem(s)" in lines[0]
-    assert any("[cell_types.tcel] accessibility: file not found" in x and "nope.bw" in x for x in lines)
+    assert any(
+        "[cell_types.tcel] accessibility: file not found" in x and "nope.bw" in x for x in lines
+    )
     assert any("[cell_types.tcel] assay: expected one of" in x and "'ChIP'" in x for x in lines)
-    assert any("[cell_types.tcel] marks.H3K27ac: file not found" in x and "gone.bw" in x for x in lines)
+    assert any(
+        "[cell_types.tcel] marks.H3K27ac: file not found" in x and "gone.bw" in x for x in lines
+    )
     assert any("[cell_types.neut] qtl.H3K27ac: file not found" in x for x in lines)
 
 
 def test_bigwig_lacking_a_chromosome(tmp_path):
     path = make_dataset(tmp_path, sizes={"chr1": 30, "chr2": 20})
-    with pytest.raises(InputError, match=r"accessibility \(.*mono.acc.bw\): lacks chromosome\(s\) \['chr3'\]"):
+    with pytest.raises(
+        InputError, match=r"accessibility \(.*mono.acc.bw\): lacks chromosome\(s\) \['chr3'\]"
+    ):
         load_dataset(path)
     assert load_dataset(path, missing="nan").name == "toy"
 
@@ -125,10 +142,13 @@ def test_fasta_disagrees_with_build(real_data, tmp_path):
     fasta = real_data / "hg38_chr2_seq" / "chr2_1-2333275.fa.gz"
     (tmp_path / "d.toml").write_text(
         f'[genome]\nbuild = "hg38"\nfasta = "{fasta}"\n[splits]\ntest = ["chr2"]\nvalid = []\n'
-        '[cell_types.x]\naccessibility = "a.bw"\nassay = "DNase"\nmarks = { H3K27ac = "b.bw" }\n')
+        '[cell_types.x]\naccessibility = "a.bw"\nassay = "DNase"\nmarks = { H3K27ac = "b.bw" }\n'
+    )
     with pytest.raises(InputError) as err:
         load_dataset(tmp_path / "d.toml")
-    assert "[genome] build (hg38): chromosome lengths disagree with [genome] fasta" in str(err.value)
+    assert "[genome] build (hg38): chromosome lengths disagree with [genome] fasta" in str(
+        err.value
+    )
     assert "chr2 is 242193529 bp, expected 2333275" in str(err.value)
 
 
@@ -148,10 +168,14 @@ def test_split_names_must_be_in_the_genome(tmp_path):
         load_dataset(path)
     lines = str(err.value).splitlines()
     assert "2 problem(s)" in lines[0]
-    assert "[splits] test: chromosome 'chr21' is not in genome sim (has chr1, chr2, chr3)" in lines[1]
+    assert (
+        "[splits] test: chromosome 'chr21' is not in genome sim (has chr1, chr2, chr3)" in lines[1]
+    )
     assert "[splits] test: chromosome 'chrom3' is not in genome sim" in lines[2]
     path.write_text(text.replace('valid = ["2"]', 'valid = "chr2"'))
-    with pytest.raises(InputError, match=r"\[splits\] valid: expected a list of chromosome names, got 'chr2'"):
+    with pytest.raises(
+        InputError, match=r"\[splits\] valid: expected a list of chromosome names, got 'chr2'"
+    ):
         load_dataset(path)
 
 
@@ -171,9 +195,11 @@ def test_default_split_keeps_the_chromosomes_present(tmp_path):
 def test_default_split_without_any_test_chromosome(tmp_path):
     path = make_dataset(tmp_path)
     text = path.read_text().replace('[splits]\ntest = ["chr1"]\nvalid = ["2"]\n', "")
-    path.write_text(text.replace("chrom_sizes = \"genome.chrom.sizes\"\n", ""))
+    path.write_text(text.replace('chrom_sizes = "genome.chrom.sizes"\n', ""))
     (tmp_path / "genome.fa").write_text(">chr2\nACGT\n>chr3\nACGT\n")
     with pytest.raises(InputError) as err:
         load_dataset(path, missing="nan")
-    assert "[splits] test: none of the default test chromosomes ['chr1', 'chr8', 'chr21'] is in genome sim" \
+    assert (
+        "[splits] test: none of the default test chromosomes ['chr1', 'chr8', 'chr21'] is in genome sim"
         in str(err.value)
+    )

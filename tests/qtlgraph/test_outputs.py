@@ -1,4 +1,6 @@
 """Safe output writing: staged directories and atomic files."""
+
+
 def test_outputs_get_the_usual_permissions(tmp_path):
     import os
 

@@ -1,4 +1,5 @@
 """QTL table readers: each layout on a small file written here, plus the real files."""
+
 from __future__ import annotations
 
 import gzip
@@ -10,12 +11,17 @@ import pytest
 from qtlgraph.errors import InputError
 from qtlgraph.qtl import detect_format, open_qtl, parse_columns, read_phenotypes, read_qtl
 
-BLUEPRINT = ("10:90164_C_G rs141504207 10:1016421:1019322 7.050e-01 0.08241 1.0 6.222e-01 "
-             "0.08 0.2177\n")
-QT_NOMINAL = ("ENSG1 1 1000 1000 + 10 -500 rs1 1 500 500 0.001 0.3 0.25 0\n"
-              "ENSG1 1 1000 1000 + 10 200 rs2 1 1200 1200 0.2 0.01 -0.1 1\n")
-QT_PERM = ("ENSG00000166961.10 11 60524426 60524426 + 3284 74793 11_60599219 11 60599219 "
-           "60599219 356 324.381 0.941595 262.531 0.0011151 0.549792 0.417166 0.416138\n")
+BLUEPRINT = (
+    "10:90164_C_G rs141504207 10:1016421:1019322 7.050e-01 0.08241 1.0 6.222e-01 0.08 0.2177\n"
+)
+QT_NOMINAL = (
+    "ENSG1 1 1000 1000 + 10 -500 rs1 1 500 500 0.001 0.3 0.25 0\n"
+    "ENSG1 1 1000 1000 + 10 200 rs2 1 1200 1200 0.2 0.01 -0.1 1\n"
+)
+QT_PERM = (
+    "ENSG00000166961.10 11 60524426 60524426 + 3284 74793 11_60599219 11 60599219 "
+    "60599219 356 324.381 0.941595 262.531 0.0011151 0.549792 0.417166 0.416138\n"
+)
 
 
 def _write(path, text, gz=False):
@@ -37,27 +43,45 @@ def test_blueprint_plain_and_gzip(tmp_path):
         assert detect_format(path) == "blueprint"
         r = _row(read_qtl(path))
         assert (r["snp_chrom"], r["snp_pos"]) == ("chr10", 90164)
-        assert (r["target_chrom"], r["target_start"], r["target_end"]) == ("chr10", 1016421, 1019322)
+        assert (r["target_chrom"], r["target_start"], r["target_end"]) == (
+            "chr10",
+            1016421,
+            1019322,
+        )
         assert r["pvalue"] == 0.705 and r["fdr"] == 0.6222 and r["beta"] == 0.08241
         assert r["se"] == 0.2177 and r["variant_id"] == "10:90164_C_G"
         assert r["phenotype_id"] == "10:1016421:1019322"
 
 
 def test_blueprint_reformatted(tmp_path):
-    path = _write(tmp_path / "r.txt", "SNP CHR BP A1 A2 PHENOTYPEID LFDR ALT.AF BETA SE\n"
-                                      "rs1 3 500 A G 3:100:300 0.01 0.2 -0.5 0.1\n")
+    path = _write(
+        tmp_path / "r.txt",
+        "SNP CHR BP A1 A2 PHENOTYPEID LFDR ALT.AF BETA SE\n"
+        "rs1 3 500 A G 3:100:300 0.01 0.2 -0.5 0.1\n",
+    )
     assert detect_format(path) == "blueprint-reformatted"
     source = open_qtl(path)
     assert source.provides == frozenset({"fdr", "beta"})
     r = _row(read_qtl(path))
-    assert (r["snp_chrom"], r["snp_pos"], r["target_start"], r["target_end"]) == ("chr3", 500, 100, 300)
+    assert (r["snp_chrom"], r["snp_pos"], r["target_start"], r["target_end"]) == (
+        "chr3",
+        500,
+        100,
+        300,
+    )
     assert r["fdr"] == 0.01 and r["pvalue"] is None and r["beta"] == -0.5
 
 
 @pytest.mark.parametrize("header", [False, True])
 def test_qtltools_nominal(tmp_path, header):
-    head = ("phe_id phe_chr phe_from phe_to phe_strd n_var_in_cis dist_phe_var var_id var_chr "
-            "var_from var_to nom_pval r_squared slope best_hit\n") if header else ""
+    head = (
+        (
+            "phe_id phe_chr phe_from phe_to phe_strd n_var_in_cis dist_phe_var var_id var_chr "
+            "var_from var_to nom_pval r_squared slope best_hit\n"
+        )
+        if header
+        else ""
+    )
     path = _write(tmp_path / "n.txt", head + QT_NOMINAL)
     assert detect_format(path) == "qtltools-nominal"
     df = read_qtl(path)
@@ -84,16 +108,29 @@ def test_qtltools_permutation(tmp_path):
 
 
 def test_tensorqtl_parquet(tmp_path):
-    df = pd.DataFrame({"phenotype_id": ["G1", "G2"], "variant_id": ["chr1_5000_A_G_b38", "chr2:70:C:T"],
-                       "start_distance": [-1000, 30], "af": [0.1, 0.2], "ma_samples": [5, 6],
-                       "ma_count": [5, 6], "pval_nominal": [1e-5, 0.5], "slope": [0.2, -0.1],
-                       "slope_se": [0.01, 0.02]})
+    df = pd.DataFrame(
+        {
+            "phenotype_id": ["G1", "G2"],
+            "variant_id": ["chr1_5000_A_G_b38", "chr2:70:C:T"],
+            "start_distance": [-1000, 30],
+            "af": [0.1, 0.2],
+            "ma_samples": [5, 6],
+            "ma_count": [5, 6],
+            "pval_nominal": [1e-5, 0.5],
+            "slope": [0.2, -0.1],
+            "slope_se": [0.01, 0.02],
+        }
+    )
     path = tmp_path / "t.cis_qtl_pairs.chr1.parquet"
     df.to_parquet(path)
     assert detect_format(path) == "tensorqtl"
     out = read_qtl(path)
     r0, r1 = _row(out, 0), _row(out, 1)
-    assert (r0["snp_chrom"], r0["snp_pos"], r0["target_end"]) == ("chr1", 5000, 6000)  # TSS = pos - distance
+    assert (r0["snp_chrom"], r0["snp_pos"], r0["target_end"]) == (
+        "chr1",
+        5000,
+        6000,
+    )  # TSS = pos - distance
     assert (r1["snp_chrom"], r1["snp_pos"], r1["target_end"]) == ("chr2", 70, 40)
     bed = _write(tmp_path / "ph.bed", "#chr\tstart\tend\tphenotype_id\nchr1\t7000\t7001\tG1\n")
     with_bed = read_qtl(path, phenotypes=bed)
@@ -102,8 +139,10 @@ def test_tensorqtl_parquet(tmp_path):
 
 def test_gtex_egenes_tss_by_strand(tmp_path):
     head = "gene_id\tgene_chr\tgene_start\tgene_end\tstrand\tvariant_id\tchr\tvariant_pos\tpval_nominal\tslope\tslope_se\tqval\n"
-    rows = ("G+\tchr1\t1000\t5000\t+\tchr1_800_A_G_b38\tchr1\t800\t1e-9\t0.5\t0.1\t0.001\n"
-            "G-\tchr1\t1000\t5000\t-\tchr1_800_A_G_b38\tchr1\t800\t1e-3\t-0.5\t0.1\t0.2\n")
+    rows = (
+        "G+\tchr1\t1000\t5000\t+\tchr1_800_A_G_b38\tchr1\t800\t1e-9\t0.5\t0.1\t0.001\n"
+        "G-\tchr1\t1000\t5000\t-\tchr1_800_A_G_b38\tchr1\t800\t1e-3\t-0.5\t0.1\t0.2\n"
+    )
     path = _write(tmp_path / "x.v8.egenes.txt.gz", head + rows, gz=True)
     assert detect_format(path) == "gtex-egenes"
     df = read_qtl(path)
@@ -112,8 +151,10 @@ def test_gtex_egenes_tss_by_strand(tmp_path):
 
 
 def test_gtex_pairs_from_tss_distance(tmp_path):
-    text = ("variant_id\tgene_id\ttss_distance\tma_samples\tma_count\tmaf\tpval_nominal\tslope\tslope_se\n"
-            "chr5_10000_A_G_b38\tG1\t-2000\t3\t3\t0.1\t1e-6\t0.3\t0.05\n")
+    text = (
+        "variant_id\tgene_id\ttss_distance\tma_samples\tma_count\tmaf\tpval_nominal\tslope\tslope_se\n"
+        "chr5_10000_A_G_b38\tG1\t-2000\t3\t3\t0.1\t1e-6\t0.3\t0.05\n"
+    )
     path = _write(tmp_path / "p.signif_variant_gene_pairs.txt", text)
     assert detect_format(path) == "gtex-pairs"
     r = _row(read_qtl(path))
@@ -121,12 +162,16 @@ def test_gtex_pairs_from_tss_distance(tmp_path):
 
 
 def test_eqtlcatalogue_with_metadata(tmp_path):
-    text = ("molecular_trait_object_id\tmolecular_trait_id\tn_traits\tn_variants\tvariant\t"
-            "chromosome\tposition\tpvalue\tbeta\tp_perm\tp_beta\n"
-            "G1\tG1\t1\t10\tchr1_100_T_C\t1\t100\t0.01\t-0.2\t0.03\t0.04\n"
-            "G2\tG2\t1\t10\tchr1_200_T_C\t1\t200\t0.01\t-0.2\t0.03\t0.04\n")
-    meta = ("phenotype_id\tgroup_id\tgene_id\tchromosome\tphenotype_pos\tstrand\n"
-            "G1\tG1\tG1\t1\t5000\t1\n")
+    text = (
+        "molecular_trait_object_id\tmolecular_trait_id\tn_traits\tn_variants\tvariant\t"
+        "chromosome\tposition\tpvalue\tbeta\tp_perm\tp_beta\n"
+        "G1\tG1\t1\t10\tchr1_100_T_C\t1\t100\t0.01\t-0.2\t0.03\t0.04\n"
+        "G2\tG2\t1\t10\tchr1_200_T_C\t1\t200\t0.01\t-0.2\t0.03\t0.04\n"
+    )
+    meta = (
+        "phenotype_id\tgroup_id\tgene_id\tchromosome\tphenotype_pos\tstrand\n"
+        "G1\tG1\tG1\t1\t5000\t1\n"
+    )
     path = _write(tmp_path / "e.permuted.tsv", text)
     meta_path = _write(tmp_path / "meta.tsv", meta)
     assert detect_format(path) == "eqtlcatalogue"
@@ -160,10 +205,13 @@ def test_read_phenotypes_bed(tmp_path):
     assert df.rows() == [("A", "chr1", 10, 20), ("B", "chr1", 30, 40)]  # first A kept
 
 
-@pytest.mark.parametrize("text,match", [
-    ("", "empty file"),
-    ("just some words here\n", "cannot tell the table's layout"),
-])
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("", "empty file"),
+        ("just some words here\n", "cannot tell the table's layout"),
+    ],
+)
 def test_bad_tables(tmp_path, text, match):
     path = _write(tmp_path / "bad.txt", text)
     with pytest.raises(InputError, match=match):
@@ -192,7 +240,9 @@ def test_wrong_column_count_for_format(tmp_path):
 
 
 def test_missing_header_column(tmp_path):
-    path = _write(tmp_path / "x.egenes.txt", "gene_id\tgene_chr\tqval\tvariant_pos\nG\tchr1\t0.1\t5\n")
+    path = _write(
+        tmp_path / "x.egenes.txt", "gene_id\tgene_chr\tqval\tvariant_pos\nG\tchr1\t0.1\t5\n"
+    )
     with pytest.raises(InputError, match="missing column"):
         open_qtl(path)
 
@@ -208,8 +258,9 @@ def test_real_qtltools_permutation(real_data):
 
 def test_real_eqtlcatalogue(real_data):
     d = real_data / "eqtlcatalogue_geuvadis"
-    df = read_qtl(d / "GEUVADIS_test_ge.permuted.tsv.gz",
-                  phenotypes=d / "GEUVADIS_phenotype_metadata.tsv")
+    df = read_qtl(
+        d / "GEUVADIS_test_ge.permuted.tsv.gz", phenotypes=d / "GEUVADIS_phenotype_metadata.tsv"
+    )
     meta = pd.read_csv(d / "GEUVADIS_phenotype_metadata.tsv", sep="\t").set_index("phenotype_id")
     assert df.height == 80 and df["target_end"].null_count() == 0
     r = _row(df)
@@ -223,20 +274,23 @@ def test_real_gtex_egenes(real_data):
     assert df.height == len(raw)
     tss = raw["gene_start"].where(raw["strand"] == "+", raw["gene_end"])
     assert (df["target_end"].to_numpy() == tss.to_numpy()).all()
-    assert ((df["snp_pos"].to_numpy() - df["target_end"].to_numpy())
-            == raw["tss_distance"].to_numpy()).all()
+    assert (
+        (df["snp_pos"].to_numpy() - df["target_end"].to_numpy()) == raw["tss_distance"].to_numpy()
+    ).all()
 
 
 def test_phenotype_bed_with_sample_columns(tmp_path):
-    bed = _write(tmp_path / "p.bed", "#chr\tstart\tend\tphenotype_id\tS1\tS2\n"
-                                     "chr1\t99\t100\tG1\t0.5\t0.7\n")
+    bed = _write(
+        tmp_path / "p.bed", "#chr\tstart\tend\tphenotype_id\tS1\tS2\nchr1\t99\t100\tG1\t0.5\t0.7\n"
+    )
     assert read_phenotypes(bed).rows() == [("G1", "chr1", 99, 100)]
 
 
 def test_parquet_missing_columns(tmp_path):
     path = tmp_path / "t.parquet"
-    pd.DataFrame({"phenotype_id": ["G"], "variant_id": ["chr1_1_A_G"],
-                  "pval_nominal": [0.1]}).to_parquet(path)
+    pd.DataFrame(
+        {"phenotype_id": ["G"], "variant_id": ["chr1_1_A_G"], "pval_nominal": [0.1]}
+    ).to_parquet(path)
     with pytest.raises(InputError, match="missing column.*slope"):
         open_qtl(path)
 

@@ -1,4 +1,5 @@
 """Sequence: one-hot by hand, FASTA (plain and bgzip) and four-bigWig genomes, substitution."""
+
 from __future__ import annotations
 
 import gzip
@@ -12,7 +13,14 @@ from Bio import bgzf
 
 from qtlgraph.errors import InputError
 from qtlgraph.sequence import (
-    decode, fasta_index, fasta_sizes, index_cache_dir, one_hot, open_fasta, open_onehot_bigwigs, substitute,
+    decode,
+    fasta_index,
+    fasta_sizes,
+    index_cache_dir,
+    one_hot,
+    open_fasta,
+    open_onehot_bigwigs,
+    substitute,
 )
 
 
@@ -20,6 +28,7 @@ from qtlgraph.sequence import (
 def _cache(tmp_path, monkeypatch):
     """Indexes of read-only FASTA go to a cache inside the test's folder."""
     monkeypatch.setenv("QTLGRAPH_CACHE_DIR", str(tmp_path / "cache"))
+
 
 A, C, G, T, Z = [1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]
 
@@ -54,7 +63,10 @@ def test_fasta_windows_and_padding(fasta):
 
 
 def test_plain_fasta_gets_fai_beside_it(fasta):
-    assert fasta_index(fasta) == {"chr1": (14, 12, 5, 6), "2": (6, 32, 5, 6)}  # 32 = 12 + 17 + 3 bytes
+    assert fasta_index(fasta) == {
+        "chr1": (14, 12, 5, 6),
+        "2": (6, 32, 5, 6),
+    }  # 32 = 12 + 17 + 3 bytes
     assert (fasta.parent / "toy.fa.fai").read_text().startswith("chr1\t14\t12\t5\t6")
 
 
@@ -84,9 +96,13 @@ def test_many_windows_match_single_reads_and_survive_fork(tmp_path):
     rng = np.random.default_rng(0)
     text = "".join(rng.choice(list("ACGTNacgt"), 300_000))
     path = tmp_path / "r.fa"
-    path.write_text(">chrA\n" + "\n".join(text[i:i + 70] for i in range(0, len(text), 70)) + "\n>chrB\nACGT\n")
+    path.write_text(
+        ">chrA\n" + "\n".join(text[i : i + 70] for i in range(0, len(text), 70)) + "\n>chrB\nACGT\n"
+    )
     seq = open_fasta(path)
-    starts = np.concatenate([rng.integers(-50, 300_050, 40), [5, 5, 150_000]])  # near, far, off the ends
+    starts = np.concatenate(
+        [rng.integers(-50, 300_050, 40), [5, 5, 150_000]]
+    )  # near, far, off the ends
     chroms = ["chrA"] * len(starts)
     chroms[3] = "chrB"
     many = seq.one_hot_many(chroms, starts, 100)
@@ -114,10 +130,14 @@ def test_plain_gzip_fasta_is_refused(tmp_path):
     rng = np.random.default_rng(1)
     text = "".join(rng.choice(list("ACGTN"), 200_000))
     plain = tmp_path / "big.fa"
-    plain.write_text(">chrA\n" + "\n".join(text[i:i + 60] for i in range(0, len(text), 60)) + "\n")
+    plain.write_text(
+        ">chrA\n" + "\n".join(text[i : i + 60] for i in range(0, len(text), 60)) + "\n"
+    )
     gz = tmp_path / "big.fa.gz"
     gz.write_bytes(gzip.compress(plain.read_bytes()))
-    with pytest.raises(InputError, match="plain gzip FASTA cannot be read at random positions.*bgzip"):
+    with pytest.raises(
+        InputError, match="plain gzip FASTA cannot be read at random positions.*bgzip"
+    ):
         open_fasta(gz)
 
 
@@ -169,4 +189,6 @@ def test_real_bgzip_chr1_without_index(real_data, tmp_path):
     assert seq.fetch("chr1", 123_456, 124_000) == open_fasta(plain).fetch("chr1", 123_456, 124_000)
     assert seq.sizes == {"chr1": 1_000_000}
     assert seq.fetch("chr1", 0, 10_000) == "N" * 10_000
-    assert np.count_nonzero(seq.one_hot("chr1", 0, 1_000_000).sum(axis=0) == 0) == pytest.approx(160_000, rel=0.05)
+    assert np.count_nonzero(seq.one_hot("chr1", 0, 1_000_000).sum(axis=0) == 0) == pytest.approx(
+        160_000, rel=0.05
+    )

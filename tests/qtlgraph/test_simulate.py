@@ -1,23 +1,23 @@
 """Tests of the simulated dataset (tiny preset) and of the simulator's small kernels."""
+
 from __future__ import annotations
 
 import gzip
 import hashlib
 import math
 import shutil
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import tomllib
 
 from qtlgraph.errors import InputError
 from qtlgraph.simulate import simulate
 from qtlgraph.simulate.qtl import benjamini_hochberg, kernel_mean
-from qtlgraph.simulate.sequence import MOTIFS, encode, kmer_motif_ids, motif_delta
+from qtlgraph.simulate.sequence import MOTIFS, encode, kmer_motif_ids, make_layout, motif_delta
 from qtlgraph.simulate.write import write_fasta
-from qtlgraph.simulate.sequence import make_layout
 
 SEED = 5
 CELLS = ("mono", "neut", "tcel")
@@ -39,8 +39,11 @@ def tiny_null(tmp_path_factory) -> Path:
 
 
 def _hashes(root: Path) -> dict[str, str]:
-    return {str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest()
-            for f in sorted(root.rglob("*")) if f.is_file()}
+    return {
+        str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest()
+        for f in sorted(root.rglob("*"))
+        if f.is_file()
+    }
 
 
 def _blueprint(path: Path) -> pd.DataFrame:
@@ -83,7 +86,9 @@ def test_manifest_fasta_and_sizes_agree(tiny, tmp_path):
 
     manifest = tomllib.loads((tiny / "dataset.toml").read_text())
     assert set(manifest["cell_types"]) == set(CELLS)
-    sizes = dict(line.split("\t") for line in (tiny / "genome.chrom.sizes").read_text().splitlines())
+    sizes = dict(
+        line.split("\t") for line in (tiny / "genome.chrom.sizes").read_text().splitlines()
+    )
     sizes = {c: int(n) for c, n in sizes.items()}
     assert {"chr1", "chr2", "chr8", "chr21", "chr3", "chr4", "chr5"} == set(sizes)
     assert 2_000_000 <= sum(sizes.values()) <= 3_000_000
@@ -165,8 +170,13 @@ def test_distal_term_matches_tracks(tiny):
             assert (distal[target] > 0).mean() > 0.5
             bw = pyBigWig.open(str(tiny / "tracks" / f"{cell}.{mark}.bw"))
             t = bins[target]
-            mean = np.array([bw.stats(c, int(s), int(e), type="mean", exact=True)[0] or np.nan
-                             for c, s, e in zip(t["chrom"], t["start"], t["end"])], dtype=float)
+            mean = np.array(
+                [
+                    bw.stats(c, int(s), int(e), type="mean", exact=True)[0] or np.nan
+                    for c, s, e in zip(t["chrom"], t["start"], t["end"])
+                ],
+                dtype=float,
+            )
             resid = mean - t[f"local_{cell}_{mark}"].to_numpy()
             ok = ~np.isnan(resid)
             r = np.corrcoef(resid[ok], t[f"distal_{cell}_{mark}"].to_numpy()[ok])[0, 1]
@@ -175,8 +185,14 @@ def test_distal_term_matches_tracks(tiny):
 
 def test_no_distal_is_the_same_dataset_without_the_distal_term(tiny, tiny_null):
     a, b = _hashes(tiny), _hashes(tiny_null)
-    same = ["genome.fa", "genome.fa.fai", "genome.chrom.sizes", "dataset.toml", "truth/links.tsv",
-            *[f"qtl/{c}_{m}.txt.gz" for c in CELLS for m in MARKS]]
+    same = [
+        "genome.fa",
+        "genome.fa.fai",
+        "genome.chrom.sizes",
+        "dataset.toml",
+        "truth/links.tsv",
+        *[f"qtl/{c}_{m}.txt.gz" for c in CELLS for m in MARKS],
+    ]
     assert all(a[f] == b[f] for f in same)
     assert a["tracks/mono.H3K27ac.bw"] != b["tracks/mono.H3K27ac.bw"]
     assert a["tracks/mono.accessibility.bw"] == b["tracks/mono.accessibility.bw"]
@@ -223,7 +239,9 @@ def test_kmer_scan_and_motif_delta():
     ids = kmer_motif_ids(encode(seq)[None, :])[0]
     assert np.flatnonzero(ids >= 0).tolist() == [5, 20] and set(ids[ids >= 0]) == {0}
     codes = encode(seq)
-    delta = motif_delta(codes, np.array([12, 12]), np.array([codes[12], (codes[12] + 1) % 4], np.uint8))
+    delta = motif_delta(
+        codes, np.array([12, 12]), np.array([codes[12], (codes[12] + 1) % 4], np.uint8)
+    )
     assert delta[0].tolist() == [0] * len(MOTIFS)
     assert delta[1, 0] == -1 and np.abs(delta[1, 1:]).sum() == 0
 
@@ -231,7 +249,9 @@ def test_kmer_scan_and_motif_delta():
 def test_kernel_mean_by_hand():
     assert math.isclose(kernel_mean(1.0, 10_000), math.sqrt(2 * math.pi) / 20_000, rel_tol=1e-9)
     x = np.linspace(-1000, 1000, 200_001)
-    assert math.isclose(kernel_mean(500.0, 1000), np.exp(-x ** 2 / (2 * 500 ** 2)).mean(), rel_tol=1e-4)
+    assert math.isclose(
+        kernel_mean(500.0, 1000), np.exp(-(x**2) / (2 * 500**2)).mean(), rel_tol=1e-4
+    )
 
 
 def test_fasta_writer_line_layout(tmp_path):

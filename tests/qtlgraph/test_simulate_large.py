@@ -1,4 +1,5 @@
 """The hosted (``large``-style) simulation: blocks placed into a bigger genome's coordinates."""
+
 from __future__ import annotations
 
 import gzip
@@ -9,7 +10,7 @@ import pytest
 
 from qtlgraph.genome import BinIndex, load_genome
 from qtlgraph.simulate import PRESETS, Preset, simulate
-from qtlgraph.simulate.large import _shift_ids, placement
+from qtlgraph.simulate.large import _shift_ids
 
 HOST = {"chr1": 1_300_000, "chr2": 1_100_000, "chr3": 1_000_000, "chr8": 900_000, "chr21": 800_000}
 
@@ -24,7 +25,10 @@ def test_large_preset_is_hg38_in_blocks():
 
 def test_shift_ids_hand_computed():
     offsets = {"chr1": 1000, "chr21": 50}
-    assert _shift_ids(pd.Series(["1:12_A_G", "21:3_C_T"]), "_", offsets, 1).tolist() == ["1:1012_A_G", "21:53_C_T"]
+    assert _shift_ids(pd.Series(["1:12_A_G", "21:3_C_T"]), "_", offsets, 1).tolist() == [
+        "1:1012_A_G",
+        "21:53_C_T",
+    ]
     assert _shift_ids(pd.Series(["21:100:200"]), ":", offsets, 2).tolist() == ["21:150:250"]
 
 
@@ -33,8 +37,9 @@ def hosted(tmp_path_factory):
     root = tmp_path_factory.mktemp("hosted")
     sizes = root / "host.chrom.sizes"
     sizes.write_text("".join(f"{c}\t{n}\n" for c, n in HOST.items()))
-    PRESETS["_hosted_test"] = Preset("hosted", (300_000,) * 5, telomere=10_000, centromere=0,
-                                     chroms=tuple(HOST), host=str(sizes))
+    PRESETS["_hosted_test"] = Preset(
+        "hosted", (300_000,) * 5, telomere=10_000, centromere=0, chroms=tuple(HOST), host=str(sizes)
+    )
     try:
         simulate(root / "data", seed=2, preset="_hosted_test", progress=False)
     finally:
@@ -55,12 +60,16 @@ def test_hosted_dataset_reads_in_host_coordinates(hosted):
     # offsets: 10% of each chromosome, rounded down to a bin
     assert place["offset"].tolist() == [130_000, 110_000, 100_000, 90_000, 80_000]
     seq = open_sequence(ds)
-    assert set(seq.fetch("chr1", 0, 130_000)) == {"N"} and set(seq.fetch("chr1", 430_000, 1_300_000)) == {"N"}
+    assert set(seq.fetch("chr1", 0, 130_000)) == {"N"} and set(
+        seq.fetch("chr1", 430_000, 1_300_000)
+    ) == {"N"}
     assert set(seq.fetch("chr1", 150_000, 160_000)) <= set("ACGT")
     bw = pyBigWig.open(str(hosted / "tracks" / "mono.H3K27ac.bw"))
     assert np.isnan(bw.values("chr2", 0, 110_000, numpy=True)).all()
     assert np.isfinite(bw.values("chr2", 150_000, 160_000, numpy=True)).mean() > 0.5
-    lines = gzip.decompress((hosted / "qtl" / "mono_H3K27ac.txt.gz").read_bytes()).decode().splitlines()
+    lines = (
+        gzip.decompress((hosted / "qtl" / "mono_H3K27ac.txt.gz").read_bytes()).decode().splitlines()
+    )
     assert lines
     for line in lines[:200]:  # every SNP's ref base is the FASTA base at its shifted position
         chrom, rest = line.split()[0].split(":")
@@ -79,5 +88,7 @@ def test_hosted_truth_uses_host_bin_ids(hosted):
     for side in ("source", "target"):
         b = links[f"{side}_bin"].to_numpy()
         assert (index.starts(b) == links[f"{side}_start"]).all()
-        assert (b >= links[f"{side}_chrom"].map(first)).all() and (b < links[f"{side}_chrom"].map(first) + 30).all()
+        assert (b >= links[f"{side}_chrom"].map(first)).all() and (
+            b < links[f"{side}_chrom"].map(first) + 30
+        ).all()
     assert (index.starts(bins["bin"].to_numpy()) == bins["start"]).all()

@@ -1,4 +1,5 @@
 """Splits: held-out chromosomes as bin masks and training intervals."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -54,7 +55,8 @@ def test_held_out_cell_type():
 
 def test_check_is_strict_and_restrict_keeps_present_defaults():
     assert Split().check(TOY) == [
-        "[splits] test: chromosome 'chr21' is not in genome toy (has chr1, chr2, chr3, chr8)"]
+        "[splits] test: chromosome 'chr21' is not in genome toy (has chr1, chr2, chr3, chr8)"
+    ]
     assert Split(test=["chr3", "chr9"], valid=["chr7"]).check(TOY) == [
         "[splits] test: chromosome 'chr9' is not in genome toy (has chr1, chr2, chr3, chr8)",
         "[splits] valid: chromosome 'chr7' is not in genome toy (has chr1, chr2, chr3, chr8)",
@@ -63,5 +65,7 @@ def test_check_is_strict_and_restrict_keeps_present_defaults():
     assert r.test == ("chr1", "chr8") and r.valid == ("chr2",) and r.check(TOY) == []
     r = Split().restricted_to(Genome("one", ("chr8", "chr5"), (5, 5)))
     assert r.test == ("chr8",) and r.valid == ()
-    with pytest.raises(InputError, match=r"none of the test chromosomes \['chr1', 'chr8', 'chr21'\]"):
+    with pytest.raises(
+        InputError, match=r"none of the test chromosomes \['chr1', 'chr8', 'chr21'\]"
+    ):
         Split().restricted_to(Genome("small", ("chr2", "chr3"), (5, 5)))

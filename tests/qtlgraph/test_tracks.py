@@ -1,4 +1,5 @@
 """Tracks: a bigWig written here with known values, exact bin statistics by hand."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +9,13 @@ import pytest
 from qtlgraph.errors import InputError
 from qtlgraph.genome import BinIndex, Genome
 from qtlgraph.tracks import (
-    average_track, bin_profile, bin_stat, binarize, quantile_normalize, read_region, region_stat,
+    average_track,
+    bin_profile,
+    bin_stat,
+    binarize,
+    quantile_normalize,
+    read_region,
+    region_stat,
 )
 
 GENOME = Genome("toy", ("chr1", "chr2"), (25, 12))
@@ -28,10 +35,17 @@ def write_bigwig(path, chroms, entries):
 @pytest.fixture
 def toy_bw(tmp_path):
     # chr1: [0,5)=1 [5,10)=2 [10,15)=3, gap [15,20), [20,25)=5 ; chr2: [0,4)=4, rest no data
-    return write_bigwig(tmp_path / "toy.bw", [("chr1", 25), ("chr2", 12)], [
-        ("chr1", 0, 5, 1), ("chr1", 5, 10, 2), ("chr1", 10, 15, 3), ("chr1", 20, 25, 5),
-        ("chr2", 0, 4, 4),
-    ])
+    return write_bigwig(
+        tmp_path / "toy.bw",
+        [("chr1", 25), ("chr2", 12)],
+        [
+            ("chr1", 0, 5, 1),
+            ("chr1", 5, 10, 2),
+            ("chr1", 10, 15, 3),
+            ("chr1", 20, 25, 5),
+            ("chr2", 0, 4, 4),
+        ],
+    )
 
 
 def test_bin_mean_and_max_by_hand(toy_bw):
@@ -50,7 +64,11 @@ def test_profile_partial_last_bin_and_gaps(toy_bw):
 def test_read_region_pads_with_nan(toy_bw):
     x = read_region(toy_bw, "chr1", 13, 27)
     np.testing.assert_allclose(x, [3, 3] + [NAN] * 5 + [5] * 5 + [NAN] * 2)
-    np.testing.assert_allclose(region_stat(toy_bw, "1", 3, 25, 10), [np.mean([1, 1, 2, 2, 2, 2, 2, 3, 3, 3]), (3 + 3 + 5 + 5 + 5) / 5, 5], rtol=1e-6)
+    np.testing.assert_allclose(
+        region_stat(toy_bw, "1", 3, 25, 10),
+        [np.mean([1, 1, 2, 2, 2, 2, 2, 3, 3, 3]), (3 + 3 + 5 + 5 + 5) / 5, 5],
+        rtol=1e-6,
+    )
 
 
 def test_missing_chromosome_error_or_nan(toy_bw):
@@ -79,7 +97,11 @@ def test_quantile_normalize_hand_case():
     x = np.array([[5, 2, 3, 4], [4, 1, 4, 2], [3, 4, 6, 8]], dtype=float)
     ref = np.array([2, 3, 14 / 3, 17 / 3])
     tie = (ref[2] + ref[3]) / 2  # the two 4s of row 2 share ranks 3 and 4
-    expected = [[ref[3], ref[0], ref[1], ref[2]], [tie, ref[0], tie, ref[1]], [ref[0], ref[1], ref[2], ref[3]]]
+    expected = [
+        [ref[3], ref[0], ref[1], ref[2]],
+        [tie, ref[0], tie, ref[1]],
+        [ref[0], ref[1], ref[2], ref[3]],
+    ]
     np.testing.assert_allclose(quantile_normalize(x), expected, rtol=1e-6)
 
 

@@ -1,4 +1,5 @@
 """Variant files and windows: VCF and TSV by hand, ref check against the genome."""
+
 from __future__ import annotations
 
 import gzip
@@ -10,8 +11,10 @@ from qtlgraph.errors import InputError
 from qtlgraph.sequence import decode, open_fasta
 from qtlgraph.variants import read_variants, variant_windows
 
-VCF = ("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
-       "1\t3\trs1\tG\tA,T\t.\t.\t.\nchr1\t10\t.\tc\tG\t.\t.\t.\n")
+VCF = (
+    "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+    "1\t3\trs1\tG\tA,T\t.\t.\t.\nchr1\t10\t.\tc\tG\t.\t.\t.\n"
+)
 
 
 def test_read_vcf_splits_multiallelic(tmp_path):

@@ -1,6 +1,6 @@
 import numpy as np
 
-from qtlgraph.analysis.metrics import bootstrap_ci, paired_bootstrap_diff, pearson, pr_auc, roc_auc, spearman
+from qtlgraph.metrics import bootstrap_ci, paired_bootstrap_diff, pearson, pr_auc, roc_auc, spearman
 
 
 def test_pr_auc_hand_case():

@@ -2,9 +2,11 @@
 
 Every function ignores positions where the target is NaN (the report's masking policy).
 """
+
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 from scipy import stats
