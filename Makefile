@@ -8,7 +8,7 @@ TCMALLOC := $(wildcard /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4)
 RUN := $(if $(TCMALLOC),LD_PRELOAD=$(TCMALLOC) ,)
 DEMO_OUT ?= demo-out
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(RUN)$(BIN)/qtlgraph demo --out $(DEMO_OUT) --force
 
-test: $(STAMP)
+# Lint (ruff) first; the layer contract runs inside the tests (tests/test_architecture.py).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
 	$(RUN)$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
