@@ -32,7 +32,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the declared tomli backport
+    import tomli as tomllib
 
 from qtlgraph.errors import InputError
 from qtlgraph.genome import BUILTIN_BUILDS, Genome, canonical_chrom, load_genome

@@ -11,7 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import tomllib
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the declared tomli backport
+    import tomli as tomllib
 
 from qtlgraph.errors import InputError
 from qtlgraph.simulate import simulate
