@@ -64,12 +64,32 @@ def kmer_spectrum(codes: np.ndarray, k: int) -> np.ndarray:
     return counts.reshape(n, n_cols).astype(np.float32)
 
 
+def expected_counts(counts: np.ndarray, k: int) -> np.ndarray:
+    """Genome-wide count of each canonical k-mer expected from the base composition alone.
+
+    A window holds word ``w`` with probability ``p(w)``, the product of its bases'
+    strand-symmetric frequencies (:func:`kmer_spectrum_totals`); a canonical column counts
+    a window when it holds either of the column's words (one word for a palindrome), so its
+    expected count is the number of windows times the sum of ``p`` over those words. Each
+    window is counted once, in one column: the expected counts sum to the observed total.
+
+    Shapes:
+        counts ``(n, n_canonical)`` -> ``(n_canonical,)`` float64.
+    """
+    column, n_cols = canonical_index(k)
+    windows = float(np.asarray(counts, np.float64).sum())
+    mono = kmer_spectrum_totals(counts, k)
+    codes = np.arange(4**k)
+    digits = (codes[:, None] // 4 ** np.arange(k - 1, -1, -1)) % 4
+    p_word = np.prod(mono[digits], axis=1)
+    return np.bincount(column, weights=p_word, minlength=n_cols) * windows
+
+
 def enriched_columns(counts: np.ndarray, k: int, top: int) -> np.ndarray:
     """The ``top`` canonical k-mers most over-represented genome-wide (unsupervised).
 
-    Expected counts come from the base composition of the same sequence (a k-mer's
-    probability is the product of its bases', summed over both strands' words that
-    share the column); the score is ``(observed - expected) / sqrt(expected)``, the
+    Expected counts come from the base composition of the same sequence
+    (:func:`expected_counts`); the score is ``(observed - expected) / sqrt(expected)``, the
     classic word-enrichment statistic of motif discovery. No labels are used.
 
     Args:
@@ -80,13 +100,8 @@ def enriched_columns(counts: np.ndarray, k: int, top: int) -> np.ndarray:
     Shapes:
         counts ``(n, n_canonical)`` -> ``(top,)`` int64 column ids, best first.
     """
-    column, n_cols = canonical_index(k)
     total = counts.sum(axis=0).astype(np.float64)
-    mono = kmer_spectrum_totals(counts, k)
-    codes = np.arange(4**k)
-    digits = (codes[:, None] // 4 ** np.arange(k - 1, -1, -1)) % 4
-    p_word = np.prod(mono[digits], axis=1)
-    expected = np.bincount(column, weights=p_word, minlength=n_cols) * total.sum() / 2.0
+    expected = expected_counts(counts, k)
     score = (total - expected) / np.sqrt(np.maximum(expected, 1e-9))
     return np.argsort(-score, kind="stable")[:top]
 

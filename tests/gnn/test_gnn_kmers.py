@@ -50,3 +50,18 @@ def test_enriched_columns_find_a_planted_word():
     assert enriched_columns(counts, 5, 1).tolist() == [col[code]]
     base = kmer_spectrum_totals(counts, 5)
     assert base.sum() == pytest.approx(1.0) and base[0] == pytest.approx(base[3])
+
+
+def test_expected_counts_by_hand_count_each_window_once():
+    from qtlgraph.gnn.kmers import expected_counts
+
+    # AAAC: 4 windows of k=1, columns A/T (3) and C/G (1); strand-symmetric base
+    # frequencies A = T = 3/8, C = G = 1/8, so A/T expects 4 * (3/8 + 3/8) = 3 and C/G 1
+    counts = kmer_spectrum(np.array([[0, 0, 0, 1]], np.uint8), 1)
+    assert expected_counts(counts, 1).tolist() == [3.0, 1.0]
+    rng = np.random.default_rng(2)
+    many = kmer_spectrum(rng.integers(0, 4, size=(5, 3000)).astype(np.uint8), 4)
+    assert expected_counts(many, 4).sum() == pytest.approx(many.sum())
+    # uniform random sequence: observed and expected agree column by column (no 2x offset)
+    ratio = many.sum(axis=0) / expected_counts(many, 4)
+    assert 0.8 < np.median(ratio) < 1.2
