@@ -64,6 +64,21 @@ class Interval(NamedTuple):
     high: float
 
 
+def _bootstrap(
+    statistic: Callable[[np.ndarray], float], n: int, n_boot: int, level: float, seed: int
+) -> tuple[float, float]:
+    """Percentile interval of ``statistic(rows)`` over ``n_boot`` resamples of ``n`` items."""
+    if n < 3:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    draws = np.array([statistic(i) for i in rng.integers(0, n, size=(n_boot, n))])
+    draws = draws[np.isfinite(draws)]
+    if len(draws) == 0:
+        return float("nan"), float("nan")
+    q = (1 - level) / 2
+    return float(np.quantile(draws, q)), float(np.quantile(draws, 1 - q))
+
+
 def bootstrap_ci(
     metric: Callable[[np.ndarray, np.ndarray], float],
     y_true: np.ndarray,
@@ -75,17 +90,8 @@ def bootstrap_ci(
 ) -> Interval:
     """Metric with a percentile bootstrap confidence interval, resampling items (bins)."""
     t, p = _finite(y_true, y_pred)
-    value = metric(t, p)
-    if len(t) < 3:
-        return Interval(value, float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(t), size=(n_boot, len(t)))
-    draws = np.array([metric(t[i], p[i]) for i in idx])
-    draws = draws[np.isfinite(draws)]
-    if len(draws) == 0:
-        return Interval(value, float("nan"), float("nan"))
-    a = (1 - level) / 2
-    return Interval(value, float(np.quantile(draws, a)), float(np.quantile(draws, 1 - a)))
+    lo, hi = _bootstrap(lambda i: metric(t[i], p[i]), len(t), n_boot, level, seed)
+    return Interval(metric(t, p), lo, hi)
 
 
 def paired_bootstrap_diff(
@@ -102,16 +108,9 @@ def paired_bootstrap_diff(
     y_true, pred_a, pred_b = (np.asarray(x, np.float64).ravel() for x in (y_true, pred_a, pred_b))
     keep = np.isfinite(y_true) & np.isfinite(pred_a) & np.isfinite(pred_b)
     t, a_, b_ = y_true[keep], pred_a[keep], pred_b[keep]
-    value = metric(t, a_) - metric(t, b_)
-    if len(t) < 3:
-        return Interval(value, float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    draws = []
-    for i in rng.integers(0, len(t), size=(n_boot, len(t))):
-        draws.append(metric(t[i], a_[i]) - metric(t[i], b_[i]))
-    draws = np.array(draws)
-    draws = draws[np.isfinite(draws)]
-    if len(draws) == 0:
-        return Interval(value, float("nan"), float("nan"))
-    q = (1 - level) / 2
-    return Interval(value, float(np.quantile(draws, q)), float(np.quantile(draws, 1 - q)))
+
+    def diff(i):
+        return metric(t[i], a_[i]) - metric(t[i], b_[i])
+
+    lo, hi = _bootstrap(diff, len(t), n_boot, level, seed)
+    return Interval(metric(t, a_) - metric(t, b_), lo, hi)
