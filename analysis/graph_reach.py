@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from qtlgraph.errors import InputError
+from qtlgraph.gnn.scoring import downstream
 
 MODES = ("direction", "swap")
 
@@ -207,34 +208,17 @@ def _effects(net, X, edge_index, edge_attr, sources, rows, opts, progress):
     return np.concatenate(cols[0]), np.concatenate(cols[1]), np.concatenate(cols[2])
 
 
-def out_adjacency(edge_index, num_nodes: int):
-    """Directed adjacency as a SciPy CSR matrix, rows = sources.
+def bfs_depth(edge_index, num_nodes: int, source: int, max_hops: int) -> np.ndarray:
+    """Hops from ``source`` to every node along the edges (-1 beyond ``max_hops``).
 
-    Shapes: edge_index ``(2, E)`` -> ``(N, N)``.
+    The breadth-first search is :func:`qtlgraph.gnn.scoring.downstream`, shared with variant
+    scoring.
+
+    Shapes: edge_index ``(2, E)``, rows = source, target -> ``(num_nodes,)`` int16.
     """
-    from scipy import sparse
-
-    ei = torch.as_tensor(edge_index).cpu().numpy()
-    return sparse.csr_matrix(
-        (np.ones(ei.shape[1], dtype=np.int8), (ei[0], ei[1])), shape=(num_nodes, num_nodes)
-    )
-
-
-def bfs_depth(adj, source: int, max_hops: int) -> np.ndarray:
-    """Hops from ``source`` to every node along the edges of ``adj`` (-1 beyond ``max_hops``).
-
-    Shapes: adj ``(N, N)`` CSR, rows = sources -> ``(N,)`` int16.
-    """
-    depth = np.full(adj.shape[0], -1, dtype=np.int16)
-    depth[source] = 0
-    frontier = np.array([source])
-    for hop in range(1, max_hops + 1):
-        nxt = np.unique(adj[frontier].indices)
-        nxt = nxt[depth[nxt] < 0]
-        if nxt.size == 0:
-            break
-        depth[nxt] = hop
-        frontier = nxt
+    down = downstream(torch.as_tensor(edge_index).cpu().numpy(), [source], max_hops)
+    depth = np.full(num_nodes, -1, dtype=np.int16)
+    depth[down.nodes] = down.depth
     return depth
 
 
@@ -363,11 +347,10 @@ def _summarise(
     same_chrom = chrom[node] == chrom[src]
     same_group = group[node] == group[src]
     distance = np.where(same_chrom, np.abs(start[node] - start[src]), np.nan)
-    adj = out_adjacency(edge_index, len(start))
     hops = np.full(len(node), -1, dtype=np.int64)
     for i in np.unique(k):
         at = k == i
-        hops[at] = bfs_depth(adj, int(sources[i]), opts["max_hops"])[node[at]]
+        hops[at] = bfs_depth(edge_index, len(start), int(sources[i]), opts["max_hops"])[node[at]]
     local = same_chrom & same_group
     n_affected = np.bincount(k[local], minlength=len(sources))
     source_reach = np.zeros(len(sources))

@@ -1,15 +1,14 @@
 import numpy as np
 import pytest
 import torch
+from torch import nn
+
 from qtlgraph.analysis.graph_reach import (
     analytic_reach,
     bfs_depth,
     graph_reach,
-    out_adjacency,
     select_sources,
 )
-from torch import nn
-
 from qtlgraph.errors import InputError
 
 BIN = 10_000
@@ -161,9 +160,8 @@ def test_project_gnn_and_its_local_baseline():
 
 def test_bfs_and_source_selection():
     g = tiny_graph(1)
-    adj = out_adjacency(g["edge_index"], 6)
-    assert bfs_depth(adj, 2, 5).tolist() == [1, 2, 0, 3, -1, -1]
-    assert bfs_depth(adj, 2, 1).tolist() == [1, -1, 0, -1, -1, -1]
+    assert bfs_depth(g["edge_index"], 6, 2, 5).tolist() == [1, 2, 0, 3, -1, -1]
+    assert bfs_depth(g["edge_index"], 6, 2, 1).tolist() == [1, -1, 0, -1, -1, -1]
     assert select_sources(g["edge_index"], 6, 10).tolist() == [0, 1, 2, 4]
     assert select_sources(g["edge_index"], 6, 2, seed=1).size == 2
 
