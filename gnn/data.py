@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from qtlgraph.errors import InputError
+from qtlgraph.gnn.kmers import kmer_features, kmer_rows  # noqa: F401 (re-exported)
 
 #: centres of the Gaussian basis over log10(1 + |distance in bp|)
 DISTANCE_CENTRES = np.arange(1.0, 7.0)
@@ -87,6 +88,83 @@ def qtl_in_degree(edges: CellEdges, n_bins: int, qtl_types: Sequence[int]) -> np
     return np.bincount(key // n_bins, minlength=n_bins).astype(np.int64)
 
 
+EDGE_ATTR_MODES = ("all", "none")
+
+
+class NodeStats(NamedTuple):
+    """Node-level facts of a graph (:func:`node_stats`): ``values (N, S)`` float32, ``names``."""
+
+    values: np.ndarray
+    names: list[str]
+
+
+def _per_node(index: np.ndarray, values: np.ndarray, n: int, how: str) -> np.ndarray:
+    """Sum, mean or max of ``values`` grouped by ``index`` (0 where a node has none)."""
+    if how == "max":
+        out = np.full(n, -np.inf)
+        np.maximum.at(out, index, values)
+        return np.where(np.isfinite(out), out, 0.0)
+    total = np.bincount(index, weights=values, minlength=n)
+    if how == "sum":
+        return total
+    return total / np.maximum(np.bincount(index, minlength=n), 1)
+
+
+def node_stats(
+    edges: CellEdges, num_nodes: int, edge_types: Sequence[str], *, edge_attr: str = "all"
+) -> NodeStats:
+    """Every node-level fact the graph exposes to a graph model, without the sources' content.
+
+    Per edge type ``T`` (columns named ``<stat>:<T>``): ``in_degree`` and ``out_degree``
+    (``log1p`` edge counts) and, unless ``edge_attr`` is ``none``, over the node's incoming
+    edges: ``n_qtl`` (``log1p`` of the summed QTL counts), ``max_abs_beta``,
+    ``mean_abs_beta``, ``max_neglog10_p``, ``mean_log10_distance`` (mean of
+    ``log10(1 + |distance in bp|)``). Raw graph attributes (:class:`CellEdges` ``attr``) in;
+    NaN counts as 0; 0 for a node without such edges.
+
+    Args:
+        edges: the edges over node ids ``[0, num_nodes)``, raw attributes.
+        num_nodes: number of nodes.
+        edge_types: names indexed by ``edges.type``.
+        edge_attr: ``all`` or ``none`` (degrees only, as the graph models see it then).
+
+    Shapes: returns values ``(num_nodes, S)`` float32, ``S = len(names)``.
+    """
+    if edge_attr not in EDGE_ATTR_MODES:
+        raise InputError(f"--edge-attr {edge_attr}: expected one of {', '.join(EDGE_ATTR_MODES)}")
+    attr = np.nan_to_num(np.asarray(edges.attr, np.float64).reshape(-1, 5))
+    src, dst = np.asarray(edges.source, np.int64), np.asarray(edges.target, np.int64)
+    cols, names = [], []
+    for t, name in enumerate(edge_types):
+        m = np.asarray(edges.type) == t
+        d, a = dst[m], attr[m]
+        stats = {
+            "in_degree": np.log1p(np.bincount(d, minlength=num_nodes)),
+            "out_degree": np.log1p(np.bincount(src[m], minlength=num_nodes)),
+        }
+        if edge_attr == "all":
+            stats["n_qtl"] = np.log1p(_per_node(d, np.expm1(a[:, 0]), num_nodes, "sum"))
+            stats["max_abs_beta"] = _per_node(d, a[:, 3], num_nodes, "max")
+            stats["mean_abs_beta"] = _per_node(d, a[:, 2], num_nodes, "mean")
+            stats["max_neglog10_p"] = _per_node(d, a[:, 1], num_nodes, "max")
+            logd = np.log10(1.0 + np.abs(a[:, 4]))
+            stats["mean_log10_distance"] = _per_node(d, logd, num_nodes, "mean")
+        cols += list(stats.values())
+        names += [f"{k}:{name}" for k in stats]
+    values = np.stack(cols, axis=1) if cols else np.zeros((num_nodes, 0))
+    return NodeStats(values.astype(np.float32), names)
+
+
+def withhold_edge_attrs(edge_attr, n_types: int):
+    """Model edge features (:func:`edge_features`) reduced to the edge's type (``--edge-attr
+    none``): QTL counts, p-values, betas and distances withheld, as for Hi-C loop edges or a
+    cell type without QTL mapping.
+
+    Shapes: ``(E, N_BASE_FEATURES + n_types)`` -> ``(E, n_types)`` (the one-hot type).
+    """
+    return edge_attr[:, edge_attr.shape[1] - n_types :]
+
+
 def _check(embeddings, access, targets, masks, edges) -> tuple[int, int]:
     if embeddings.ndim != 3:
         raise InputError(
@@ -108,6 +186,17 @@ def _check(embeddings, access, targets, masks, edges) -> tuple[int, int]:
     return C, N
 
 
+def _union_edges(edges: Sequence[CellEdges], n_bins: int) -> CellEdges:
+    """Per-cell-type edges as one edge set over node ids ``cell_type * n_bins + bin``."""
+    offsets = [c * n_bins for c in range(len(edges))]
+    return CellEdges(
+        np.concatenate([e.source.astype(np.int64) + o for e, o in zip(edges, offsets)]),
+        np.concatenate([e.target.astype(np.int64) + o for e, o in zip(edges, offsets)]),
+        np.concatenate([e.type.astype(np.int64) for e in edges]),
+        np.concatenate([np.asarray(e.attr, np.float64).reshape(-1, 5) for e in edges]),
+    )
+
+
 def build_data(
     embeddings: np.ndarray,
     access: np.ndarray,
@@ -117,6 +206,8 @@ def build_data(
     *,
     edge_types: Sequence[str],
     qtl_types: Sequence[int] | None = None,
+    edge_attr: str = "all",
+    stats: bool = False,
 ):
     """The disjoint union of the per-cell-type graphs as one PyG ``Data``.
 
@@ -129,45 +220,48 @@ def build_data(
         edge_types: names indexed by ``CellEdges.type``.
         qtl_types: the edge types counted in the QTL in-degree (default: all but
             ``loop`` and ``neighbor``).
+        edge_attr: ``all``, or ``none``: edge features are the edge type only
+            (:func:`withhold_edge_attrs`) and the node statistics degrees only.
+        stats: append the node statistics (:func:`node_stats`) to ``x`` (the
+            ``local-stats`` model), after the embedding and accessibility columns.
 
     Returns:
-        ``Data`` with ``x (C*N, d+k)``, ``y (C*N, M)``, ``<name>_mask (C*N,)``,
+        ``Data`` with ``x (C*N, d+k[+S])``, ``y (C*N, M)``, ``<name>_mask (C*N,)``,
         ``edge_index (2, E)``, ``edge_attr (E, F)``, ``edge_type (E,)``,
-        ``cell_type``, ``bin``, ``in_degree`` ``(C*N,)`` and ``edge_types``.
+        ``cell_type``, ``bin``, ``in_degree`` ``(C*N,)``, ``edge_types`` and
+        ``node_stat_names`` (the ``S`` appended columns; empty without ``stats``).
     """
     import torch
     from torch_geometric.data import Data
 
     C, N = _check(embeddings, access, targets, masks, edges)
+    if edge_attr not in EDGE_ATTR_MODES:
+        raise InputError(f"--edge-attr {edge_attr}: expected one of {', '.join(EDGE_ATTR_MODES)}")
     if qtl_types is None:
         qtl_types = [i for i, t in enumerate(edge_types) if t not in ("loop", "neighbor")]
-    x = np.concatenate(
-        [
-            np.nan_to_num(np.asarray(embeddings, np.float32)),
-            np.nan_to_num(np.asarray(access, np.float32)),
-        ],
-        axis=2,
-    )
+    parts = [np.asarray(a, np.float32).reshape(C * N, -1) for a in (embeddings, access)]
+    union = _union_edges(edges, N)
+    found = node_stats(union, C * N, edge_types, edge_attr=edge_attr) if stats else None
+    x = np.nan_to_num(np.concatenate(parts + ([found.values] if stats else []), axis=1))
     data = Data(
-        x=torch.from_numpy(x.reshape(C * N, -1)),
+        x=torch.from_numpy(x),
         y=torch.from_numpy(np.asarray(targets, np.float32).reshape(C * N, -1)),
     )
     for name, m in masks.items():
         m = np.broadcast_to(np.asarray(m, bool), (C, N))
         data[f"{name}_mask"] = torch.from_numpy(m.reshape(-1).copy())
-    offsets = [c * N for c in range(C)]
-    src = np.concatenate([e.source.astype(np.int64) + o for e, o in zip(edges, offsets)])
-    dst = np.concatenate([e.target.astype(np.int64) + o for e, o in zip(edges, offsets)])
-    etype = np.concatenate([e.type.astype(np.int64) for e in edges])
-    attr = np.concatenate([np.asarray(e.attr, np.float64).reshape(-1, 5) for e in edges])
-    data.edge_index = torch.from_numpy(np.stack([src, dst]))
-    data.edge_type = torch.from_numpy(etype)
-    data.edge_attr = torch.from_numpy(edge_features(attr, etype, len(edge_types)))
+    data.edge_index = torch.from_numpy(np.stack([union.source, union.target]))
+    data.edge_type = torch.from_numpy(union.type)
+    feats = edge_features(union.attr, union.type, len(edge_types))
+    if edge_attr == "none":
+        feats = np.ascontiguousarray(withhold_edge_attrs(feats, len(edge_types)))
+    data.edge_attr = torch.from_numpy(feats)
     deg = np.concatenate([qtl_in_degree(e, N, qtl_types) for e in edges])
     data.in_degree = torch.from_numpy(deg)
     data.cell_type = torch.arange(C).repeat_interleave(N)
     data.bin = torch.arange(N).repeat(C)
     data.edge_types = list(edge_types)
+    data.node_stat_names = found.names if stats else []
     data.num_nodes = C * N
     return data
 
@@ -273,45 +367,6 @@ def standardise(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return ((np.asarray(x, np.float64) - mean) / scale).astype(np.float32)
 
 
-def kmer_rows(codes: np.ndarray, k: int, columns: np.ndarray | None) -> np.ndarray:
-    """The k-mer node features of sequences given as base codes (``log1p`` counts of the
-    chosen canonical columns). Shapes: codes ``(n, L)`` -> ``(n, len(columns))`` float32.
-    """
-    from qtlgraph.gnn.kmers import kmer_spectrum
-
-    counts = kmer_spectrum(codes, k)
-    return np.log1p(counts if columns is None else counts[:, columns]).astype(np.float32)
-
-
-def kmer_features(ds, index, k: int, top: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
-    """``log1p`` canonical k-mer counts of every bin (:mod:`qtlgraph.gnn.kmers`), and the columns kept.
-
-    With ``top`` > 0 only the ``top`` words most over-represented genome-wide are kept
-    (:func:`qtlgraph.gnn.kmers.enriched_columns`; two passes over the sequence, no labels).
-
-    Shapes: ``(n_bins, n_canonical_kmers)`` or ``(n_bins, top)`` float32; columns ``(top,)``
-    (None when all are kept).
-    """
-    from qtlgraph.encoders.bin_dataset import sequence_codes
-    from qtlgraph.gnn.kmers import enriched_columns, kmer_spectrum
-
-    from qtlgraph.sequence import open_sequence
-
-    seq = open_sequence(ds)
-    chunks = [np.arange(lo, min(lo + 512, index.n_bins)) for lo in range(0, index.n_bins, 512)]
-
-    def spectra():  # bounded memory on whole genomes
-        for bins in chunks:
-            yield kmer_spectrum(sequence_codes(seq, index, bins), k)
-
-    cols = None
-    if top:
-        totals = sum(c.sum(axis=0, keepdims=True) for c in spectra())
-        cols = enriched_columns(totals, k, top)
-    values = np.concatenate([np.log1p(c if cols is None else c[:, cols]) for c in spectra()])
-    return values, cols
-
-
 def load_graph_data(
     dataset_path: str | Path,
     graph_specs: Sequence[str],
@@ -324,6 +379,8 @@ def load_graph_data(
     kmer: int = 0,
     kmer_top: int = 0,
     scale: bool = True,
+    edge_attr: str = "all",
+    node_stats: bool = False,
 ) -> GraphInputs:
     """A manifest, one graph directory per cell type and an embedding cache -> ``Data``.
 
@@ -342,13 +399,14 @@ def load_graph_data(
             features (0: none; see :mod:`qtlgraph.gnn.kmers`).
         kmer_top: keep only this many most over-represented k-mers (0: all).
         scale: standardise every node feature over the training nodes (:func:`standardise`).
+        edge_attr: ``all``, or ``none`` to withhold the edge attributes (see :func:`build_data`).
+        node_stats: append the node statistics to the node features (:func:`node_stats`).
     """
     from dataclasses import replace
 
     from qtlgraph.encoders.embed import open_embeddings
-    from qtlgraph.gnn.controls import shuffle_sources
-
     from qtlgraph.genome import BinIndex
+    from qtlgraph.gnn.controls import shuffle_sources
     from qtlgraph.manifest import load_dataset
     from qtlgraph.tracks import dataset_accessibility, dataset_targets
 
@@ -390,7 +448,15 @@ def load_graph_data(
         )  # sequence only: the same for every cell type
         emb = np.concatenate([emb, np.repeat(words[None], len(names), axis=0)], axis=2)
     data = build_data(
-        emb, access, targets, masks, edges, edge_types=edge_types, qtl_types=qtl_types
+        emb,
+        access,
+        targets,
+        masks,
+        edges,
+        edge_types=edge_types,
+        qtl_types=qtl_types,
+        edge_attr=edge_attr,
+        stats=node_stats,
     )
     import torch
 

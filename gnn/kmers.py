@@ -120,3 +120,38 @@ def kmer_spectrum_totals(counts: np.ndarray, k: int) -> np.ndarray:
     base = np.bincount(digits.reshape(-1), weights=np.repeat(per_word, k), minlength=4)
     base = (base + base[::-1]) / 2.0  # strand-symmetric
     return base / base.sum()
+
+
+def kmer_rows(codes: np.ndarray, k: int, columns: np.ndarray | None) -> np.ndarray:
+    """The k-mer node features of sequences given as base codes (``log1p`` counts of the
+    chosen canonical columns). Shapes: codes ``(n, L)`` -> ``(n, len(columns))`` float32.
+    """
+    counts = kmer_spectrum(codes, k)
+    return np.log1p(counts if columns is None else counts[:, columns]).astype(np.float32)
+
+
+def kmer_features(ds, index, k: int, top: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+    """``log1p`` canonical k-mer counts of every bin (:func:`kmer_spectrum`), and the columns kept.
+
+    With ``top`` > 0 only the ``top`` words most over-represented genome-wide are kept
+    (:func:`enriched_columns`; two passes over the sequence, no labels).
+
+    Shapes: ``(n_bins, n_canonical_kmers)`` or ``(n_bins, top)`` float32; columns ``(top,)``
+    (None when all are kept).
+    """
+    from qtlgraph.encoders.bin_dataset import sequence_codes
+    from qtlgraph.sequence import open_sequence
+
+    seq = open_sequence(ds)
+    chunks = [np.arange(lo, min(lo + 512, index.n_bins)) for lo in range(0, index.n_bins, 512)]
+
+    def spectra():  # bounded memory on whole genomes
+        for bins in chunks:
+            yield kmer_spectrum(sequence_codes(seq, index, bins), k)
+
+    cols = None
+    if top:
+        totals = sum(c.sum(axis=0, keepdims=True) for c in spectra())
+        cols = enriched_columns(totals, k, top)
+    values = np.concatenate([np.log1p(c if cols is None else c[:, cols]) for c in spectra()])
+    return values, cols

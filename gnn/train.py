@@ -18,7 +18,7 @@ from qtlgraph.errors import InputError
 class TrainOptions(NamedTuple):
     """Model and optimisation settings (everything ``config.json`` needs besides data)."""
 
-    model: str = "gnn"  # gnn | local
+    model: str = "gnn"  # gnn | local | local-stats
     layer: str = "graphconv"  # graphconv | sage | gatv2 | transformer
     layers: int = 2
     hidden: int = 64
@@ -30,11 +30,16 @@ class TrainOptions(NamedTuple):
     aggr: str = "sqrt"  # mean | sqrt | sum (adjacency layers)
 
 
+#: ``local-stats``: the local model given every node-level fact of the graph
+#: (:func:`qtlgraph.gnn.data.node_stats`) as extra node features
+MODELS = ("gnn", "local", "local-stats")
+
+
 def check_options(opts: TrainOptions) -> None:
     from qtlgraph.gnn.models import AGGRS, LAYERS
 
-    if opts.model not in ("gnn", "local"):
-        raise InputError(f"--model {opts.model}: expected gnn or local")
+    if opts.model not in MODELS:
+        raise InputError(f"--model {opts.model}: expected one of {', '.join(MODELS)}")
     if opts.layer not in LAYERS:
         raise InputError(f"--layer {opts.layer}: expected one of {', '.join(LAYERS)}")
     for name in ("layers", "hidden", "epochs"):
@@ -52,7 +57,7 @@ def check_options(opts: TrainOptions) -> None:
 
 
 def model_config(data, opts: TrainOptions) -> dict[str, Any]:
-    """The ``model`` section of ``config.json`` (input to :func:`qtlgraph.gnn.models.build_model`)."""
+    """The ``model`` section of ``config.json`` (for :func:`qtlgraph.gnn.models.build_model`)."""
     return {
         "in_dim": int(data.x.shape[1]),
         "out_dim": int(data.y.shape[1]),
@@ -67,14 +72,13 @@ def model_config(data, opts: TrainOptions) -> dict[str, Any]:
 
 
 def model_name(opts: TrainOptions) -> str:
-    """``results.json`` model label: ``gnn:<layer>`` or ``local``."""
-    return f"gnn:{opts.layer}" if opts.model == "gnn" else "local"
+    """``results.json`` model label: ``gnn:<layer>``, ``local`` or ``local-stats``."""
+    return f"gnn:{opts.layer}" if opts.model == "gnn" else opts.model
 
 
 def new_model(data, opts: TrainOptions):
     """A freshly initialised model for ``data``, seeded with ``opts.seed``."""
     from qtlgraph.gnn.models import build_model
-
     from qtlgraph.runtime import seed_everything
 
     seed_everything(opts.seed)
@@ -154,7 +158,6 @@ def fit_best(
     the validation chromosomes only.
     """
     from qtlgraph.encoders.train import CHECKPOINT, fit
-
     from qtlgraph.runtime import is_rank_zero, load_checkpoint, save_checkpoint
 
     path = Path(run_dir) / CHECKPOINT
@@ -224,9 +227,9 @@ def train_model(
         the per-epoch history of :func:`qtlgraph.encoders.train.fit`.
     """
     import torch
-    from qtlgraph.encoders.losses import MaskedLoss
 
     from qtlgraph.distributed import init_distributed, scaled_loss, shard_node_targets
+    from qtlgraph.encoders.losses import MaskedLoss
 
     data = data.to(device)
     inputs = model_inputs(model, data)  # the adjacency is built once per run
@@ -324,6 +327,7 @@ def train_run(
     kmer: int = 8,
     kmer_top: int = 32,
     scale: bool = True,
+    edge_attr: str = "all",
 ) -> dict:
     """``qtlgraph train``: load, train, predict the test bins, score, write the run dir.
 
@@ -331,11 +335,12 @@ def train_run(
     (test bins, with ``in_degree``) and ``results.json``; returns the results dict.
     Node features: the cached embedding, accessibility and (``kmer`` > 0) the counts of
     the ``kmer_top`` most over-represented ``kmer``-mers, all standardised (``scale``);
-    see :func:`qtlgraph.gnn.data.load_graph_data`.
+    see :func:`qtlgraph.gnn.data.load_graph_data`. ``local-stats`` also reads the node
+    statistics (named in ``config.json`` ``data.node_stats``); ``edge_attr="none"`` withholds
+    the edge attributes (``data.edge_attr``).
     """
     from qtlgraph.gnn.data import load_graph_data
     from qtlgraph.gnn.evaluate import metrics_table
-
     from qtlgraph.outputs import atomic_path
     from qtlgraph.runtime import select_device, versions, write_json
 
@@ -352,6 +357,8 @@ def train_run(
         kmer=kmer,
         kmer_top=kmer_top,
         scale=scale,
+        edge_attr=edge_attr,
+        node_stats=opts.model == "local-stats",
     )
     from qtlgraph.distributed import barrier, init_distributed
 
@@ -374,6 +381,8 @@ def train_run(
             "kmer": kmer,
             "kmer_top": kmer_top,
             "scale": scale,
+            "edge_attr": edge_attr,
+            "node_stats": list(inputs.data.node_stat_names),
         },
         "cell_types": inputs.cell_types,
         "marks": inputs.marks,

@@ -17,7 +17,8 @@ import click
     "graphs",
     required=True,
     multiple=True,
-    help="Graph directory per cell type: CELL=DIR, or DIR whose build.json name names the cell type. Repeat.",
+    help="Graph directory per cell type: CELL=DIR, or DIR whose build.json name names the "
+    "cell type. Repeat.",
 )
 @click.option(
     "--embeddings",
@@ -27,10 +28,11 @@ import click
 )
 @click.option(
     "--model",
-    type=click.Choice(["gnn", "local"]),
+    type=click.Choice(["gnn", "local", "local-stats"]),
     default="gnn",
     show_default=True,
-    help="local = the same model with message passing switched off.",
+    help="local = the same model with message passing switched off; local-stats = local "
+    "given every node-level fact of the graph (degrees, QTL counts, edge attribute summaries).",
 )
 @click.option(
     "--layer",
@@ -76,7 +78,15 @@ import click
 @click.option(
     "--shuffle-edges",
     is_flag=True,
-    help="Control: random sources on the target's chromosome, same in-degrees.",
+    help="Control: sources permuted within chromosome and edge type (in- and out-degrees kept).",
+)
+@click.option(
+    "--edge-attr",
+    type=click.Choice(["all", "none"]),
+    default="all",
+    show_default=True,
+    help="none: edges carry only their existence and type (no QTL counts, p-values, betas, "
+    "distances).",
 )
 @click.option(
     "--holdout-cell-type", default=None, help="Train on the other cell types, score this one."
@@ -111,6 +121,7 @@ def command(
     kmer,
     kmer_top,
     shuffle_edges,
+    edge_attr,
     holdout_cell_type,
     neighbor_edges,
     n_boot,
@@ -154,6 +165,7 @@ def command(
         n_boot=n_boot,
         kmer=kmer,
         kmer_top=kmer_top,
+        edge_attr=edge_attr,
     )
     for row in results["metrics"]:
         if row["stratum"] in ("all", "linked"):

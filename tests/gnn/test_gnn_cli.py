@@ -87,3 +87,23 @@ def test_unknown_graph_cell_type_is_one_line_error(tiny_pipeline, run_cli, tmp_p
     assert code == 2
     assert "not a cell type" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_local_stats_run_names_its_statistics(tiny_pipeline, run_cli, tmp_path):
+    out = tmp_path / "ls"
+    extra = ("--model", "local-stats", "--edge-attr", "none", "--epochs", "2")
+    assert _train(run_cli, tiny_pipeline, out, *extra) == 0
+    config = json.loads((out / "config.json").read_text())
+    names = config["data"]["node_stats"]
+    assert names == [f"{s}:{t}" for t in config["edge_types"] for s in ("in_degree", "out_degree")]
+    assert config["data"]["edge_attr"] == "none" and config["model"] == "local-stats"
+    assert config["model_config"]["message_passing"] is False
+    # the edge features are the edge type alone; the node features end with the statistics
+    assert config["model_config"]["edge_dim"] == len(config["edge_types"])
+    plain = tmp_path / "plain"
+    assert _train(run_cli, tiny_pipeline, plain, "--model", "local", "--epochs", "2") == 0
+    base = json.loads((plain / "config.json").read_text())["model_config"]["in_dim"]
+    assert config["model_config"]["in_dim"] == base + len(names)
+    results = json.loads((out / "results.json").read_text())
+    assert results["model"] == "local-stats" and results["metrics"]
