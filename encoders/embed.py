@@ -17,11 +17,12 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+from torch import nn
+
+from qtlgraph import runs
 from qtlgraph.encoders.bin_dataset import BinArrays, load_bin_arrays, sequence_codes
 from qtlgraph.encoders.bin_encoder import BinEncoder, BinEncoderConfig
 from qtlgraph.encoders.kmer_stem import first_block, lookup_applies, lookup_table
-from torch import nn
-
 from qtlgraph.errors import InputError
 from qtlgraph.genome import BinIndex
 
@@ -219,6 +220,7 @@ def embed_genome(
     precision: str = "auto",
     chunk_bins: int = 4096,
     stop_after: int | None = None,
+    allow_unfinished: bool = False,
 ) -> EmbedResult:
     """Embed every bin of the run's genome for every cell type into ``out``.
 
@@ -235,9 +237,10 @@ def embed_genome(
             a resumed run computes the same way.
         chunk_bins: bins per chunk (the unit of resume).
         stop_after: stop after this many new chunks (simulates an interruption).
+        allow_unfinished: embed with the last checkpoint of a run that did not finish.
     """
     from qtlgraph.manifest import load_dataset
-    from qtlgraph.outputs import check_output_dir
+    from qtlgraph.outputs import check_output_dir, check_writable
     from qtlgraph.runtime import select_device
     from qtlgraph.sequence import open_sequence
 
@@ -246,6 +249,10 @@ def embed_genome(
     out = Path(out)
     if not resume:
         check_output_dir(out, force)
+    check_writable(out)
+    runs.require_finished(run_dir, allow_unfinished)
+    fingerprint = runs.run_fingerprint(run_dir)
+    runs.verify_dataset(run_dir, fingerprint)
     model, config = load_local_model(run_dir, select_device(device))
     model = fold_batchnorm(model)
     dataset = load_dataset(config["dataset"])
@@ -267,6 +274,7 @@ def embed_genome(
         "chunk_bins": chunk_bins,
         "done_chunks": [],
         "complete": False,
+        "fingerprint": fingerprint,
     }
     if resume and (out / META).is_file():
         precision = _stored_precision(out, precision)
@@ -347,4 +355,16 @@ def open_embeddings(out: str | Path) -> tuple[np.ndarray, dict]:
         raise InputError(
             f"{out}: embedding cache is incomplete; rerun qtlgraph embed with --resume"
         )
-    return np.load(out / ARRAY, mmap_mode="r"), meta
+    try:
+        array = np.load(out / ARRAY, mmap_mode="r")
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(
+            f"{out / ARRAY}: not a readable .npy array (truncated or corrupt: {exc})"
+        ) from None
+    expected = (len(meta.get("cell_types", [])), meta.get("n_bins"), meta.get("d"))
+    if array.shape != expected:
+        raise InputError(
+            f"{out / ARRAY}: shape {array.shape}, embed.json says {expected} "
+            "(truncated or replaced)"
+        )
+    return array, meta

@@ -9,12 +9,13 @@ accessibility input tells them apart.
 from __future__ import annotations
 
 import math
-import shutil
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from qtlgraph import runs
 from qtlgraph.encoders.bin_dataset import (
     BinArrays,
     BinDataset,
@@ -23,9 +24,9 @@ from qtlgraph.encoders.bin_dataset import (
     sequence_codes,
 )
 from qtlgraph.encoders.bin_encoder import BinEncoder, BinEncoderConfig
-
 from qtlgraph.errors import InputError
 from qtlgraph.genome import BinIndex
+from qtlgraph.tracks import TARGET
 
 #: PR/ROC-AUC label threshold on log1p targets (raw bin mean > 2), as the graph models use
 LOG1P_THRESHOLD = math.log1p(2.0)
@@ -120,22 +121,6 @@ def load_parts(dataset, config: BinEncoderConfig) -> dict[str, BinDataset]:
     return parts
 
 
-def _prepare_out(out: Path, config: dict, resume: bool, force: bool) -> None:
-    from qtlgraph.outputs import check_output_dir
-    from qtlgraph.runtime import read_json
-
-    if resume and (out / "config.json").is_file():
-        old = read_json(out / "config.json")
-        keys = ("dataset", "encoder", "loss", "seed", "batch_size", "lr")
-        diff = [k for k in keys if old.get(k) != config.get(k)]
-        if diff:
-            raise InputError(f"{out / 'config.json'}: cannot resume, the run differs in {diff}")
-        return
-    check_output_dir(out, force)
-    if out.exists():
-        shutil.rmtree(out)
-
-
 def train_local(
     manifest: str | Path,
     out: str | Path,
@@ -156,20 +141,21 @@ def train_local(
     Args:
         manifest: the dataset TOML.
         out: the run directory (refused when not empty unless ``force`` or ``resume``).
-        epochs, batch_size, lr, seed: training settings (Adam).
+        epochs: total epochs (on resume: at least the epochs already done).
+        batch_size: bins per batch.
+        lr: Adam learning rate.
+        seed: seeds the weights and the batch order.
         dim: embedding size d.
         device: ``cpu``, ``cuda`` or ``auto``.
-        resume: continue from ``out/checkpoint.pt``.
+        resume: continue from ``out/checkpoint.pt``; every setting but ``epochs`` must
+            match the checkpoint's (:func:`qtlgraph.runs.prepare`).
+        force: replace a non-empty ``out``.
         loss: ``mse`` (default), ``poisson`` or ``nb`` (masked; NaN targets ignored).
         encoder: further :class:`BinEncoderConfig` fields (e.g. ``{"flank": 0}``).
     """
-    import torch
-    from qtlgraph.encoders.losses import MaskedLoss
-    from qtlgraph.encoders.train import fit
-
     from qtlgraph.distributed import barrier, init_distributed
     from qtlgraph.manifest import load_dataset
-    from qtlgraph.runtime import seed_everything, select_device, versions, write_json
+    from qtlgraph.runtime import select_device, versions
 
     if loss not in ("mse", "poisson", "nb"):
         raise InputError(f"--loss {loss}: expected mse, poisson or nb")
@@ -190,27 +176,44 @@ def train_local(
         "cell_types": list(dataset.cell_type_names),
         "marks": list(dataset.marks),
         "bin_size": enc.bin_size,
+        "target": TARGET,
+        "fingerprint": {
+            "dataset": runs.dataset_fingerprint(manifest, dataset),
+            "genome": runs.genome_fingerprint(dataset.genome, enc.bin_size),
+        },
         "versions": versions(),
     }
     ctx = init_distributed(dev)
-    if ctx.is_main:
-        _prepare_out(out, config, resume, force)
+    runs.prepare(out, config, resume=resume, force=force, epochs=epochs)
     parts = load_parts(dataset, enc)
-    if ctx.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "config.json", config)
-    barrier(ctx)
+    with runs.started(out, config, kind="local", fresh=not resume):
+        barrier(ctx)
+        return _train(parts, enc, config, out, dev, ctx, resume, t0)
+
+
+def _train(
+    parts, enc: BinEncoderConfig, config: dict, out: Path, dev, ctx, resume: bool, t0: float
+) -> LocalRun:
+    import torch
+
+    from qtlgraph.encoders.losses import MaskedLoss
+    from qtlgraph.encoders.train import fit
+    from qtlgraph.runtime import seed_everything
+
+    seed, batch_size = config["seed"], config["batch_size"]
     seed_everything(seed)
     model = BinEncoder(enc)
-    loss_fn = MaskedLoss(loss, n_tracks=enc.n_marks)
-    optimizer = torch.optim.Adam(list(model.parameters()) + list(loss_fn.parameters()), lr=lr)
+    loss_fn = MaskedLoss(config["loss"], n_tracks=enc.n_marks)
+    optimizer = torch.optim.Adam(
+        list(model.parameters()) + list(loss_fn.parameters()), lr=config["lr"]
+    )
     valid = bin_loader(parts["valid"], batch_size, shuffle=False) if len(parts["valid"]) else None
     history = fit(
         model,
         bin_loader(parts["train"], batch_size, shuffle=True),
         optimizer,
         loss_fn,
-        epochs=epochs,
+        epochs=config["epochs"],
         run_dir=out,
         device=dev,
         resume=resume,
@@ -237,9 +240,7 @@ def _evaluate(
 ) -> LocalRun:
     from qtlgraph.encoders.losses import output_transform
     from qtlgraph.encoders.train import predict
-
     from qtlgraph.outputs import atomic_path
-    from qtlgraph.runtime import write_json
 
     rows, frames = [], {}
     for part in ("valid", "test"):
@@ -255,11 +256,12 @@ def _evaluate(
             frames["test"].to_parquet(tmp, index=False)
     seconds = time.perf_counter() - t0
     n_items = {k: len(v) for k, v in parts.items()}
-    write_json(
-        out / "results.json",
+    runs.finish(
+        out,
         {
             "run": out.name,
             "model": "local",
+            "target": TARGET,
             "metrics": rows,
             "history": history,
             "n_items": n_items,

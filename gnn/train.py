@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from qtlgraph import runs
 from qtlgraph.errors import InputError
 
 
@@ -296,20 +297,6 @@ def prediction_frame(data, pred, cell_types, marks, part: str = "test"):
     return pd.concat(frames, ignore_index=True)
 
 
-def _prepare_out(out: Path, force: bool, resume: bool) -> None:
-    """Refuse a non-empty ``out`` unless ``force`` (cleared) or ``resume`` (continued)."""
-    import shutil
-
-    from qtlgraph.outputs import check_output_dir
-
-    if resume and (out / "checkpoint.pt").is_file():
-        return
-    check_output_dir(out, force)
-    if force and out.is_dir():
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-
-
 def train_run(
     dataset: str | Path,
     graphs: list[str],
@@ -340,12 +327,12 @@ def train_run(
     the edge attributes (``data.edge_attr``).
     """
     from qtlgraph.gnn.data import load_graph_data
-    from qtlgraph.gnn.evaluate import metrics_table
-    from qtlgraph.outputs import atomic_path
-    from qtlgraph.runtime import select_device, versions, write_json
+    from qtlgraph.runtime import select_device, versions
 
     check_options(opts)
     dev = select_device(device)
+    out = runs.check_out(out, resume=resume, force=force)
+    fingerprint = runs.graph_inputs_fingerprint(dataset, graphs, embeddings)
     inputs = load_graph_data(
         dataset,
         graphs,
@@ -363,9 +350,6 @@ def train_run(
     from qtlgraph.distributed import barrier, init_distributed
 
     ctx = init_distributed(dev)
-    out = Path(out)
-    if ctx.is_main:
-        _prepare_out(out, force, resume)
     config = {
         "run": out.name,
         "model": model_name(opts),
@@ -388,11 +372,20 @@ def train_run(
         "marks": inputs.marks,
         "edge_types": inputs.edge_types,
         "target": "log1p(bin mean)",
+        "fingerprint": fingerprint,
         "versions": versions(),
     }
-    if ctx.is_main:
-        write_json(out / "config.json", config)
-    barrier(ctx)
+    runs.prepare(out, config, resume=resume, force=force, epochs=opts.epochs)
+    with runs.started(out, config, kind="gnn", fresh=not resume):
+        barrier(ctx)
+        return _fit_and_score(inputs, opts, config, out, dev, ctx, resume, n_boot)
+
+
+def _fit_and_score(inputs, opts: TrainOptions, config: dict, out: Path, dev, ctx, resume, n_boot):
+    """Train, then (rank 0) predict the test bins, score them and finish the run."""
+    from qtlgraph.gnn.evaluate import metrics_table
+    from qtlgraph.outputs import atomic_path
+
     model = new_model(inputs.data, opts)
     history = train_model(
         model,
@@ -412,9 +405,10 @@ def train_run(
     results = {
         "run": out.name,
         "model": model_name(opts),
+        "target": config["target"],
         "metrics": metrics_table(frame, n_boot=n_boot, seed=opts.seed),
         "history": history,
         "best_epoch": best_epoch(history),
     }
-    write_json(out / "results.json", results)
+    runs.finish(out, results)
     return results

@@ -28,13 +28,28 @@ def check_output_dir(out: str | Path, force: bool) -> Path:
     return out
 
 
+def check_writable(out: str | Path) -> Path:
+    """Refuse an output path whose directory (or nearest existing parent) is not writable.
+
+    Called before any input is read, so a read-only destination fails at once and the
+    message names the path asked for, never a temporary name.
+    """
+    out = Path(out).absolute()
+    probe = out if out.is_dir() else out.parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(f"{out}: cannot write here ({probe} is not a writable directory)")
+    return out
+
+
 @contextlib.contextmanager
 def staged_dir(out: str | Path, force: bool = False) -> Iterator[Path]:
     """Yield a temporary directory beside ``out`` and move it into place on success.
 
     On any exception the temporary directory is removed and ``out`` is left as it was.
     """
-    out = check_output_dir(out, force).absolute()
+    out = check_writable(check_output_dir(out, force))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; outputs get the usual mode
@@ -51,7 +66,7 @@ def staged_dir(out: str | Path, force: bool = False) -> Iterator[Path]:
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary file name beside ``path``; rename it to ``path`` on success."""
-    path = Path(path)
+    path = check_writable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)

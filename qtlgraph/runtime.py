@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,17 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, An
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no checkpoint here")
-    return torch.load(path, map_location=map_location, weights_only=False)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=False)
+    except (EOFError, RuntimeError, OSError, ValueError, pickle.UnpicklingError) as exc:
+        raise InputError(
+            f"{path}: not a readable checkpoint (truncated or corrupt: {_first_line(exc)})"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
 
 
 def write_json(path: str | Path, obj: Any) -> None:
@@ -76,9 +87,9 @@ def read_json(path: str | Path) -> Any:
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None
+        return json.loads(path.read_bytes().decode("utf-8-sig"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid JSON ({_first_line(exc)})") from None
 
 
 def versions() -> dict[str, str]:

@@ -46,6 +46,9 @@ import click
 )
 @click.option("--resume", is_flag=True, help="Continue a cache, skipping its finished chunks.")
 @click.option("--force", is_flag=True, help="Replace a non-empty --out.")
+@click.option(
+    "--allow-unfinished", is_flag=True, help="Use the last checkpoint of a run that did not finish."
+)
 def command(
     run_dir: Path,
     out: Path,
@@ -56,6 +59,7 @@ def command(
     precision: str,
     resume: bool,
     force: bool,
+    allow_unfinished: bool,
 ) -> None:
     """Write OUT/embeddings.npy, shape (n_cell_types, n_bins, d), and OUT/embed.json
     (cell types, bin size, genome, d, run, done chunks). Chunks are flushed one by one;
@@ -73,6 +77,7 @@ def command(
         dtype=dtype,
         precision=precision,
         chunk_bins=chunk_bins,
+        allow_unfinished=allow_unfinished,
     )
     click.echo(
         f"wrote {res.out}: {res.done_chunks}/{res.n_chunks} chunks, precision {res.precision}, "

@@ -37,7 +37,9 @@ def test_train_local_then_embed_end_to_end(manifest, tmp_path):
         "checkpoint.pt",
         "results.json",
         "bin_predictions.parquet",
+        "run.json",
     }
+    assert json.loads((run / "run.json").read_text()) == {"kind": "local", "finished": True}
     results = json.loads((run / "results.json").read_text())
     assert results["model"] == "local" and results["run"] == "run"
     test_rows = [r for r in results["metrics"] if r["split"] == "test"]

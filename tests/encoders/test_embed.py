@@ -35,6 +35,7 @@ def run_dir(tmp_path_factory):
         {"model": "local", "dataset": str(manifest), "encoder": config.to_dict()},
     )
     save_checkpoint(run / "checkpoint.pt", {"model": model.state_dict(), "epoch": 1})
+    write_json(run / "run.json", {"kind": "local", "finished": True})
     return run
 
 
