@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 import polars as pl
 
+from qtlgraph import torch_file
 from qtlgraph.errors import InputError
 from qtlgraph.filters import REASONS, FilterOptions, check_options, filter_chunk
 from qtlgraph.genome import BinIndex, Genome, load_genome
@@ -271,10 +272,14 @@ def build_graph(
         genome: ``hg38``, ``hg19``, a ``.chrom.sizes`` file or a :class:`Genome`.
         fmt: layout name or ``auto`` (see :data:`qtlgraph.qtl.FORMATS`), for every table.
         edge_types: one name per table (default: the file name without extensions).
-        fdr, pvalue, max_distance, target_mode: see :class:`FilterOptions`.
+        fdr: keep rows with FDR below this (see :class:`FilterOptions`).
+        pvalue: keep rows with p-value below this instead.
+        max_distance: largest ``|target midpoint - SNP|`` in bp.
         bin_size: bin width in bp.
         loops: optional BEDPE of chromatin loops (edge type ``loop``).
-        phenotypes, columns: see :func:`qtlgraph.qtl.open_qtl`.
+        phenotypes: phenotype positions (see :func:`qtlgraph.qtl.open_qtl`).
+        columns: the ``generic`` column mapping (see :func:`qtlgraph.qtl.open_qtl`).
+        target_mode: ``midpoint`` or ``overlap`` (see :class:`FilterOptions`).
         block_bytes: text read per chunk.
         name: the graph's name in ``build.json`` (default: the file name, or "N tables").
         progress: show tqdm progress on stderr.
@@ -379,15 +384,13 @@ def _meta(
     }
 
 
-def graph_tensors(built: BuiltGraph) -> dict:
-    """The fields of the PyG ``Data`` as plain tensors, lists and ints (``graph.pt``).
+def graph_arrays(built: BuiltGraph) -> dict:
+    """The fields of the PyG ``Data`` as NumPy arrays, lists and ints (``graph.pt``).
 
     Shapes:
-        edge_index (2, E) long (row 0 source bin, row 1 target bin); edge_type (E,) long;
+        edge_index (2, E) int64 (row 0 source bin, row 1 target bin); edge_type (E,) int64;
         edge_attr (E, 5) float32 in the order of :data:`EDGE_ATTRS` (NaN -> 0).
     """
-    import torch
-
     e = built.edges
     p = e["min_pvalue"].fill_null(1.0).clip(lower_bound=1e-300).to_numpy()
     attr = np.stack(
@@ -400,15 +403,26 @@ def graph_tensors(built: BuiltGraph) -> dict:
         ],
         axis=1,
     ).astype(np.float32)
-    index = np.stack([e["source_bin"].to_numpy(), e["target_bin"].to_numpy()])
     return {
-        "edge_index": torch.from_numpy(index.astype(np.int64)),
-        "edge_type": torch.from_numpy(e["edge_type"].to_numpy().astype(np.int64)),
-        "edge_attr": torch.from_numpy(np.nan_to_num(attr)),
+        "edge_index": np.stack([e["source_bin"].to_numpy(), e["target_bin"].to_numpy()]).astype(
+            np.int64
+        ),
+        "edge_type": e["edge_type"].to_numpy().astype(np.int64),
+        "edge_attr": np.nan_to_num(attr),
         "num_nodes": built.index.n_bins,
         "edge_types": list(built.edge_types),
         "edge_attr_names": list(EDGE_ATTRS),
         "bin_size": built.index.bin_size,
+    }
+
+
+def graph_tensors(built: BuiltGraph) -> dict:
+    """:func:`graph_arrays` with the arrays as torch tensors (what ``graph.pt`` loads as)."""
+    import torch
+
+    return {
+        k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v
+        for k, v in graph_arrays(built).items()
     }
 
 
@@ -453,17 +467,16 @@ def write_graph_dir(
     """Write the graph directory (``graph.pt``, ``edges.parquet``, ``degrees.tsv.gz``,
     ``summary.tsv``, ``build.json`` and, on request, ``graph.graphml``) atomically.
 
-    ``graph.pt`` holds the PyG ``Data`` fields as a dict of tensors (:func:`graph_tensors`);
+    ``graph.pt`` holds the PyG ``Data`` fields as a dict of tensors (:func:`graph_tensors`),
+    written in torch's format without importing torch (:mod:`qtlgraph.torch_file`);
     :func:`load_graph_dir` returns them as a ``Data``.
     """
-    import torch
-
     from qtlgraph.outputs import staged_dir
     from qtlgraph.runtime import versions, write_json
 
     with staged_dir(out, force) as tmp:
-        # plain tensors: no PyG import here (seconds), and torch.load(weights_only=True)
-        torch.save(graph_tensors(built), tmp / "graph.pt")
+        # plain tensors, loadable with torch.load(weights_only=True) and without PyG
+        torch_file.save(graph_arrays(built), tmp / "graph.pt")
         edges = _named_edges(built)
         edges.write_parquet(tmp / "edges.parquet")
         degrees = pl.concat([_bins_frame(built), built.degrees], how="horizontal")

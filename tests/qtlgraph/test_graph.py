@@ -10,7 +10,13 @@ import polars as pl
 import pytest
 
 from qtlgraph.errors import InputError
-from qtlgraph.graph import build_graph, load_graph_dir, summary_table, write_graph_dir
+from qtlgraph.graph import (
+    build_graph,
+    graph_tensors,
+    load_graph_dir,
+    summary_table,
+    write_graph_dir,
+)
 
 # genome: chr1 100 kb (bins 0-9), chr2 50 kb (bins 10-14); 10 kb bins, 15 bins in all
 SIZES = "chr1\t100000\nchr2\t50000\n"
@@ -172,6 +178,13 @@ def test_write_and_load_graph_dir(case, tmp_path):
 
     raw = torch.load(out / "graph.pt", weights_only=True)  # plain tensors, no pickled classes
     assert raw["edge_index"].tolist() == g.data.edge_index.tolist()
+    expected = graph_tensors(built)  # what torch.save of the tensors would hold
+    assert raw.keys() == expected.keys()
+    for key, value in expected.items():
+        if isinstance(value, torch.Tensor):
+            assert raw[key].dtype == value.dtype and torch.equal(raw[key], value), key
+        else:
+            assert raw[key] == value, key
 
 
 def test_load_graph_dir_refuses_other_dirs(tmp_path):
