@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from qtlgraph.gnn.data import CellEdges
 
 #: rounds of re-drawing the sources of edges the permutation made duplicate
