@@ -14,8 +14,18 @@ import click
     "--preset",
     default="demo",
     show_default=True,
-    type=click.Choice(["demo", "small", "tiny", "large"]),
-    help="tiny ~2.5 Mb (tests), demo ~16 Mb (the demo pipeline), small ~100 Mb (benchmarks).",
+    type=click.Choice(["demo", "small", "tiny", "large", "realistic", "realistic-tiny"]),
+    help="tiny ~2.5 Mb (tests), demo ~16 Mb (the demo pipeline), small ~100 Mb (benchmarks); "
+    "realistic / realistic-tiny: demo / tiny sizes with JASPAR sites, a composed background "
+    "and LD-clustered QTLs (docs/simulation.md).",
+)
+@click.option(
+    "--background",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "hg38", "synthetic"]),
+    help="realistic presets: hg38 pieces from ../shared/data/real where present (auto), "
+    "required (hg38) or never (synthetic).",
 )
 @click.option(
     "--no-distal",
@@ -23,11 +33,15 @@ import click
     help="Switch the distal term off (a null control; same sequence, links, QTL tables).",
 )
 @click.option("--force", is_flag=True, help="Replace a non-empty output directory.")
-def command(out: str, seed: int, preset: str, no_distal: bool, force: bool) -> None:
+def command(
+    out: str, seed: int, preset: str, background: str, no_distal: bool, force: bool
+) -> None:
     """Simulate a genome, tracks and QTL tables with known distal effects."""
     from qtlgraph.simulate import simulate
 
-    r = simulate(out, seed=seed, preset=preset, distal=not no_distal, force=force)
+    r = simulate(
+        out, seed=seed, preset=preset, distal=not no_distal, force=force, background=background
+    )
     click.echo(
         f"{r.out}: {r.n_bins} bins, {r.n_links} true links, {r.n_files} files, "
         f"{r.n_bytes / 1e6:.1f} MB, {100 * r.target_fraction:.1f}% of bins are link targets, "

@@ -31,7 +31,7 @@ from qtlgraph.simulate.tracks import TrackParams, distal_weights
 
 CELL_TYPES = ("mono", "neut", "tcel")
 BIN_SIZE = 10_000
-_CHROMS = ("chr1", "chr2", "chr3", "chr4", "chr5", "chr8", "chr21")
+CHROMS = ("chr1", "chr2", "chr3", "chr4", "chr5", "chr8", "chr21")
 
 
 class Preset(NamedTuple):
@@ -44,7 +44,7 @@ class Preset(NamedTuple):
     element_rate: float = 1.0  # regulatory elements per 10 kb bin (Poisson mean)
     decoy_fraction: float = 0.1  # non-source bins given one distal motif instance
     unmappable_per_mb: float = 3.0
-    chroms: tuple[str, ...] = _CHROMS
+    chroms: tuple[str, ...] = CHROMS
     host: str | None = None  # place the blocks into this build (qtlgraph.simulate.large)
 
 
@@ -57,6 +57,25 @@ def large_preset(fraction: float = 0.03) -> Preset:
     return Preset(
         "large", blocks, telomere=10_000, centromere=100_000, chroms=hg38.chroms, host="hg38"
     )
+
+
+class RealisticPreset(NamedTuple):
+    """Genome size and planting densities of a ``realistic`` preset (docs/simulation.md:
+    JASPAR sites, composed background, sparse distal sites, LD-clustered QTLs).
+    """
+
+    name: str
+    lengths: tuple[int, ...]
+    telomere: int
+    centromere: int
+    element_rate: float = 1.0  # regulatory elements per 10 kb bin (Poisson mean)
+    unmappable_per_mb: float = 3.0
+    chroms: tuple[str, ...] = CHROMS
+    n_distal: int = 2  # motifs drawn into the distal role
+    distal_weight: tuple[float, ...] = (1.0, 0.7)  # u_m of the distal motifs, in draw order
+    extra_sites: float = 0.3  # further intact distal sites per source bin (Poisson mean)
+    decoy_fraction: float = 0.03  # other bins given one distal site with no effect
+    make_fraction: float = 0.25  # causal SNPs that create a site instead of breaking one
 
 
 PRESETS = {
@@ -80,6 +99,12 @@ PRESETS = {
         centromere=300_000,
     ),
 }
+PRESETS["realistic"] = RealisticPreset(
+    "realistic", PRESETS["demo"].lengths, telomere=10_000, centromere=50_000
+)
+PRESETS["realistic-tiny"] = RealisticPreset(
+    "realistic-tiny", PRESETS["tiny"].lengths, telomere=10_000, centromere=20_000
+)
 
 
 class Model(NamedTuple):
@@ -97,7 +122,7 @@ class Model(NamedTuple):
     covered: np.ndarray  # (total,) bool, bases inside a motif occurrence
 
 
-def _usable_bins(index: BinIndex, layout, gaps: np.ndarray) -> np.ndarray:
+def usable_bins(index: BinIndex, layout, gaps: np.ndarray) -> np.ndarray:
     """Full-width bins less than half N."""
     n_gap = np.zeros(index.n_bins)
     for i, off in enumerate(layout.offsets[:-1]):
@@ -149,7 +174,7 @@ def build_model(seed: int, preset: Preset) -> Model:
     index = BinIndex(Genome("sim", preset.chroms, preset.lengths), BIN_SIZE)
     codes = background(rng[0], int(layout.offsets[-1]))
     gaps = gap_mask(layout, preset.telomere, preset.centromere)
-    usable = _usable_bins(index, layout, gaps)
+    usable = usable_bins(index, layout, gaps)
     links = simulate_links(rng[1], index, usable, len(CELL_TYPES), LinkParams())
     centre, e_start, e_motif = _elements(rng[2], index, layout, usable, preset)
     plant(codes, e_start, e_motif, rng[2].random(len(e_start)) < 0.5)

@@ -37,7 +37,7 @@ from qtlgraph.simulate.write import (
 )
 
 
-def _track_gaps(rng, model: sim.Model, per_mb: float) -> np.ndarray:
+def track_gaps(rng, model: sim.Model, per_mb: float) -> np.ndarray:
     """N stretches plus short unmappable gaps (no data in any track)."""
     total = len(model.codes)
     n = rng.poisson(per_mb * total / 1e6)
@@ -62,19 +62,43 @@ def distal_amplitudes(model: sim.Model, p: TrackParams, distal: bool) -> np.ndar
     return out
 
 
-def _tracks(rng, model: sim.Model, p: TrackParams, distal: bool, nan_mask, progress: bool):
-    """Observed tracks per chromosome, and per-bin truth (local, distal means)."""
+def observed_tracks(
+    rng, model, p: TrackParams, distal: bool, nan_mask, progress: bool, weights=None, counter=None
+):
+    """Observed tracks per chromosome, and per-bin truth (local, distal means).
+
+    Args:
+        rng: the noise generator.
+        model: the drawn genome (:class:`qtlgraph.simulate.model.Model` or the realistic one).
+        p: track parameters.
+        distal: False switches the distal term off.
+        nan_mask: (total,) bool, bases without data.
+        progress: show a tqdm bar.
+        weights: ``(acc_w (C, M), mark_w (n_marks, C, M))``; default the built-in motifs'.
+        counter: ``counter(offset, n_steps, step) -> (M, S)`` occurrences per step of one
+            chromosome; default :func:`occurrence_counts` of ``model.occurrences``.
+    """
     layout, index = model.layout, model.index
     amp = distal_amplitudes(model, p, distal)
     anchor = np.zeros(index.n_bins, dtype=np.int64)
     anchor[model.links.target] = model.links.anchor
-    acc_w = activity(sim.CELL_TYPES, p.acc_strength, p.off_target_activity)
-    mark_w = np.stack([activity(sim.CELL_TYPES, s, p.off_target_activity) for s in p.mark_strength])
+    if weights is None:
+        acc_w = activity(sim.CELL_TYPES, p.acc_strength, p.off_target_activity)
+        mark_w = np.stack(
+            [activity(sim.CELL_TYPES, s, p.off_target_activity) for s in p.mark_strength]
+        )
+    else:
+        acc_w, mark_w = weights
+    if counter is None:
+
+        def counter(off, n_steps, step):
+            return occurrence_counts(model.occurrences, off, n_steps, step)
+
     observed, local, dist, positive = {}, [], [], np.zeros((2, 1 + len(MARKS), len(sim.CELL_TYPES)))
     for i, chrom in enumerate(tqdm(layout.chroms, desc="tracks", disable=not progress)):
         off, n = int(layout.offsets[i]), int(layout.lengths[i])
         n_steps = -(-n // p.step)
-        counts = occurrence_counts(model.occurrences, off, n_steps, p.step)
+        counts = counter(off, n_steps, p.step)
         sl = index.chrom_slice(chrom)
         distal_at = np.zeros((len(sim.CELL_TYPES), len(MARKS), n_steps))
         bins = np.arange(sl.start, sl.stop)
@@ -91,7 +115,7 @@ def _tracks(rng, model: sim.Model, p: TrackParams, distal: bool, nan_mask, progr
     return observed, np.concatenate(local, -1), np.concatenate(dist, -1), positive
 
 
-def _write_tracks(root: Path, model: sim.Model, observed, p: TrackParams, progress: bool) -> None:
+def write_tracks(root: Path, model: sim.Model, observed, p: TrackParams, progress: bool) -> None:
     (root / "tracks").mkdir()
     jobs = [(c, -1) for c in range(len(sim.CELL_TYPES))] + [
         (c, k) for c in range(len(sim.CELL_TYPES)) for k in range(len(MARKS))
@@ -119,6 +143,30 @@ def peaks_of(model: sim.Model, q: QtlParams) -> Peaks:
         np.maximum(mid - half, 0),
         np.minimum(mid + half, layout.lengths[chrom]),
         np.concatenate([targets, np.full(len(e_mid), -1)]),
+    )
+
+
+def truth_frame(rows: pd.DataFrame, c: int, k: int, peaks: Peaks) -> pd.DataFrame:
+    """The ``truth/variants.tsv.gz`` rows of one table (cell type ``c``, mark ``k``)."""
+    return pd.DataFrame(
+        {
+            "cell_type": sim.CELL_TYPES[c],
+            "mark": MARKS[k],
+            "variant_id": rows["variant_id"],
+            "rsid": rows["rsid"],
+            "phenotype_id": rows["phenotype_id"],
+            "role": np.asarray(ROLES)[rows["role"].to_numpy()],
+            "snp_bin": rows["bin"],
+            "target_bin": peaks.target_bin[rows["peak"].to_numpy()],
+            "link_weight": rows["link_weight"],
+            "delta_motif": rows["delta"],
+            "true_effect": rows["true_effect"],
+            "qtl_mean": rows["qtl_mean"],
+            "beta": rows["beta"],
+            "se": rows["se"],
+            "pvalue": rows["pvalue"],
+            "fdr": rows["fdr"],
+        }
     )
 
 
@@ -155,32 +203,11 @@ def _tables(
         )
         rows, text = blueprint_text(rows, model.layout, peaks)
         write_gzip(root / "qtl" / f"{sim.CELL_TYPES[c]}_{MARKS[k]}.txt.gz", text)
-        truth.append(
-            pd.DataFrame(
-                {
-                    "cell_type": sim.CELL_TYPES[c],
-                    "mark": MARKS[k],
-                    "variant_id": rows["variant_id"],
-                    "rsid": rows["rsid"],
-                    "phenotype_id": rows["phenotype_id"],
-                    "role": np.asarray(ROLES)[rows["role"].to_numpy()],
-                    "snp_bin": rows["bin"],
-                    "target_bin": peaks.target_bin[rows["peak"].to_numpy()],
-                    "link_weight": rows["link_weight"],
-                    "delta_motif": rows["delta"],
-                    "true_effect": rows["true_effect"],
-                    "qtl_mean": rows["qtl_mean"],
-                    "beta": rows["beta"],
-                    "se": rows["se"],
-                    "pvalue": rows["pvalue"],
-                    "fdr": rows["fdr"],
-                }
-            )
-        )
+        truth.append(truth_frame(rows, c, k, peaks))
     return pd.concat(truth, ignore_index=True)
 
 
-def _links_frame(model: sim.Model) -> pd.DataFrame:
+def links_frame(model: sim.Model) -> pd.DataFrame:
     links, index, chroms = model.links, model.index, np.asarray(model.layout.chroms)
     names = np.asarray(sim.CELL_TYPES)
     cells = [",".join(names[row]) for row in links.cells]
@@ -202,7 +229,7 @@ def _links_frame(model: sim.Model) -> pd.DataFrame:
     )
 
 
-def _bins_frame(model: sim.Model, local: np.ndarray, dist: np.ndarray) -> pd.DataFrame:
+def bins_frame(model: sim.Model, local: np.ndarray, dist: np.ndarray) -> pd.DataFrame:
     index, links = model.index, model.links
     frame = index.to_frame()
     frame["chrom"] = frame["chrom"].astype(str)
@@ -229,8 +256,8 @@ def _motifs_frame(p: TrackParams) -> pd.DataFrame:
 def _write_truth(root: Path, model: sim.Model, variants, local, dist, summary: dict, p) -> None:
     truth = root / "truth"
     truth.mkdir()
-    write_table(truth / "links.tsv", _links_frame(model))
-    write_table(truth / "bins.tsv.gz", _bins_frame(model, local, dist))
+    write_table(truth / "links.tsv", links_frame(model))
+    write_table(truth / "bins.tsv.gz", bins_frame(model, local, dist))
     write_table(truth / "variants.tsv.gz", variants)
     write_table(truth / "motifs.tsv", _motifs_frame(p))
     occ, layout = model.occurrences, model.layout
@@ -280,9 +307,9 @@ def write_dataset(root: Path, seed: int, preset, distal: bool, progress: bool = 
     p, q = TrackParams(), QtlParams()
     model = sim.build_model(seed, preset)
     rng = [np.random.default_rng(s) for s in np.random.SeedSequence([seed, 1]).spawn(2)]
-    nan_mask = _track_gaps(rng[0], model, preset.unmappable_per_mb)
-    observed, local, dist, positive = _tracks(rng[1], model, p, distal, nan_mask, progress)
-    _write_tracks(root, model, observed, p, progress)
+    nan_mask = track_gaps(rng[0], model, preset.unmappable_per_mb)
+    observed, local, dist, positive = observed_tracks(rng[1], model, p, distal, nan_mask, progress)
+    write_tracks(root, model, observed, p, progress)
     del observed
     variants = _tables(root, model, seed, distal, p, q, progress)
     write_fasta(root / "genome.fa", model.codes, model.layout)

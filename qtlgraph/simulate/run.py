@@ -8,9 +8,11 @@ from typing import NamedTuple
 
 from qtlgraph.errors import InputError
 from qtlgraph.outputs import staged_dir
+from qtlgraph.simulate.background import BACKGROUNDS
 from qtlgraph.simulate.large import write_hosted
-from qtlgraph.simulate.model import PRESETS
+from qtlgraph.simulate.model import PRESETS, RealisticPreset
 from qtlgraph.simulate.output import write_dataset
+from qtlgraph.simulate.realistic_output import write_realistic
 
 
 class SimulationResult(NamedTuple):
@@ -32,6 +34,7 @@ def simulate(
     distal: bool = True,
     force: bool = False,
     progress: bool = True,
+    background: str = "auto",
 ) -> SimulationResult:
     """Write a complete simulated dataset to ``out`` (refused if non-empty without ``force``).
 
@@ -40,19 +43,30 @@ def simulate(
         seed: the seed; the same seed gives the same bytes.
         preset: ``tiny`` (~2.5 Mb, tests), ``demo`` (~16 Mb), ``small`` (~100 Mb),
             ``large`` (hg38 chr1-22, X: 303,114 bins, ~93 Mb of simulated content in one
-            block per chromosome, the rest N; see :mod:`qtlgraph.simulate.large`).
+            block per chromosome, the rest N; see :mod:`qtlgraph.simulate.large`),
+            ``realistic`` (the demo's genome with JASPAR sites, a composed background and
+            LD-clustered QTLs) and ``realistic-tiny`` (the same at the tiny size).
         distal: False switches the distal term off (same sequence, links and QTL tables).
         force: replace a non-empty ``out``.
         progress: show a tqdm bar on stderr.
+        background: ``realistic`` presets only: ``auto`` (hg38 pieces where present,
+            else synthetic), ``hg38`` (required) or ``synthetic``. Same seed and source,
+            same bytes; ``truth/model.json`` records the source used.
     """
     if preset not in PRESETS:
         raise InputError(f"--preset: expected one of {', '.join(PRESETS)}, got {preset!r}")
+    if background not in BACKGROUNDS:
+        raise InputError(
+            f"--background: expected one of {', '.join(BACKGROUNDS)}, got {background!r}"
+        )
     if int(seed) < 0:
         raise InputError(f"--seed: expected a non-negative integer, got {seed}")
     t0 = time.perf_counter()
     chosen = PRESETS[preset]
     with staged_dir(out, force) as tmp:
-        if chosen.host is None:
+        if isinstance(chosen, RealisticPreset):
+            summary = write_realistic(tmp, int(seed), chosen, distal, background, progress)
+        elif chosen.host is None:
             summary = write_dataset(tmp, int(seed), chosen, distal, progress)
         else:
             summary = write_hosted(tmp, int(seed), chosen, distal, progress)

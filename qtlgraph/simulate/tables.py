@@ -110,7 +110,7 @@ def build_catalogue(
     )
 
 
-def _link_weight(
+def link_weight(
     links: Links, cell: int, snp_bin: np.ndarray, target_bin: np.ndarray, n_bins: int
 ) -> np.ndarray:
     """``W_c(s, t)``: the weight of link s -> t where it acts in cell ``cell``, else 0."""
@@ -167,7 +167,7 @@ def table_rows(
         }
     )
     tb = peaks.target_bin[rows["peak"].to_numpy()]
-    w = _link_weight(links, spec.cell, rows["bin"].to_numpy(), tb, index.n_bins)
+    w = link_weight(links, spec.cell, rows["bin"].to_numpy(), tb, index.n_bins)
     effect = spec.scale * w * rows["delta"].to_numpy()
     # a tag shares its lead's source bin, so the lead acts on this peak with the same W
     lead_idx = np.concatenate([cat.lead[snp], np.full(len(n_pos), -1)])
