@@ -1,0 +1,132 @@
+"""Mini-batches of target nodes with up to K of their in-neighbours, redrawn every epoch.
+
+:class:`InNeighbourSampler` is a PyG ``BaseSampler``: ``sample_from_nodes`` takes a
+``NodeSamplerInput`` (the seed / target nodes of one batch) and returns a
+``SamplerOutput`` in PyG's own layout (seed nodes first, then the sampled sources in order
+of first use; ``row`` = local source, ``col`` = local target, ``edge`` = edge ids), so PyG's
+generic ``torch_geometric.loader.NodeLoader(data, node_sampler=..., input_nodes=...)``
+drives it and ``NeighborLoader(data, num_neighbors=[K])`` (one hop, needs pyg-lib) could
+stand in for it. Edges follow the graph convention: ``edge_index[0]`` = source bin,
+``edge_index[1]`` = target bin; a target draws its K sources among its incoming edges,
+without replacement, afresh each epoch (generator seeded with ``seed + epoch``), so the
+model cannot memorise one fixed set of edges per target.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch_geometric.sampler import BaseSampler, NodeSamplerInput, SamplerOutput
+
+from qtlgraph.distributed import DistContext, shard_indices
+
+
+class InNeighbourSampler(BaseSampler):
+    """Up to ``k`` incoming edges per seed node, drawn without replacement.
+
+    Args:
+        edge_index: ``(2, E)`` long, row 0 = source node, row 1 = target node.
+        num_nodes: number of nodes.
+        k: edges kept per target and batch; ``None`` keeps every incoming edge (evaluation).
+        seed: the sampling seed; epoch ``e`` draws from a generator seeded ``seed + e``.
+
+    Shapes:
+        - **input:** ``NodeSamplerInput.node`` ``(T,)`` distinct seed nodes
+        - **output:** ``SamplerOutput`` with ``node (T + S,)`` (seeds first), ``row``,
+          ``col``, ``edge`` ``(E_b,)``, ``num_sampled_nodes [T, S]``,
+          ``num_sampled_edges [E_b]``, ``metadata (input_id, time)``
+    """
+
+    def __init__(
+        self, edge_index: torch.Tensor, num_nodes: int, k: int | None, seed: int = 0
+    ) -> None:
+        if k is not None and k < 0:
+            raise ValueError(f"k {k}: expected a non-negative number of neighbours or None")
+        edge_index = edge_index.long().cpu()
+        order = torch.argsort(edge_index[1], stable=True)  # CSC: edges grouped by target
+        self.edge_of = order
+        self.source = edge_index[0, order]
+        counts = torch.bincount(edge_index[1], minlength=num_nodes)
+        self.colptr = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
+        self.num_nodes, self.k, self.seed = int(num_nodes), k, int(seed)
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Restart the generator for ``epoch`` (called by the training loop every epoch)."""
+        self.epoch = int(epoch)
+        self.generator = torch.Generator().manual_seed(self.seed + self.epoch)
+
+    def pick(self, seeds: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Positions into the CSC edge order and the seed (local target) of each kept edge."""
+        lo, hi = self.colptr[seeds], self.colptr[seeds + 1]
+        deg = hi - lo
+        group = torch.repeat_interleave(torch.arange(len(seeds)), deg)
+        first = torch.cumsum(deg, 0) - deg
+        pos = lo[group] + torch.arange(int(deg.sum())) - first[group]
+        if self.k is None or not len(pos):
+            return pos, group
+        if self.k == 0:
+            return pos[:0], group[:0]
+        key = torch.rand(len(pos), generator=self.generator)
+        order = torch.argsort(group.double() + key.double())  # random order within each target
+        rank = torch.arange(len(pos)) - first[group[order]]
+        keep = order[rank < self.k]
+        keep = keep.sort().values  # CSC order again
+        return pos[keep], group[keep]
+
+    def sample_from_nodes(self, inputs: NodeSamplerInput, **kwargs) -> SamplerOutput:
+        """One batch: the seeds and up to ``k`` sampled in-edges of each."""
+        seeds = inputs.node.long()
+        pos, col = self.pick(seeds)
+        sources = self.source[pos]
+        uniq, inv = torch.unique(sources, return_inverse=True)
+        sorted_seeds, seed_order = seeds.sort()
+        at = torch.searchsorted(sorted_seeds, uniq).clamp(max=max(len(seeds) - 1, 0))
+        hit = sorted_seeds[at] == uniq if len(seeds) else torch.zeros(len(uniq), dtype=torch.bool)
+        new = uniq[~hit]
+        # sampled sources in order of first use, as PyG lists them
+        first_use = torch.full((len(uniq),), len(sources), dtype=torch.long)
+        first_use.scatter_reduce_(0, inv, torch.arange(len(sources)), reduce="amin")
+        new_order = torch.argsort(first_use[~hit], stable=True)
+        new_local = torch.empty(len(new), dtype=torch.long)
+        new_local[new_order] = torch.arange(len(new)) + len(seeds)
+        local = torch.empty(len(uniq), dtype=torch.long)
+        local[hit] = seed_order[at[hit]]
+        local[~hit] = new_local
+        node = torch.cat([seeds, new[new_order]])
+        return SamplerOutput(
+            node=node,
+            row=local[inv],
+            col=col,
+            edge=self.edge_of[pos],
+            num_sampled_nodes=[len(seeds), len(new)],
+            num_sampled_edges=[len(pos)],
+            metadata=(inputs.input_id, inputs.time),
+        )
+
+    def sample_from_edges(self, inputs, neg_sampling=None):
+        raise NotImplementedError("InNeighbourSampler samples around target nodes only")
+
+
+def shard_targets(nodes: torch.Tensor, ctx: DistContext) -> torch.Tensor:
+    """This rank's target nodes: disjoint across ranks, together all of ``nodes``."""
+    return shard_indices(nodes, ctx)
+
+
+def node_loader(
+    data, nodes: torch.Tensor, sampler: InNeighbourSampler, batch_size: int, *, shuffle: bool
+):
+    """PyG's ``NodeLoader`` over ``nodes`` (seed nodes), driven by ``sampler``.
+
+    Shuffling draws from torch's global generator, which a resumed run restores.
+    """
+    from torch_geometric.loader import NodeLoader
+
+    return NodeLoader(
+        data, node_sampler=sampler, input_nodes=nodes, batch_size=batch_size, shuffle=shuffle
+    )
+
+
+def in_degree(edge_index: torch.Tensor, num_nodes: int) -> np.ndarray:
+    """Incoming edges per node (what a full neighbourhood holds). Shapes: ``(num_nodes,)``."""
+    return np.bincount(edge_index[1].cpu().numpy(), minlength=num_nodes)
