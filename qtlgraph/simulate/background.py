@@ -7,7 +7,8 @@ a ~300 bp Alu-like element drawn per seed) or, with probability ``real_fraction`
 the public hg38 pieces are present, filled with real hg38 sequence (50 kb chunks taken at
 random N-free places, either strand). Without the hg38 pieces those segments get the
 synthetic substitute; every other base is the same, because the segments, their GC and
-their kind are drawn first and the hg38 chunks draw from a generator of their own.
+their kind are drawn first, repeats are drawn everywhere, and the hg38 chunks (written
+last, over the real segments) draw from a generator of their own.
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ def background(
     gc = np.repeat(seg.gc, seg.end - seg.start)
     codes = _bases(rng_base, gc)
     real = seg.real & bool(pieces)
-    add_repeats(rng_rep, codes, seg, ~real, p)
-    if pieces:
+    add_repeats(rng_rep, codes, seg, np.ones(len(seg.start), bool), p)
+    if pieces:  # after the repeats, so that all other bases do not depend on the source
         _fill_real(rng_real, codes, seg._replace(real=real), pieces, p.real_chunk)
     return codes, seg._replace(real=real)

@@ -9,8 +9,9 @@ motif's threshold: the score whose background p-value is ``P_SITE`` (computed ex
 possible score, so that short matrices keep a handful of words and one mismatch at a
 conserved position of a long matrix ends the site (as a causal SNP must).
 
-Scores of a whole genome are computed from 4-mer codes: a matrix of width ``L`` is summed
-from ``ceil(L / 4)`` lookups into 256-entry tables, so a scan is a few gathers per motif.
+Scores of a whole genome are computed from 4-mer codes (alphabet ACGTN): a matrix of width
+``L`` is summed from ``ceil(L / 4)`` lookups into 625-entry tables in which any N scores
+``NO_SITE``, so a scan is a few gathers per motif and strand.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ P_SITE = 2e-5
 BELOW_TOP = (2.0, 6.0)  # the threshold lies this many bits under the best score (min, max)
 MIX = 0.02  # probabilities are (1 - MIX) * counts / sites + MIX / 4
 BLOCK = 4  # bases per lookup table in the scan
+NO_SITE = -1e6  # the score of a word with an N
 
 
 class Pwm(NamedTuple):
@@ -111,7 +113,8 @@ def score_threshold(logodds: np.ndarray, p: float = P_SITE, below_top=BELOW_TOP)
         np.add.at(step, row - low, 0.25)
         dist = np.convolve(dist, step)
     tail = np.cumsum(dist[::-1])[::-1]  # tail[i] = P(score >= lo.sum() + i)
-    at = int(np.flatnonzero(tail <= p)[0]) if (tail <= p).any() else len(tail) - 1
+    ok = np.flatnonzero((tail <= p) & (dist > 0))  # the lowest attainable such score
+    at = int(ok[0]) if len(ok) else len(tail) - 1
     top = logodds.max(axis=1).sum()
     return float(np.clip((lo.sum() + at) / 100.0, top - below_top[1], top - below_top[0]))
 
@@ -140,22 +143,26 @@ def reverse_complement(words: np.ndarray) -> np.ndarray:
 
 
 def _block_codes(codes: np.ndarray) -> np.ndarray:
-    """Base-4 code of the ``BLOCK``-mer starting at every position (N read as A)."""
-    c = np.minimum(codes, 3).astype(np.int32)
-    n = len(c)
-    out = np.zeros(n, dtype=np.int32)
-    for j in range(BLOCK):
-        out[: n - j] = out[: n - j] * 4 + c[j:]
-        out[n - j :] *= 4
-    return out
+    """Base-5 code (A, C, G, T, N) of the ``BLOCK``-mer starting at every position; bases
+    past the end read as N.
+    """
+    c = np.concatenate([np.minimum(codes, 4), np.full(BLOCK - 1, 4, np.uint8)]).astype(np.int16)
+    n = len(codes)
+    out = c[:n] * 5 ** (BLOCK - 1)
+    for j in range(1, BLOCK):
+        out += c[j : n + j] * 5 ** (BLOCK - 1 - j)
+    return out.astype(np.intp)  # np.take is fastest with intp indices
 
 
 def _tables(logodds: np.ndarray) -> list[np.ndarray]:
-    """One 256-entry score table per block of ``BLOCK`` positions (padded with 0 scores)."""
+    """One 625-entry score table per block of ``BLOCK`` positions: padding positions score
+    0, an N inside the matrix ``NO_SITE``.
+    """
     width = logodds.shape[0]
-    pad = np.zeros((-(-width // BLOCK) * BLOCK, 4))
-    pad[:width] = logodds
-    digits = (np.arange(4**BLOCK)[:, None] // 4 ** np.arange(BLOCK - 1, -1, -1)) % 4
+    pad = np.zeros((-(-width // BLOCK) * BLOCK, 5))
+    pad[:width, :4] = logodds
+    pad[:width, 4] = NO_SITE
+    digits = (np.arange(5**BLOCK)[:, None] // 5 ** np.arange(BLOCK - 1, -1, -1)) % 5
     return [
         pad[b + np.arange(BLOCK), digits].sum(axis=1).astype(np.float32)
         for b in range(0, len(pad), BLOCK)
@@ -171,20 +178,19 @@ class Hits(NamedTuple):
 
 
 def scan_scores(codes: np.ndarray, pwm: Pwm, blocks: np.ndarray | None = None) -> np.ndarray:
-    """Best-strand score of the word starting at every position (-inf where the word holds
-    an N or runs off the end). Shapes: (T,) uint8 -> (T,) float32.
+    """Best-strand score of the word starting at every position (``NO_SITE`` or less where
+    the word holds an N or runs off the end). Shapes: (T,) uint8 -> (T,) float32.
     """
     blocks = _block_codes(codes) if blocks is None else blocks
-    n, width = len(codes), pwm.width
-    best = np.full(n, -np.inf, dtype=np.float32)
+    n = len(codes)
+    best = np.full(n, NO_SITE, dtype=np.float32)
     for lo in (pwm.logodds, pwm.logodds[::-1, ::-1]):  # forward, reverse complement
-        s = np.zeros(n, dtype=np.float32)
-        for b, table in enumerate(_tables(lo)):
-            s[: n - b * BLOCK] += table[blocks[b * BLOCK :]]
+        tables = _tables(lo)
+        s = np.take(tables[0], blocks)
+        for b, table in enumerate(tables[1:], start=1):
+            s[: n - b * BLOCK] += np.take(table, blocks[b * BLOCK :])
+            s[n - b * BLOCK :] += NO_SITE  # runs off the end
         np.maximum(best, s, out=best)
-    n_bad = np.concatenate([[0], np.cumsum(codes > 3, dtype=np.int64)])
-    best[: n - width + 1][n_bad[width:] > n_bad[: n - width + 1]] = -np.inf
-    best[n - width + 1 :] = -np.inf
     return best
 
 

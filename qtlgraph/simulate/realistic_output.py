@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from qtlgraph.gnn.kmers import canonical_index, enriched_columns, kmer_spectrum
 from qtlgraph.simulate import model as sim
 from qtlgraph.simulate import output as out
 from qtlgraph.simulate.background import resolve_source
@@ -22,9 +21,9 @@ from qtlgraph.simulate.links import LinkParams
 from qtlgraph.simulate.pwm import best_kmer
 from qtlgraph.simulate.qtl import QtlParams
 from qtlgraph.simulate.realistic import ROLE_NAMES, Model, build_realistic
-from qtlgraph.simulate.sequence import encode
 from qtlgraph.simulate.tables import TableSpec, blueprint_text
 from qtlgraph.simulate.tracks import MARKS, TrackParams
+from qtlgraph.simulate.words import word_code, word_ranks
 from qtlgraph.simulate.write import (
     manifest_text,
     write_chrom_sizes,
@@ -63,29 +62,14 @@ def hit_counts(model: Model):
 
 
 def kmer_ranks(model: Model, k: int = 8) -> dict[str, int]:
-    """1-based rank of each distal motif's best ``k``-mer among the genome's canonical
-    ``k``-mers ordered by over-representation (:func:`qtlgraph.gnn.kmers.enriched_columns`
-    over the spectra of all 10 kb bins, as ``--kmer`` node features are chosen).
+    """Rank of each distal motif's best ``k``-mer among the genome's over-represented words
+    (:func:`qtlgraph.simulate.words.word_ranks`; 1 = most over-represented).
     """
-    column, n_cols = canonical_index(k)
-    size = model.index.bin_size
-    totals = np.zeros((1, n_cols))
-    for off, n in zip(model.layout.offsets[:-1], model.layout.lengths):
-        rows = np.full(-(-int(n) // size) * size, 4, np.uint8)
-        rows[:n] = model.codes[off : off + n]
-        rows = rows.reshape(-1, size)
-        for lo in range(0, len(rows), 256):
-            totals += kmer_spectrum(rows[lo : lo + 256], k).sum(axis=0, keepdims=True)
-    order = enriched_columns(totals, k, n_cols)
-    rank = np.empty(n_cols, np.int64)
-    rank[order] = np.arange(1, n_cols + 1)
-    out_ranks = {}
-    for i in np.flatnonzero(model.role == 2):
-        word = encode(best_kmer(model.motifs[i], k)[0]).astype(np.int64)
-        out_ranks[model.motifs[i].name] = int(
-            rank[column[int(word @ 4 ** np.arange(k - 1, -1, -1))]]
-        )
-    return out_ranks
+    ranks = word_ranks(model.codes, model.layout, model.index.bin_size, k)
+    return {
+        model.motifs[i].name: int(ranks[word_code(best_kmer(model.motifs[i], k)[0])])
+        for i in np.flatnonzero(model.role == 2)
+    }
 
 
 def _tables(root: Path, model: Model, seed: int, distal: bool, p, q, progress) -> pd.DataFrame:
