@@ -86,10 +86,10 @@ def predictions_for(
     one split part, recomputed from its checkpoint; and the run's bin index.
     """
     import torch
-    from qtlgraph.gnn.score_run import load_run
-    from qtlgraph.gnn.train import predict_nodes, prediction_frame
 
     from qtlgraph.genome import BinIndex
+    from qtlgraph.gnn.score_run import load_run
+    from qtlgraph.gnn.train import predict_nodes, prediction_frame
     from qtlgraph.manifest import load_dataset
 
     if part not in ("all", "train", "valid", "test"):
@@ -112,10 +112,18 @@ def export_bigwigs(
     targets: bool = False,
     device: str = "auto",
     force: bool = False,
+    allow_unfinished: bool = False,
 ) -> list[Path]:
-    """``OUT/<cell>.<mark>.pred.bw`` (and ``.target.bw`` with ``targets``) for a GNN run."""
-    from qtlgraph.outputs import staged_dir
+    """``OUT/<cell>.<mark>.pred.bw`` (and ``.target.bw`` with ``targets``) for a GNN run.
 
+    The run must have finished (unless ``allow_unfinished``) on inputs unchanged since
+    (:func:`qtlgraph.runs.check_run`).
+    """
+    from qtlgraph import runs
+    from qtlgraph.outputs import check_output_dir, check_writable, staged_dir
+
+    check_writable(check_output_dir(out, force))
+    runs.check_run(run_dir, allow_unfinished)
     frame, index = predictions_for(run_dir, part, device)
     written = []
     with staged_dir(out, force) as tmp:
@@ -213,6 +221,10 @@ def write_edges(
     """``OUT/<name>.bedpe`` and ``OUT/<name>.interact.txt`` (sorted by source position)."""
     from qtlgraph.outputs import staged_dir
 
+    if not name or name in (".", "..") or "/" in name or "\\" in name or name.startswith("."):
+        raise InputError(
+            f"--name {name!r}: expected a plain file name stem (no path, no dot first)"
+        )
     missing = [
         c for c in ("source_bin", "target_bin", "edge_type", value) if c not in edges.columns
     ]
@@ -248,7 +260,9 @@ def attribution_edges(path: str | Path, marks_prefix: str = "carried_") -> pd.Da
     """Learned edges from a ``score-variants`` edges table: per (cell type, source, target,
     types) the largest |carried| change over variants, changed bins and marks (``value``).
     """
-    t = pd.read_csv(path, sep="\t")
+    from qtlgraph.inputs import read_table
+
+    t = read_table(path, "score-variants edges table")
     cols = [c for c in t.columns if c.startswith(marks_prefix)]
     if not cols or not {"source_bin", "target_bin", "edge_type", "cell_type"} <= set(t.columns):
         raise InputError(
@@ -263,13 +277,14 @@ def attribution_edges(path: str | Path, marks_prefix: str = "carried_") -> pd.Da
     return agg
 
 
-def run_index(run_dir: str | Path):
-    """The bin index of a GNN run's dataset."""
+def run_index(run_dir: str | Path, allow_unfinished: bool = False):
+    """The bin index of a finished GNN run's dataset (:func:`qtlgraph.runs.check_run`)."""
+    from qtlgraph import runs
     from qtlgraph.genome import BinIndex
     from qtlgraph.manifest import load_dataset
     from qtlgraph.runtime import read_json
 
-    config = read_json(Path(run_dir) / "config.json")
+    config = runs.check_run(run_dir, allow_unfinished)
     if "data" not in config:
         raise InputError(f"{run_dir}/config.json: not a GNN run")
     bin_size = int(read_json(Path(config["data"]["embeddings"]) / "embed.json")["bin_size"])

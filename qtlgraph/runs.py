@@ -11,9 +11,9 @@ becomes true last, after ``results.json``). Every trainer (``train-local``, ``tr
           "genome": runs.genome_fingerprint(ds.genome, bin_size)}
     config = {..., "fingerprint": fp}
     runs.prepare(out, config, resume=resume, force=force, epochs=epochs)  # checks only
-    with runs.started(out, config, kind="local"):  # rank 0 writes config.json + run.json
-        history = fit(...)                         # checkpoint.pt every epoch
-    runs.finish(out, results)                      # rank 0: results.json, then finished
+    with runs.started(out, config, kind="local", fresh=not resume):
+        history = fit(...)          # rank 0 wrote config.json + run.json; checkpoint.pt per epoch
+        runs.finish(out, results)   # rank 0: results.json, then run.json "finished": true
 
 :func:`prepare` writes nothing. Without ``resume`` it refuses a non-empty ``out`` unless
 ``force``; with ``resume`` it requires ``out/checkpoint.pt`` and applies the one resume
@@ -24,9 +24,11 @@ the stored value and the new one. :func:`started` removes a fresh run directory 
 the run fails before its first checkpoint, so a corrected rerun is not refused.
 
 Consumers (``embed``, ``train``, ``score-variants``, ``export-bigwig``, ``export-edges``,
-``rf``, ``compare``) call :func:`require_finished` (refuses an unfinished run unless
-``allow_unfinished``), :func:`check_same` (two fingerprints must agree; the line names both
-sides) and :func:`verify_dataset` (the run's dataset files are unchanged).
+``rf``, ``compare``) call :func:`check_run` (:func:`require_finished`: refuses an
+unfinished run unless ``allow_unfinished``; :func:`verify_inputs`: the dataset files,
+graphs and embedding cache the run recorded are unchanged), :func:`check_same` (two
+fingerprints must agree; the line names both sides) and, before training on graphs and an
+embedding cache, :func:`graph_inputs_fingerprint` (all index the dataset's bins).
 """
 
 from __future__ import annotations
@@ -62,11 +64,11 @@ def differences(old: dict, new: dict, free: frozenset = FREE_KEYS) -> list[tuple
     """``(key, old, new)`` for every flattened key that differs, free keys skipped.
 
     A key missing on one side reads as ``"<absent>"``; lists and tuples compare alike;
-    ``model`` comes first (the most telling difference), then the keys in order.
+    ``model`` and ``manifest`` come first (the most telling), then the keys in order.
     """
     a, b = flatten(old), flatten(new)
     rows = []
-    for key in sorted(set(a) | set(b), key=lambda k: (k not in ("model", "kind"), k)):
+    for key in sorted(set(a) | set(b), key=lambda k: (k not in ("model", "kind", "manifest"), k)):
         if key.rsplit(".", 1)[-1] in free:
             continue
         x, y = a.get(key, "<absent>"), b.get(key, "<absent>")
@@ -180,10 +182,17 @@ def finish(out: str | Path, results: dict) -> None:
     """Write ``results.json``, then mark the run finished in ``run.json`` (rank 0)."""
     if not is_rank_zero():
         return
-    out = Path(out)
-    write_json(out / RESULTS, results)
-    run = read_json(out / RUN) if (out / RUN).is_file() else {}
-    write_json(out / RUN, {**run, "finished": True})
+    write_json(Path(out) / RESULTS, results)
+    mark_finished(out)
+
+
+def mark_finished(out: str | Path) -> None:
+    """Set ``finished`` in ``run.json`` (rank 0), for trainers that write results themselves."""
+    if not is_rank_zero():
+        return
+    path = Path(out) / RUN
+    run = read_json(path) if path.is_file() else {}
+    write_json(path, {**run, "finished": True})
 
 
 # --- consumers --------------------------------------------------------------------------
@@ -223,6 +232,50 @@ def check_same(what: str, left: str, a: dict | None, right: str, b: dict | None)
     diff = differences(a, b, frozenset())
     if diff:
         raise InputError(f"{what} differs: {describe(diff, left, right)}")
+
+
+def check_run(run_dir: str | Path, allow_unfinished: bool = False) -> dict:
+    """A run fit to consume: finished (unless allowed) and its inputs unchanged since.
+
+    Returns:
+        the run's ``config.json``.
+    """
+    config = require_finished(run_dir, allow_unfinished)
+    verify_inputs(run_dir, config.get("fingerprint"))
+    return config
+
+
+def verify_inputs(run_dir: str | Path, fingerprint: dict | None) -> None:
+    """Refuse when a run's dataset files, graphs or embedding cache changed since it ran."""
+    if not fingerprint:
+        return
+    verify_dataset(run_dir, fingerprint)
+    made = f"{run_dir} (when it ran)"
+    for cell, graph in (fingerprint.get("graphs") or {}).items():
+        now = graph_fingerprint(graph["path"])
+        check_same(f"graph of {cell}", made, graph, f"{graph['path']} now", now)
+    emb = fingerprint.get("embeddings")
+    if emb and emb.get("path"):
+        now = embeddings_fingerprint(emb["path"])
+        check_same("embedding cache", made, emb, f"{emb['path']} now", now)
+
+
+def check_comparable(run_dirs) -> None:
+    """Refuse runs made on different datasets (manifest path) or genome bins."""
+    first, first_id = None, None
+    for run_dir in run_dirs:
+        path = Path(run_dir) / CONFIG
+        config = read_json(path) if path.is_file() else {}
+        fp = config.get("fingerprint") or {}
+        dataset = (fp.get("dataset") or {}).get("manifest") or config.get("dataset")
+        dataset = dataset or (config.get("data") or {}).get("dataset")
+        ident = {"dataset": dataset, "genome": fp.get("genome")}
+        if first is None:
+            first, first_id = run_dir, ident
+            continue
+        for key in ident:
+            if first_id[key] is not None and ident[key] is not None:
+                check_same("runs' " + key, str(first), first_id[key], str(run_dir), ident[key])
 
 
 def run_fingerprint(run_dir: str | Path) -> dict | None:

@@ -8,9 +8,11 @@ become one line on stderr and exit code 2.
 
 from __future__ import annotations
 
+import gzip
 import importlib
 import pkgutil
 import sys
+import zlib
 
 import click
 
@@ -31,6 +33,11 @@ class InputFailure(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
+#: a damaged input file that escaped :mod:`qtlgraph.inputs`: still an input error, never
+#: an interrupt (click would turn EOFError into Abort, exit 130)
+DAMAGED = (EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError)
+
+
 class _LazyGroup(click.Group):
     def invoke(self, ctx: click.Context):
         # Converted here (not only in main) so click's CliRunner sees the same exit code 2.
@@ -38,6 +45,12 @@ class _LazyGroup(click.Group):
             return super().invoke(ctx)
         except (InputError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
             raise InputFailure(str(exc)) from None
+        except DAMAGED as exc:
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise InputFailure(
+                f"an input file is truncated, corrupt or not text ({type(exc).__name__}"
+                f"{': ' + detail if detail else ''})"
+            ) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [m.replace("_", "-") for m in _command_modules()]
@@ -64,12 +77,17 @@ def cli() -> None:
     """
 
 
+RESUME_HINT = "interrupted; rerun with --resume where the command supports it"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the group, turning input errors into one clear line."""
     try:
         cli.main(args=argv, prog_name="qtlgraph", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
+    except click.exceptions.Abort as exc:
+        # click raises Abort from the KeyboardInterrupt it caught: the same advice as below
+        resumable = isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt)
+        click.echo(RESUME_HINT if resumable else "interrupted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
@@ -78,5 +96,5 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        click.echo("interrupted; rerun with --resume where the command supports it", err=True)
+        click.echo(RESUME_HINT, err=True)
         sys.exit(130)

@@ -28,9 +28,20 @@ import click
 )
 @click.option("--device", default="auto", show_default=True)
 @click.option("--force", is_flag=True, help="Replace a non-empty OUT.")
-def command(run_dir, out, part, targets, device, force) -> None:
+@click.option(
+    "--allow-unfinished", is_flag=True, help="Use the last checkpoint of a run that did not finish."
+)
+def command(run_dir, out, part, targets, device, force, allow_unfinished) -> None:
     """Write OUT/<cell>.<mark>.pred.bw (log1p of the bin mean, one value per 10 kb bin)."""
     from qtlgraph.gnn.export import export_bigwigs
 
-    written = export_bigwigs(run_dir, out, part=part, targets=targets, device=device, force=force)
+    written = export_bigwigs(
+        run_dir,
+        out,
+        part=part,
+        targets=targets,
+        device=device,
+        force=force,
+        allow_unfinished=allow_unfinished,
+    )
     click.echo(f"wrote {len(written)} bigWigs to {out}", err=True)

@@ -28,13 +28,18 @@ import click
 @click.option("--name", default=None, help="File name stem [default: observed / learned].")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Replace a non-empty OUT.")
-def command(graph_dir, attribution, run_dir, name, out, force) -> None:
+@click.option(
+    "--allow-unfinished", is_flag=True, help="Use the last checkpoint of a run that did not finish."
+)
+def command(graph_dir, attribution, run_dir, name, out, force, allow_unfinished) -> None:
     """Write OUT/<name>.bedpe and OUT/<name>.interact.txt."""
     from qtlgraph.errors import InputError
     from qtlgraph.gnn import export
+    from qtlgraph.outputs import check_output_dir, check_writable
 
     if (graph_dir is None) == (attribution is None):
         raise InputError("give exactly one of --graph or --attribution")
+    check_writable(check_output_dir(out, force))
     if graph_dir is not None:
         edges, index = export.observed_edges(graph_dir)
         paths = export.write_edges(
@@ -45,7 +50,7 @@ def command(graph_dir, attribution, run_dir, name, out, force) -> None:
             raise InputError("--attribution needs --run (the run whose genome the bins index)")
         paths = export.write_edges(
             export.attribution_edges(attribution),
-            export.run_index(run_dir),
+            export.run_index(run_dir, allow_unfinished),
             out,
             value="value",
             name=name or "learned",

@@ -16,6 +16,24 @@ def _position(value: str) -> str | int:
         raise click.BadParameter(f"{value!r}: expected center, edge or an integer") from None
 
 
+def check_runs(model: str, trained: Path | None, allow_unfinished: bool) -> None:
+    """Refuse unfinished runs and a ``--trained`` run of another architecture than ``--model``."""
+    from qtlgraph import runs
+    from qtlgraph.errors import InputError
+
+    if Path(model).is_dir():
+        runs.check_run(model, allow_unfinished)
+    if trained is None:
+        return
+    config = runs.check_run(trained, allow_unfinished)
+    expected = "local" if model.lower() == "bin-encoder" else model
+    stored = str(config.get("model", "?"))
+    if stored.lower() != expected.lower():
+        raise InputError(
+            f"--trained {trained}: a {stored} run, not {expected} (as --model {model} says)"
+        )
+
+
 @click.command(short_help="Receptive field of a U-Net, the bin encoder, Enformer or a trained run.")
 @click.option(
     "--model",
@@ -64,6 +82,9 @@ def _position(value: str) -> str | int:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--force", is_flag=True, help="Replace a non-empty --out.")
+@click.option(
+    "--allow-unfinished", is_flag=True, help="Use the last checkpoint of a run that did not finish."
+)
 def command(
     model: str,
     trained: Path | None,
@@ -75,6 +96,7 @@ def command(
     seed: int,
     out: Path,
     force: bool,
+    allow_unfinished: bool,
 ) -> None:
     """Probe a model with random DNA: the span of outputs a single-base substitution moves
     (perturbation) and the span of inputs with a non-zero gradient (gradient). Writes
@@ -88,6 +110,7 @@ def command(
     """
     from qtlgraph.analysis.rf_report import run_rf
 
+    check_runs(model, trained, allow_unfinished)
     summary = run_rf(
         model,
         out,

@@ -55,6 +55,9 @@ import click
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--force", is_flag=True, help="Replace existing output files.")
+@click.option(
+    "--allow-unfinished", is_flag=True, help="Use the last checkpoint of a run that did not finish."
+)
 def command(
     run_dir,
     variants,
@@ -68,14 +71,16 @@ def command(
     batch_size,
     device,
     force,
+    allow_unfinished,
 ) -> None:
     """Re-embed each variant's bin with the alternative allele (per cell type), propagate it
     through the GNN and write the predicted change per mark at the variant's bin and at every
     bin downstream of it within the model's hops (distance, hops, edge path), plus which
     links carried it (ablation; docs/variant-scoring.md).
     """
+    from qtlgraph import runs
     from qtlgraph.errors import InputError
-    from qtlgraph.outputs import atomic_path
+    from qtlgraph.outputs import atomic_path, check_writable
 
     edges_out = edges_out or out.with_suffix(".edges.tsv")
     rows_out = out.with_suffix(".rows.tsv")
@@ -83,6 +88,8 @@ def command(
     for p in [out, *extra]:
         if p.exists() and not force:
             raise InputError(f"{p}: exists (use --force to replace it)")
+        check_writable(p)
+    runs.check_run(run_dir, allow_unfinished)
     if evaluate_qtl:
         from qtlgraph.gnn.score_eval import evaluate_run
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from qtlgraph.encoders.unet import UNet, UNetConfig
 
 from qtlgraph.cli import cli, main
+from qtlgraph.encoders.unet import UNet, UNetConfig
 from qtlgraph.runtime import save_checkpoint, write_json
 
 SMALL = dict(
@@ -26,7 +26,19 @@ def small_run(tmp_path):
     run.mkdir()
     write_json(run / "config.json", {"model": "unet:A", "unet": SMALL})
     save_checkpoint(run / "checkpoint.pt", {"model": model.state_dict(), "epoch": 1})
+    write_json(run / "run.json", {"kind": "unet", "finished": True})
     return run
+
+
+def test_rf_refuses_a_trained_run_of_another_model_or_unfinished(tmp_path, small_run):
+    args = ["rf", "--trained", str(small_run), "--n-inputs", "2"]
+    res = CliRunner().invoke(cli, [*args, "--model", "unet:B", "--out", str(tmp_path / "b")])
+    assert res.exit_code == 2 and "a unet:A run, not unet:B" in res.output
+    assert not (tmp_path / "b").exists()
+    write_json(small_run / "run.json", {"kind": "unet", "finished": False})
+    res = CliRunner().invoke(cli, [*args, "--model", "unet:A", "--out", str(tmp_path / "u")])
+    assert res.exit_code == 2 and "did not finish" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "u").exists()
 
 
 def test_rf_trained_vs_untrained_end_to_end(tmp_path, small_run):
@@ -115,6 +127,7 @@ def test_rf_bin_encoder_run(tmp_path):
     run.mkdir()
     write_json(run / "config.json", {"model": "local", "encoder": cfg.to_dict()})
     save_checkpoint(run / "checkpoint.pt", {"model": BinEncoder(cfg).state_dict()})
+    write_json(run / "run.json", {"kind": "local", "finished": True})
     out = tmp_path / "rf"
     res = CliRunner().invoke(
         cli,
@@ -141,7 +154,7 @@ def test_rf_bin_encoder_run(tmp_path):
 
 @pytest.fixture(scope="module")
 def gnn_runs(tiny_pipeline, run_cli, tmp_path_factory):
-    """GNN and local runs (3 epochs) on the shared tiny pipeline, in their own folder; that folder."""
+    """GNN and local runs (3 epochs) on the shared tiny pipeline, in their own folder."""
     root = tmp_path_factory.mktemp("gnn_rf")
     for name, extra in (("gnn", []), ("local", ["--model", "local"])):
         assert (
@@ -244,6 +257,7 @@ def test_rf_graph_run_without_data_is_one_line_error(tmp_path, run_cli, capsys):
     write_json(
         run / "config.json", {"model": "gnn:graphconv", "model_config": {"in_dim": 4, "out_dim": 2}}
     )
+    write_json(run / "run.json", {"kind": "gnn", "finished": True})
     out = tmp_path / "out"
     assert run_cli(["rf", "--model", str(run), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
