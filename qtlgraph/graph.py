@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import sys
+from collections import deque
 from pathlib import Path
 from typing import NamedTuple
 
@@ -107,14 +108,33 @@ def _read_input(
         disable=not progress,
         leave=False,
     ) as bar:
-        for chunk in source.chunks:
-            links = filter_chunk(chunk.frame, index, options, source.provides, chunk.rows)
+        for links in _filtered(source, index, options):
             frames.append(links.frame)
             rows += links.rows
             for k, v in links.counts.items():
                 counts[k] += v
-            bar.update(chunk.rows)
+            bar.update(links.rows)
     return frames, {"rows_read": rows, "dropped": counts}, source.format
+
+
+def _filtered(source, index: BinIndex, options: FilterOptions, workers: int = 2):
+    """:func:`filter_chunk` over the chunks, ``workers`` chunks at a time, results in order.
+
+    polars and NumPy release the GIL, so threads filter one chunk while the reader parses
+    the next: the build uses both cores of a small machine instead of about one.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque = deque()
+        for chunk in source.chunks:
+            pending.append(
+                pool.submit(filter_chunk, chunk.frame, index, options, source.provides, chunk.rows)
+            )
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _dedupe(frames: list[pl.DataFrame], type_id: int, overlap: bool) -> tuple[pl.DataFrame, int]:

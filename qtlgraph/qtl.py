@@ -379,8 +379,9 @@ def _stream_chunks(
 ) -> Iterator[QtlChunk]:
     """Polars' streaming engine (parallel parsing, fast gzip, bounded memory).
 
-    On any polars error the rest is read by :func:`_text_chunks`, which names the bad row
-    and column (or the truncated gzip).
+    Batches are pulled by a background thread (:func:`_prefetch`), so the next batch is
+    parsed while the caller filters this one. On any polars error the rest is read by
+    :func:`_text_chunks`, which names the bad row and column (or the truncated gzip).
     """
     lf = pl.scan_csv(
         spec.path,
@@ -395,7 +396,7 @@ def _stream_chunks(
     lf = lf.select([pl.col(f"column_{i}").alias(spec.names[i]) for i in spec.index])
     row = first = 2 if spec.header else 1
     try:
-        for df in lf.collect_batches(chunk_size=max(block_bytes // 128, 1)):
+        for df in _prefetch(iter(lf.collect_batches(chunk_size=max(block_bytes // 128, 1)))):
             if df.height:
                 yield QtlChunk(layout.canonical(df.lazy(), ctx), df.height, row, -1)
                 row += df.height
