@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from qtlgraph.errors import InputError
-from qtlgraph.simulate.sequence import encode
+from qtlgraph.simulate.sequence import encode, to_text
 
 REAL_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
 REAL_FILES = ("hg38_chr2_seq/chr2_1-2333275.fa.gz", "hg38_chr1_1mb/hg38_1m.fa.gz")
@@ -103,11 +103,21 @@ def _bases(rng: np.random.Generator, gc: np.ndarray) -> np.ndarray:
     )
 
 
-def alu_consensus(rng: np.random.Generator) -> np.ndarray:
-    """A dimeric Alu-like element: two GC-rich monomers, an A-rich linker, a poly-A tail."""
-    left = _bases(rng, np.full(120, 0.62))
-    right = _bases(rng, np.full(135, 0.6))
-    return np.concatenate([left, np.zeros(6, np.uint8), right, np.zeros(18, np.uint8)])
+def alu_consensus(rng: np.random.Generator, avoid: tuple[str, ...] = ()) -> np.ndarray:
+    """A dimeric Alu-like element: two GC-rich monomers, an A-rich linker, a poly-A tail.
+
+    Redrawn (up to 1000 times) while it holds a word of ``avoid`` on either strand, so
+    that thousands of copies do not lift a motif's core word by accident.
+    """
+    for _ in range(1000):
+        left = _bases(rng, np.full(120, 0.62))
+        right = _bases(rng, np.full(135, 0.6))
+        alu = np.concatenate([left, np.zeros(6, np.uint8), right, np.zeros(18, np.uint8)])
+        text = to_text(alu).decode()
+        both = text + "N" + to_text(3 - alu[::-1]).decode()
+        if not any(w in both for w in avoid):
+            break
+    return alu
 
 
 def _write(codes, start, words, lengths) -> None:
@@ -126,9 +136,11 @@ def _starts(rng, seg: Segments, keep: np.ndarray, rate: float) -> np.ndarray:
     return np.sort(seg.start[which] + at - (np.cumsum(span) - span)[which])
 
 
-def add_repeats(rng, codes: np.ndarray, seg: Segments, keep: np.ndarray, p: BackgroundParams):
-    """Poly-A runs, (CA)n microsatellites and Alu-like copies in the ``keep`` segments."""
-    alu = alu_consensus(rng)
+def add_repeats(rng, codes, seg: Segments, keep: np.ndarray, p: BackgroundParams, avoid=()):
+    """Poly-A runs, (CA)n microsatellites and Alu-like copies in the ``keep`` segments
+    (the Alu-like consensus holds no word of ``avoid``).
+    """
+    alu = alu_consensus(rng, avoid)
     start = _starts(rng, seg, keep, p.alu_per_bp)
     n = len(start)
     length = rng.integers(p.alu_min_bp, len(alu) + 1, n)
@@ -166,9 +178,20 @@ def _fill_real(rng, codes: np.ndarray, seg: Segments, pieces: list[np.ndarray], 
 
 
 def background(
-    seed_seq: np.random.SeedSequence, total: int, pieces: list[np.ndarray], p: BackgroundParams
+    seed_seq: np.random.SeedSequence,
+    total: int,
+    pieces: list[np.ndarray],
+    p: BackgroundParams,
+    avoid: tuple[str, ...] = (),
 ) -> tuple[np.ndarray, Segments]:
     """The background genome (before motifs and gaps) and its segments.
+
+    Args:
+        seed_seq: the stage's seed sequence (four generators are spawned from it).
+        total: genome length.
+        pieces: hg38 pieces as base codes (:func:`resolve_source`), or none.
+        p: background parameters.
+        avoid: words the Alu-like consensus must not hold (the motifs' core 8-mers).
 
     Shapes: -> codes (total,) uint8.
     """
@@ -177,7 +200,7 @@ def background(
     gc = np.repeat(seg.gc, seg.end - seg.start)
     codes = _bases(rng_base, gc)
     real = seg.real & bool(pieces)
-    add_repeats(rng_rep, codes, seg, np.ones(len(seg.start), bool), p)
+    add_repeats(rng_rep, codes, seg, np.ones(len(seg.start), bool), p, avoid)
     if pieces:  # after the repeats, so that all other bases do not depend on the source
         _fill_real(rng_real, codes, seg._replace(real=real), pieces, p.real_chunk)
     return codes, seg._replace(real=real)

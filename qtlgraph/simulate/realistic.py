@@ -117,7 +117,10 @@ def build_realistic(
     rng = [np.random.default_rng(s) for s in seq.spawn(5)]
     layout = make_layout(preset.chroms, preset.lengths)
     index = BinIndex(Genome("sim", preset.chroms, preset.lengths), BIN_SIZE)
-    codes, seg = background(seq.spawn(1)[0], int(layout.offsets[-1]), pieces, BackgroundParams())
+    core = tuple(pwms.best_kmer(m)[0] for m in motifs)
+    codes, seg = background(
+        seq.spawn(1)[0], int(layout.offsets[-1]), pieces, BackgroundParams(), core
+    )
     gaps = gap_mask(layout, preset.telomere, preset.centromere)
     usable = usable_bins(index, layout, gaps)
     links = simulate_links(rng[0], index, usable, len(CELL_TYPES), LinkParams())

@@ -46,12 +46,13 @@ def _summary(root: Path) -> dict:
     return json.loads((root / "truth" / "model.json").read_text())
 
 
-def test_same_seed_same_bytes_and_background_choice(rt, tmp_path):
+def test_same_seed_same_bytes_and_background_choice(rt, tmp_path, run_cli):
     again = tmp_path / "again"
     simulate(again, seed=SEED, preset="realistic-tiny", progress=False)
     assert _hashes(again) == _hashes(rt)
     synth = tmp_path / "synth"
-    simulate(synth, seed=SEED, preset="realistic-tiny", background="synthetic", progress=False)
+    argv = ["simulate", "--preset", "realistic-tiny", "--seed", str(SEED), "--out", str(synth)]
+    assert run_cli([*argv, "--background", "synthetic"]) == 0
     assert _summary(synth)["background_source"] == "synthetic"
     # only the hg38 segments differ between the two sources (none where the files are absent)
     bg = pd.read_csv(rt / "truth" / "background.tsv", sep="\t")
