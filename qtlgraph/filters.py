@@ -2,11 +2,14 @@
 
 Steps, in order, each counted under its reason in :data:`REASONS`:
 
-1. ``missing_value``: NaN or empty p-value, FDR or beta (those the layout has);
+1. ``missing_value``: NaN, empty or impossible p-value, FDR or beta (those the layout
+   has): infinite, or a p-value / FDR outside [0, 1]; also a given SE that is NaN,
+   infinite or negative;
 2. ``above_threshold``: FDR (or q-value) ``>= fdr``, or p-value ``>= pvalue`` when a
    p-value threshold is given instead;
-3. ``bad_position``: SNP or target position missing or unparseable (also a phenotype
-   absent from the ``--phenotypes`` file);
+3. ``bad_position``: SNP or target position missing, unparseable or impossible (a
+   negative SNP position or target start, a target end before its start; also a
+   phenotype absent from the ``--phenotypes`` file);
 4. ``unknown_chrom``: a chromosome the genome does not have (``chr`` prefixes are
    canonicalised first, so ``1`` and ``chr1`` are the same);
 5. ``off_chrom_end``: a SNP or target midpoint outside its chromosome (many of these mean
@@ -99,9 +102,24 @@ def check_options(options: FilterOptions, provides: frozenset, where: str) -> No
         )
 
 
+def _invalid(column: str) -> pl.Expr:
+    """A statistic no test can produce.
+
+    Infinite values, a p-value / FDR outside [0, 1], a NaN or negative SE (SE is
+    optional: null is not invalid).
+    """
+    col = pl.col(column)
+    if column in ("pvalue", "fdr"):
+        return col.is_infinite() | (col < 0) | (col > 1)
+    if column == "se":
+        return col.is_not_null() & (col.is_nan() | col.is_infinite() | (col < 0))
+    return col.is_infinite()
+
+
 def _stat_masks(provides: frozenset, options: FilterOptions) -> tuple[pl.Expr, pl.Expr]:
     stats = [c for c in ("pvalue", "fdr", "beta") if c in provides]
-    bad = pl.any_horizontal([pl.col(c).is_null() | pl.col(c).is_nan() for c in stats])
+    checks = [pl.col(c).is_null() | pl.col(c).is_nan() | _invalid(c) for c in stats]
+    bad = pl.any_horizontal([*checks, _invalid("se").fill_null(False)])
     if options.pvalue is not None:
         keep = pl.col("pvalue") < options.pvalue
     else:
@@ -159,7 +177,12 @@ def filter_chunk(
     ).collect()
     counts = {"missing_value": int(tally["bad"][0]), "above_threshold": int(tally["above"][0])}
     df = frame.filter(~bad & keep).collect()
-    missing = df.select(pl.any_horizontal([pl.col(c).is_null() for c in _POSITIONS]))
+    missing = df.select(
+        pl.any_horizontal([pl.col(c).is_null() for c in _POSITIONS])
+        | (pl.col("snp_pos") < 0).fill_null(False)
+        | (pl.col("target_start") < 0).fill_null(False)
+        | (pl.col("target_end") < pl.col("target_start")).fill_null(False)
+    )
     alive = _step(np.ones(df.height, bool), missing.to_series().to_numpy(), "bad_position", counts)
     arrays = {
         "scode": chrom_codes(df["snp_chrom"].fill_null(""), index),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -85,3 +86,29 @@ def test_check_options():
     with pytest.raises(InputError, match="--target-mode"):
         check_options(FilterOptions(target_mode="nearest"), ALL, "x.txt")
     check_options(FilterOptions(pvalue=1e-5), frozenset({"pvalue"}), "x.txt")
+
+
+def test_impossible_statistics_and_positions_are_dropped_under_their_reason():
+    good = ("1", 15_000, "1", 52_000, 54_000, 1e-5, 0.01, 0.5)
+    rows = [
+        good,
+        ("1", 15_000, "1", 52_000, 54_000, 1e-5, 0.01, float("inf")),  # beta inf
+        ("1", 15_000, "1", 52_000, 54_000, 1e-5, float("-inf"), 0.5),  # FDR -inf
+        ("1", 15_000, "1", 52_000, 54_000, -0.5, 0.01, 0.5),  # p < 0
+        ("1", 15_000, "1", 52_000, 54_000, 1.5, 0.01, 0.5),  # p > 1
+        ("1", -15_000, "1", 52_000, 54_000, 1e-5, 0.01, 0.5),  # negative SNP position
+        ("1", 15_000, "1", -2_000, 54_000, 1e-5, 0.01, 0.5),  # negative target start
+        ("1", 15_000, "1", 54_000, 52_000, 1e-5, 0.01, 0.5),  # end before start
+    ]
+    links = filter_chunk(_frame(rows), INDEX, FilterOptions(), ALL)
+    assert links.counts["missing_value"] == 4
+    assert links.counts["bad_position"] == 3
+    assert links.counts["off_chrom_end"] == 0
+    assert links.frame.height == 1 and np.isfinite(links.frame["abs_beta"].to_numpy()).all()
+
+
+def test_negative_or_nan_se_is_dropped_but_absent_se_is_not():
+    rows = [("1", 15_000, "1", 52_000, 54_000, 1e-5, 0.01, 0.5)] * 3
+    frame = _frame(rows).with_columns(pl.Series("se", [None, -1.0, float("nan")]))
+    links = filter_chunk(frame, INDEX, FilterOptions(), ALL)
+    assert links.counts["missing_value"] == 2 and links.frame.height == 1
