@@ -6,9 +6,12 @@ mark, ``dataset.toml``, ``genome.chrom.sizes`` and the ground truth under ``trut
 Modules: ``sequence`` (background, motifs), ``links`` (scale-free QTL links), ``qtl``
 (QTL effects), ``tracks`` (signal), ``tables`` (QTL rows), ``model`` (presets and the
 drawn genome), ``write`` (file writers), ``output`` / ``large`` (whole datasets), ``run``.
+The ``realistic`` presets add ``pwm`` (JASPAR matrices, sampled sites, scans),
+``background`` (isochores, repeats, hg38 pieces), ``ld`` (LD-clustered QTLs), ``words``
+(8-mer over-representation), ``realistic`` (their genome) and ``realistic_output``.
 """
 
-from qtlgraph.simulate.model import PRESETS, Preset
+from qtlgraph.simulate.model import PRESETS, Preset, RealisticPreset
 from qtlgraph.simulate.run import SimulationResult, simulate
 
-__all__ = ["PRESETS", "Preset", "SimulationResult", "simulate"]
+__all__ = ["PRESETS", "Preset", "RealisticPreset", "SimulationResult", "simulate"]

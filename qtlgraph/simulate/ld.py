@@ -141,20 +141,27 @@ def _pairs(cat: Catalogue, links: Links, cell: int, peaks: Peaks):
     return snp, peak_of_target[links.target[link]].to_numpy(), lead_row
 
 
+def _background_snps(rng, model, peaks: Peaks, n_linked: int, p: QtlParams):
+    """``null_ratio`` times ``n_linked`` background SNPs: position, peak, ref, alt, Delta S."""
+    codes = model.codes
+    pos, peak = null_snps(
+        rng, codes, model.layout, model.covered, peaks, int(p.null_ratio * n_linked), p
+    )
+    inside = (pos >= 16) & (pos < len(codes) - 16)  # rescans need the widest matrix around
+    pos, peak = pos[inside], peak[inside]
+    ref = codes[pos]
+    alt = formula_alt(ref, pos)
+    delta, _ = distal_change(codes, pos, alt, model.weight, model.motifs)
+    return pos, peak, ref, alt, delta
+
+
 def ld_table_rows(
     rng, cat: Catalogue, links: Links, peaks: Peaks, spec: TableSpec, model, p: QtlParams
 ) -> pd.DataFrame:
     """One table's rows (cluster SNPs against linked target peaks, plus background rows)."""
-    codes, layout, index = model.codes, model.layout, model.index
+    layout, index = model.layout, model.index
     snp, peak, lead_row = _pairs(cat, links, spec.cell, peaks)
-    n_pos, n_peak = null_snps(
-        rng, codes, layout, model.covered, peaks, int(p.null_ratio * len(snp)), p
-    )
-    inside = (n_pos >= 16) & (n_pos < len(codes) - 16)
-    n_pos, n_peak = n_pos[inside], n_peak[inside]
-    n_ref = codes[n_pos]
-    n_alt = formula_alt(n_ref, n_pos)
-    n_delta, _ = distal_change(codes, n_pos, n_alt, model.weight, model.motifs)
+    n_pos, n_peak, n_ref, n_alt, n_delta = _background_snps(rng, model, peaks, len(snp), p)
     pos = np.concatenate([cat.pos[snp], n_pos])
     rows = pd.DataFrame(
         {

@@ -108,61 +108,54 @@ def _occupancy(hits: pwms.Hits, motifs, total: int) -> np.ndarray:
     return np.cumsum(delta[:-1]) > 0
 
 
+def _plant_decoys(rng, codes, index, layout, usable, sources, distal, motifs, preset) -> None:
+    """Further intact distal sites in source bins, and decoys (no effect) in other bins."""
+    free = np.flatnonzero(usable & ~np.isin(np.arange(index.n_bins), sources))
+    extra = np.repeat(sources, rng.poisson(preset.extra_sites, len(sources)))
+    site_bins = np.concatenate([free[rng.random(len(free)) < preset.decoy_fraction], extra])
+    site_motif = rng.choice(distal, len(site_bins))
+    width = max(motifs[i].width for i in distal)
+    start = _distal_starts(rng, index, layout, site_bins, width)
+    plant_sites(rng, codes, start, site_motif, motifs)
+
+
 def build_realistic(
     seed: int, preset: RealisticPreset, pieces: list[np.ndarray], motifs=None
 ) -> Model:
-    """Draw the genome, links, sites and LD clusters of a ``realistic`` preset for a seed."""
+    """Draw the genome, links, sites and LD clusters of a ``realistic`` preset for a seed.
+
+    Args:
+        seed: the seed.
+        preset: genome size and planting densities.
+        pieces: hg38 pieces as base codes (:func:`qtlgraph.simulate.background.resolve_source`).
+        motifs: the matrices; default the shipped JASPAR 2024 ones.
+    """
     motifs = pwms.shipped_motifs() if motifs is None else motifs
     seq = np.random.SeedSequence([seed, 7])
     rng = [np.random.default_rng(s) for s in seq.spawn(5)]
     layout = make_layout(preset.chroms, preset.lengths)
     index = BinIndex(Genome("sim", preset.chroms, preset.lengths), BIN_SIZE)
     core = tuple(pwms.best_kmer(m)[0] for m in motifs)
-    codes, seg = background(
-        seq.spawn(1)[0], int(layout.offsets[-1]), pieces, BackgroundParams(), core
-    )
+    total = int(layout.offsets[-1])
+    codes, seg = background(seq.spawn(1)[0], total, pieces, BackgroundParams(), core)
     gaps = gap_mask(layout, preset.telomere, preset.centromere)
     usable = usable_bins(index, layout, gaps)
     links = simulate_links(rng[0], index, usable, len(CELL_TYPES), LinkParams())
     role, cell_of, weight = draw_roles(rng[1], len(motifs), preset)
     centre, e_start, e_motif = _elements(rng[2], index, layout, usable, preset, role, motifs)
     plant_sites(rng[2], codes, e_start, e_motif, motifs)
-    sources = np.unique(links.source)
-    distal = np.flatnonzero(role == 2)
-    free = np.flatnonzero(usable & ~np.isin(np.arange(index.n_bins), sources))
-    extra = np.repeat(sources, rng[3].poisson(preset.extra_sites, len(sources)))
-    site_bins = np.concatenate([free[rng[3].random(len(free)) < preset.decoy_fraction], extra])
-    site_motif = rng[3].choice(distal, len(site_bins))
-    width = max(motifs[i].width for i in distal)
-    plant_sites(
-        rng[3], codes, _distal_starts(rng[3], index, layout, site_bins, width), site_motif, motifs
-    )
+    sources, distal = np.unique(links.source), np.flatnonzero(role == 2)
+    _plant_decoys(rng[3], codes, index, layout, usable, sources, distal, motifs, preset)
     ld = LdParams(make_fraction=preset.make_fraction)
     plan = plan_causal(rng[4], codes, index, layout, sources, distal, motifs, ld)
     codes[gaps] = 4
     hits = pwms.scan(codes, motifs, layout.offsets)
-    covered = _occupancy(hits, motifs, len(codes))
-    strength = np.bincount(
-        global_bins(index, layout, hits.start), weights=weight[hits.motif], minlength=index.n_bins
-    )
+    covered = _occupancy(hits, motifs, total)
+    bins = global_bins(index, layout, hits.start)
+    strength = np.bincount(bins, weights=weight[hits.motif], minlength=index.n_bins)
     cat = build_clusters(rng[4], codes, index, layout, plan, covered, weight, motifs, ld)
-    return Model(
-        layout,
-        index,
-        codes,
-        gaps,
-        links,
-        centre,
-        hits,
-        strength,
-        cat,
-        covered,
-        motifs,
-        role,
-        cell_of,
-        weight,
-        seg,
-    )
+    drawn = (layout, index, codes, gaps, links, centre, hits, strength, cat, covered)
+    return Model(*drawn, motifs, role, cell_of, weight, seg)
 
 
 class CausalPlan(NamedTuple):

@@ -210,3 +210,18 @@ def test_pyjaspar_gives_the_shipped_matrices():
     read = pwm.jaspar_motifs([m.matrix_id for m in shipped])
     for a, b in zip(shipped, read):
         assert a.matrix_id == b.matrix_id and np.allclose(a.prob, b.prob)
+
+
+def test_distal_term_sits_at_targets_with_strong_sources(rt):
+    bins = pd.read_csv(rt / "truth" / "bins.tsv.gz", sep="\t")
+    links = pd.read_csv(rt / "truth" / "links.tsv", sep="\t")
+    d = np.nan_to_num(bins["distal_mono_H3K27ac"].to_numpy())  # NaN: bins all N
+    # the mono drive of each target: sum of w * S over its links acting in mono
+    mono = links[links["cell_types"].str.contains("mono")]
+    drive = np.bincount(
+        mono["target_bin"], weights=mono["weight"] * mono["source_strength"], minlength=len(d)
+    )
+    assert d.max() > 0.1
+    assert d[drive == 0].max() < 0.05 * d.max()  # tails of neighbouring targets only
+    on = drive > 0
+    assert np.corrcoef(drive[on], d[on])[0, 1] > 0.9
