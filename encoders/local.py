@@ -21,7 +21,6 @@ from qtlgraph.encoders.bin_dataset import (
     BinDataset,
     bin_loader,
     load_bin_arrays,
-    sequence_codes,
 )
 from qtlgraph.encoders.bin_encoder import BinEncoder, BinEncoderConfig
 from qtlgraph.errors import InputError
@@ -108,11 +107,11 @@ def split_datasets(
 
 def load_parts(dataset, config: BinEncoderConfig) -> dict[str, BinDataset]:
     """Read every bin's inputs and targets once and split them into train/valid/test datasets."""
-    from qtlgraph.sequence import open_sequence
+    from qtlgraph.sequence import open_codes
 
     index = BinIndex(dataset.genome, config.bin_size)
     arrays = load_bin_arrays(dataset, index, config)
-    codes = sequence_codes(open_sequence(dataset), index, np.arange(index.n_bins))
+    codes = open_codes(dataset, config.bin_size)  # read per batch from a cache file
     parts = split_datasets(dataset, index, arrays, codes)
     if len(parts["train"]) == 0:
         raise InputError(

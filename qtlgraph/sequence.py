@@ -18,6 +18,11 @@ Sequence is read as one string per chromosome stretch and turned into base codes
 ``np.frombuffer`` and a lookup table; :meth:`GenomeSequence.one_hot_many` reads nearby
 windows as one stretch. Readers reopen their files in a forked process (DataLoader
 workers) and pickle without open handles.
+
+Code that needs whole bins at random (training the bin encoder, the distal model reading
+source bins) calls :func:`open_codes`: every bin's codes as a ``(n_bins, bin_size)`` uint8
+array-like read from a cache file written once per genome (:mod:`qtlgraph.bin_codes`), so
+memory does not grow with the genome.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from pathlib import Path
 import numpy as np
 import pyfaidx
 
+from qtlgraph.bin_codes import BinCodes as BinCodes  # re-exported: the bin code cache
+from qtlgraph.bin_codes import open_codes as open_codes
 from qtlgraph.errors import InputError
 from qtlgraph.genome import canonical_chrom
 
@@ -81,7 +88,8 @@ def substitute(onehot: np.ndarray, offset: int, ref: str, alt: str, where: str =
     Args:
         onehot: (4, L) window.
         offset: 0-based position of the variant's first base inside the window.
-        ref, alt: alleles (A/C/G/T/N letters).
+        ref: the reference allele (A/C/G/T/N letters), checked against the window.
+        alt: the alternative allele.
         where: how to name the variant in errors, e.g. ``"chr2:1860161"``.
 
     Returns:
@@ -256,7 +264,11 @@ class GenomeSequence:
         return c
 
     def codes(self, chrom: str, start: int, end: int) -> np.ndarray:
-        """Base codes (0-3 = A, C, G, T; 4 = N or off the chromosome). Shapes: (end - start,) uint8."""
+        """Base codes (0-3 = A, C, G, T; 4 = N or off the chromosome).
+
+        Shapes:
+            -> (end - start,) uint8.
+        """
         c = self._check(chrom, start, end)
         out = np.full(end - start, 4, dtype=np.uint8)
         lo, hi = max(start, 0), min(end, self.sizes[c])
@@ -368,7 +380,7 @@ class BigWigSequence(GenomeSequence):
 
 
 def open_fasta(path: str | Path) -> GenomeSequence:
-    """A FASTA genome, plain or bgzip (indexed with pyfaidx when needed, see :func:`fasta_index`)."""
+    """A FASTA genome, plain or bgzip (indexed with pyfaidx when needed: :func:`fasta_index`)."""
     return FastaSequence(path)
 
 

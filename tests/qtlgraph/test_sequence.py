@@ -18,6 +18,7 @@ from qtlgraph.sequence import (
     fasta_sizes,
     index_cache_dir,
     one_hot,
+    open_codes,
     open_fasta,
     open_onehot_bigwigs,
     substitute,
@@ -192,3 +193,74 @@ def test_real_bgzip_chr1_without_index(real_data, tmp_path):
     assert np.count_nonzero(seq.one_hot("chr1", 0, 1_000_000).sum(axis=0) == 0) == pytest.approx(
         160_000, rel=0.05
     )
+
+
+def _toy_dataset(fasta, bin_size=4):
+    from types import SimpleNamespace
+
+    from qtlgraph.genome import Genome
+
+    # chr2 first: the bin index follows the genome's order, not the FASTA's
+    return SimpleNamespace(
+        fasta=fasta, onehot=None, genome=Genome("toy", ("chr2", "chr1"), (6, 14))
+    )
+
+
+def test_codes_cache_holds_every_bin_n_padded(fasta, tmp_path):
+    codes = open_codes(_toy_dataset(fasta), 4, progress=False)
+    # chr2 GGGTTT -> 2 bins, chr1 ACGTNacgtACCCC -> 4 bins; N (4) past each end
+    expected = [
+        [2, 2, 2, 3],
+        [3, 3, 4, 4],
+        [0, 1, 2, 3],
+        [4, 0, 1, 2],
+        [3, 0, 1, 1],
+        [1, 1, 4, 4],
+    ]
+    assert codes.shape == (6, 4) and len(codes) == 6 and codes.dtype == np.uint8
+    np.testing.assert_array_equal(codes[np.arange(6)], expected)
+    np.testing.assert_array_equal(codes[[5, 0, 5, 2, 3]], np.asarray(expected)[[5, 0, 5, 2, 3]])
+    np.testing.assert_array_equal(codes[1:4], expected[1:4])
+    np.testing.assert_array_equal(codes[-1], expected[-1])
+    assert codes[np.array([], dtype=np.int64)].shape == (0, 4)
+    with pytest.raises(IndexError):
+        codes[[6]]
+    assert (tmp_path / "cache" / "codes").is_dir()  # $QTLGRAPH_CACHE_DIR is used when set
+
+
+def test_codes_cache_is_reused_and_keyed_by_the_fasta(fasta, monkeypatch):
+    monkeypatch.delenv("QTLGRAPH_CACHE_DIR")
+    first = open_codes(_toy_dataset(fasta), 4, progress=False)
+    assert first.path.parent == fasta.parent  # beside a FASTA in a writable folder
+    stamp = first.path.stat().st_mtime_ns
+    again = open_codes(_toy_dataset(fasta), 4, progress=False)
+    assert again.path == first.path and again.path.stat().st_mtime_ns == stamp
+    assert open_codes(_toy_dataset(fasta), 2, progress=False).path != first.path  # bin size
+    fasta.write_text(">chr1\nTTTTTTTTTTTTTT\n>chr2\nAAAAAA\n")  # replaced: new size and mtime
+    replaced = open_codes(_toy_dataset(fasta), 4, progress=False)
+    assert replaced.path != first.path
+    assert replaced[0].tolist() == [0, 0, 0, 0] and replaced[2].tolist() == [3, 3, 3, 3]
+    assert not list(fasta.parent.glob(".*.tmp"))  # written under a temporary name, renamed
+
+
+def test_codes_match_windows_read_from_the_fasta_and_survive_fork(tmp_path):
+    from types import SimpleNamespace
+
+    from qtlgraph.encoders.bin_dataset import sequence_codes
+    from qtlgraph.genome import BinIndex, Genome
+
+    rng = np.random.default_rng(1)
+    text = "".join(rng.choice(list("ACGTNacgt"), 25_013))
+    path = tmp_path / "r.fa"
+    path.write_text(">chrA\n" + "\n".join(text[i : i + 60] for i in range(0, len(text), 60)) + "\n")
+    genome = Genome("r", ("chrA",), (25_013,))
+    codes = open_codes(SimpleNamespace(fasta=path, onehot=None, genome=genome), 1000)
+    index = BinIndex(genome, 1000)
+    bins = rng.permutation(index.n_bins)
+    np.testing.assert_array_equal(codes[bins], sequence_codes(open_fasta(path), index, bins))
+    clone = pickle.loads(pickle.dumps(codes))
+    np.testing.assert_array_equal(clone[[3, 25]], codes[[3, 25]])
+    pid = os.fork()  # forked DataLoader workers reopen the file
+    if pid == 0:
+        os._exit(0 if np.array_equal(codes[7:9], clone[[7, 8]]) else 1)
+    assert os.waitpid(pid, 0)[1] == 0
