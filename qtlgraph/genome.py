@@ -8,6 +8,7 @@ bin ``(p - 1) // bin_size``; a 0-based coordinate ``x`` in bin ``x // bin_size``
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -64,13 +65,15 @@ class Genome:
 
 
 def _read_sizes_table(path: Path) -> list[tuple[str, int]]:
+    from qtlgraph.inputs import open_text
+
     pairs = []
-    with open(path) as fh:
+    with open_text(path, "chromosome sizes file") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip() or line.startswith("#"):
                 continue
             parts = line.split("\t") if "\t" in line else line.split()
-            if lineno == 1 and not parts[1].strip().isdigit():
+            if lineno == 1 and len(parts) > 1 and not parts[1].strip().isdigit():
                 continue  # a header line such as "name length ..."
             try:
                 pairs.append((parts[0], int(parts[1])))
@@ -202,3 +205,71 @@ class BinIndex:
 def n_bins(genome: Genome, bin_size: int) -> int:
     """Number of bins: the sum of ceil(length / bin_size) over chromosomes."""
     return sum(math.ceil(n / bin_size) for n in genome.lengths)
+
+
+#: chr1's length names the human build of a genome given as a sizes file
+CHR1_LENGTHS = {248_956_422: "hg38", 249_250_621: "hg19"}
+#: the build a ``_b38`` / ``_b37`` variant id tag (GTEx, eQTL Catalogue) stands for
+BUILD_TAGS = {"b38": "hg38", "b37": "hg19"}
+_TAG = re.compile(r"_(b3[78])(?=[\s,;]|$)")
+
+
+def human_build(genome: Genome) -> str | None:
+    """``hg38`` / ``hg19`` when the genome is (or has the chr1 of) that build, else None."""
+    key = _ALIASES.get(genome.name, genome.name)
+    if key in BUILTIN_BUILDS:
+        return key
+    return CHR1_LENGTHS.get(genome.sizes.get("chr1", -1))
+
+
+def build_tag_evidence(path: str | Path, genome: Genome, n_lines: int = 2_000) -> str | None:
+    """Why ``path`` looks like another build than ``genome`` from its variant id tags.
+
+    Counts ``_b38`` / ``_b37`` endings in the first ``n_lines`` lines; a sentence naming
+    the evidence when most tagged ids name another build than the genome's, else None.
+    """
+    from qtlgraph.inputs import open_text
+
+    build = human_build(genome)
+    if build is None:
+        return None
+    counts = dict.fromkeys(BUILD_TAGS, 0)
+    with open_text(path, "QTL table") as fh:
+        for _, line in zip(range(n_lines), fh):
+            for tag in _TAG.findall(line):
+                counts[tag] += 1
+    tag, n = max(counts.items(), key=lambda kv: kv[1])
+    if n == 0 or BUILD_TAGS[tag] == build or n <= sum(counts.values()) / 2:
+        return None
+    return (
+        f"{path}: {n} variant ids in its first {n_lines} lines end in _{tag} "
+        f"({BUILD_TAGS[tag]}) but --genome is {build}"
+    )
+
+
+#: off-chromosome rows that, above both this fraction and :data:`MIN_OFF_END` rows, mean
+#: another build (a correct table has none: every position lies on its chromosome)
+OFF_END_FRACTION, MIN_OFF_END = 0.01, 10
+
+
+def position_evidence(record: dict, genome: Genome) -> str | None:
+    """Why an input's drop counts (``build.json`` input record) mean another build.
+
+    Evidence: positions past chromosome ends (more than 1% of rows on known chromosomes and
+    at least 10 rows), or most rows on chromosomes the genome does not have.
+    """
+    d = record["dropped"]
+    reached = record["rows_read"] - d["missing_value"] - d["above_threshold"] - d["bad_position"]
+    known = reached - d["unknown_chrom"]
+    off = d["off_chrom_end"]
+    if known and off >= MIN_OFF_END and off > OFF_END_FRACTION * known:
+        return (
+            f"{record['path']}: {off} of {known} rows ({100 * off / known:.1f}%) lie past "
+            f"the chromosome ends of {genome.name}"
+        )
+    if reached >= MIN_OFF_END and d["unknown_chrom"] > 0.5 * reached:
+        return (
+            f"{record['path']}: {d['unknown_chrom']} of {reached} rows name chromosomes "
+            f"{genome.name} does not have (it has {', '.join(genome.chroms[:5])}...)"
+        )
+    return None

@@ -34,6 +34,48 @@ def _report(meta: dict) -> None:
         click.echo(f"warning: {warning}", err=True)
 
 
+def _stop_on_build_evidence(evidence: str | None) -> None:
+    from qtlgraph.errors import InputError
+
+    if evidence:
+        raise InputError(
+            f"{evidence}: is the table on another genome build? (lift it over, give the "
+            "matching --genome, or pass --allow-build-mismatch)"
+        )
+
+
+def _check_distinct(paths, edge_types) -> None:
+    """The same file given twice for one edge type would count the second as duplicates."""
+    from qtlgraph.errors import InputError
+
+    types = list(edge_types) if len(edge_types) == len(paths) else [None] * len(paths)
+    seen: dict[tuple, Path] = {}
+    for path, etype in zip(paths, types):
+        key = (Path(path).resolve(), etype)
+        if key in seen:
+            raise InputError(
+                f"{path}: given twice (also as {seen[key]}) for the same edge type; give each "
+                "table once"
+            )
+        seen[key] = Path(path)
+
+
+def _check_built(built, genome, allow_build_mismatch: bool) -> None:
+    """Stop on wrong-build evidence in the drop counts, and on a graph with no edge."""
+    from qtlgraph.errors import InputError
+    from qtlgraph.genome import position_evidence
+    from qtlgraph.loops import LOOP_TYPE
+
+    for record in built.meta["inputs"]:
+        if record["edge_type"] != LOOP_TYPE and not allow_build_mismatch:
+            _stop_on_build_evidence(position_evidence(record, genome))
+    if built.edges.height == 0:
+        raise InputError(
+            "no edge survived the filters in any input (see the counts above): nothing to "
+            "build; check --fdr / --pvalue, --genome and --phenotypes"
+        )
+
+
 @click.command(short_help="Build the QTL graph over genome bins from QTL tables.")
 @click.argument("qtl_files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--genome", required=True, help="hg38, hg19 or a .chrom.sizes/.fai file.")
@@ -113,6 +155,11 @@ def _report(meta: dict) -> None:
 @click.option("--graphml", is_flag=True, help="Also write graph.graphml (networkx).")
 @click.option("--force", is_flag=True, help="Replace a non-empty --out.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option(
+    "--allow-build-mismatch",
+    is_flag=True,
+    help="Build even when the tables look like another genome build (a warning instead).",
+)
 def command(
     qtl_files: tuple[Path, ...],
     genome: str,
@@ -131,24 +178,30 @@ def command(
     graphml: bool,
     force: bool,
     quiet: bool,
+    allow_build_mismatch: bool,
 ) -> None:
     """Build a graph directory from QTL_FILE(s): graph.pt (PyG Data fields), edges.parquet,
     degrees.tsv.gz (connected and binned QTLs per bin), summary.tsv (Tables 1 and 2),
     build.json (inputs, options, rows kept and dropped per reason). Files given the same
     --edge-type are merged into one edge type.
     """
+    from qtlgraph.genome import build_tag_evidence, load_genome
     from qtlgraph.graph import build_graph, write_graph_dir
-    from qtlgraph.outputs import check_output_dir
+    from qtlgraph.outputs import check_output_dir, check_writable
 
-    check_output_dir(out, force)
+    check_writable(check_output_dir(out, force))
     import polars as pl
 
     from qtlgraph.errors import InputError
 
+    _check_distinct(qtl_files, edge_types)
+    genome_ = load_genome(genome)
+    for path in qtl_files if not allow_build_mismatch else ():
+        _stop_on_build_evidence(build_tag_evidence(path, genome_))
     try:
         built = build_graph(
             list(qtl_files),
-            genome,
+            genome_,
             fmt=fmt,
             edge_types=list(edge_types) or None,
             fdr=fdr,
@@ -165,5 +218,6 @@ def command(
     except pl.exceptions.PolarsError as exc:  # anything the readers did not foresee
         raise InputError(f"cannot read the input: {str(exc).splitlines()[0]}") from None
     _report(built.meta)
+    _check_built(built, genome_, allow_build_mismatch)
     write_graph_dir(built, out, graphml=graphml, force=force)
     click.echo(f"wrote {out}: {built.index.n_bins} bins, {built.edges.height} edges", err=True)

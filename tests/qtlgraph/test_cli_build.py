@@ -224,3 +224,50 @@ def test_name_option_names_the_graph(tmp_path):
     meta = json.loads((out / "build.json").read_text())
     assert meta["name"] == "mono"
     assert meta["edge_types"] == ["H3K27ac"]
+
+
+def test_wrong_build_stops_unless_allowed(toy, capsys):
+    # 12 of 13 rows on chr1 lie past its end (100 kb): a table on another build
+    off = "".join(
+        f"1:{200_000 + i}_A_G rs{i} 1:52000:54000 1e-5 0.5 1 0.01 0.1 0.1\n" for i in range(12)
+    )
+    (toy / "w.txt").write_text(ROWS.splitlines(keepends=True)[0] + off)
+    code, err = _run(_args(toy, "w.txt"), capsys)
+    assert code == 2 and "12 of 13 rows (92.3%) lie past the chromosome ends" in err
+    assert "--allow-build-mismatch" in err and not (toy / "out").exists()
+    code, err = _run(_args(toy, "w.txt", "--allow-build-mismatch"), capsys)
+    assert code == 0 and "another genome build" in err  # warned instead
+
+
+def test_build_tags_of_another_build_stop(tmp_path, capsys):
+    hg19_chr1 = "chr1\t249250621\n"
+    (tmp_path / "g.sizes").write_text(hg19_chr1)  # a sizes file with hg19's chr1 is hg19
+    header = "gene_id\tvariant_id\tqval\n"
+    (tmp_path / "t.txt").write_text(header + "g1\tchr1_1000_A_G_b38\t0.01\n")
+    code, err = _run(
+        [
+            "build",
+            str(tmp_path / "t.txt"),
+            "--genome",
+            str(tmp_path / "g.sizes"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capsys,
+    )
+    assert code == 2 and "end in _b38 (hg38) but --genome is hg19" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+def test_real_gtex_on_hg19_stops(real_data, tmp_path, capsys):
+    path = real_data / "gtex_v8_egenes" / "Spleen.v8.egenes.txt.gz"
+    code, err = _run(["build", str(path), "--genome", "hg19", "--out", str(tmp_path / "g")], capsys)
+    assert code == 2 and "_b38" in err and not (tmp_path / "g").exists()
+
+
+def test_same_file_twice_and_empty_graph_refused(toy, capsys):
+    args = _args(toy)
+    code, err = _run([*args[:2], str(toy / "K27.txt"), *args[2:]], capsys)
+    assert code == 2 and "given twice" in err and not (toy / "out").exists()
+    code, err = _run(_args(toy, "K27.txt", "--fdr", "1e-300"), capsys)
+    assert code == 2 and "no edge survived" in err and not (toy / "out").exists()
