@@ -18,7 +18,7 @@ becomes true last, after ``results.json``). Every trainer (``train-local``, ``tr
 :func:`prepare` writes nothing. Without ``resume`` it refuses a non-empty ``out`` unless
 ``force``; with ``resume`` it requires ``out/checkpoint.pt`` and applies the one resume
 rule: every key of the checkpoint's config (nested keys flattened as ``a.b``) must equal
-the new config's, except :data:`FREE_KEYS` (``epochs``, ``run``, ``versions``); the new
+the new config's, except :data:`FREE_KEYS` (the epochs, ``run``, ``versions``); the new
 ``epochs`` may not be below the epochs already done. A refusal is one line naming the key,
 the stored value and the new one. :func:`started` removes a fresh run directory again when
 the run fails before its first checkpoint, so a corrected rerun is not refused.
@@ -46,8 +46,9 @@ from qtlgraph.outputs import check_output_dir, check_writable
 from qtlgraph.runtime import is_rank_zero, load_checkpoint, read_json, write_json
 
 CONFIG, CHECKPOINT, RESULTS, RUN = "config.json", "checkpoint.pt", "results.json", "run.json"
-#: config keys (last dotted part) that may change on resume: they change neither model nor data
-FREE_KEYS = frozenset({"epochs", "run", "versions"})
+#: config keys (dotted, with everything below them) that may change on resume: they change
+#: neither the model nor the data (the epoch budget, the run's name, package versions)
+FREE_KEYS = frozenset({"epochs", "options.epochs", "training.epochs", "run", "versions"})
 
 
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
@@ -61,7 +62,8 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def differences(old: dict, new: dict, free: frozenset = FREE_KEYS) -> list[tuple[str, Any, Any]]:
-    """``(key, old, new)`` for every flattened key that differs, free keys skipped.
+    """``(key, old, new)`` for every flattened key that differs, free keys (and the keys
+    below them) skipped.
 
     A key missing on one side reads as ``"<absent>"``; lists and tuples compare alike;
     ``model`` and ``manifest`` come first (the most telling), then the keys in order.
@@ -69,7 +71,8 @@ def differences(old: dict, new: dict, free: frozenset = FREE_KEYS) -> list[tuple
     a, b = flatten(old), flatten(new)
     rows = []
     for key in sorted(set(a) | set(b), key=lambda k: (k not in ("model", "kind", "manifest"), k)):
-        if key.rsplit(".", 1)[-1] in free:
+        parts = key.split(".")
+        if any(".".join(parts[: i + 1]) in free for i in range(len(parts))):
             continue
         x, y = a.get(key, "<absent>"), b.get(key, "<absent>")
         if _plain(x) != _plain(y):
