@@ -28,19 +28,38 @@ import click
     "required (hg38) or never (synthetic).",
 )
 @click.option(
+    "--jaspar",
+    default=None,
+    metavar="IDS",
+    help="realistic presets: comma-separated JASPAR 2024 matrix IDs (at least 5) read through "
+    "the optional pyjaspar (pip install 'qtlgraph[jaspar]') instead of the shipped nine.",
+)
+@click.option(
     "--no-distal",
     is_flag=True,
     help="Switch the distal term off (a null control; same sequence, links, QTL tables).",
 )
 @click.option("--force", is_flag=True, help="Replace a non-empty output directory.")
 def command(
-    out: str, seed: int, preset: str, background: str, no_distal: bool, force: bool
+    out: str,
+    seed: int,
+    preset: str,
+    background: str,
+    jaspar: str | None,
+    no_distal: bool,
+    force: bool,
 ) -> None:
     """Simulate a genome, tracks and QTL tables with known distal effects."""
     from qtlgraph.simulate import simulate
 
     r = simulate(
-        out, seed=seed, preset=preset, distal=not no_distal, force=force, background=background
+        out,
+        seed=seed,
+        preset=preset,
+        distal=not no_distal,
+        force=force,
+        background=background,
+        jaspar=jaspar,
     )
     click.echo(
         f"{r.out}: {r.n_bins} bins, {r.n_links} true links, {r.n_files} files, "

@@ -44,14 +44,13 @@ def distal_change(codes, pos, alt, weight: np.ndarray, motifs) -> tuple[np.ndarr
     return delta @ weight, np.abs(delta[:, weight == 0]).sum(axis=1)
 
 
-def _partners(rng, codes, index, layout, covered, pos, p: LdParams):
+def _partners(rng, codes, index, layout, covered, pos, margin: int, p: LdParams):
     """LD partners of each causal SNP: positions and the causal SNP's index."""
     n = rng.integers(p.cluster_size[0] - 1, p.cluster_size[1], len(pos))
     owner = np.repeat(np.arange(len(pos)), n)
     bin_lo = layout.offsets[np.searchsorted(layout.offsets, pos, side="right") - 1]
     bin_lo = bin_lo + (pos - bin_lo) // index.bin_size * index.bin_size
     at = pos[owner] + rng.integers(-p.half_width, p.half_width + 1, len(owner))
-    margin = 16  # the widest matrix, so rescans stay inside the bin
     at = np.clip(at, bin_lo[owner] + margin, bin_lo[owner] + index.bin_size - margin)
     ok = (at < len(codes) - margin) & (at != pos[owner])
     at, owner = at[ok], owner[ok]
@@ -75,7 +74,8 @@ def build_clusters(
     delta, other = distal_change(codes, pos, alt, weight, motifs)
     ok = (delta != 0) & (other == 0)
     pos, ref, alt, delta = pos[ok], ref[ok], alt[ok], delta[ok]
-    t_pos, t_lead = _partners(rng, codes, index, layout, covered, pos, p)
+    margin = max(m.width for m in motifs) + 1  # rescans stay inside the bin
+    t_pos, t_lead = _partners(rng, codes, index, layout, covered, pos, margin, p)
     t_ref = codes[t_pos]
     t_alt = formula_alt(t_ref, t_pos)
     t_delta, t_other = distal_change(codes, t_pos, t_alt, weight, motifs)
@@ -147,7 +147,8 @@ def _background_snps(rng, model, peaks: Peaks, n_linked: int, p: QtlParams):
     pos, peak = null_snps(
         rng, codes, model.layout, model.covered, peaks, int(p.null_ratio * n_linked), p
     )
-    inside = (pos >= 16) & (pos < len(codes) - 16)  # rescans need the widest matrix around
+    margin = max(m.width for m in model.motifs) + 1  # rescans need the widest matrix around
+    inside = (pos >= margin) & (pos < len(codes) - margin)
     pos, peak = pos[inside], peak[inside]
     ref = codes[pos]
     alt = formula_alt(ref, pos)

@@ -16,6 +16,7 @@ Scores of a whole genome are computed from 4-mer codes (alphabet ACGTN): a matri
 
 from __future__ import annotations
 
+import warnings
 from importlib import resources
 from typing import NamedTuple
 
@@ -88,7 +89,9 @@ def jaspar_motifs(matrix_ids: list[str], release: str = "JASPAR2024") -> tuple[P
     db = jaspardb(release=release)
     out = []
     for mid in matrix_ids:
-        m = db.fetch_motif_by_id(mid.split(".")[0])
+        with warnings.catch_warnings():  # an unknown ID warns, then returns None
+            warnings.simplefilter("ignore")
+            m = db.fetch_motif_by_id(mid.split(".")[0])
         if m is None:
             raise InputError(f"{mid}: not a matrix of {release}")
         counts = np.array([m.counts[b] for b in "ACGT"]).T

@@ -187,12 +187,21 @@ def _summary(model: Model, seed, preset, distal, positive, variants, ranks, sour
 
 
 def write_realistic(
-    root: Path, seed: int, preset, distal: bool, background: str = "auto", progress: bool = True
+    root: Path,
+    seed: int,
+    preset,
+    distal: bool,
+    background: str = "auto",
+    progress: bool = True,
+    motifs=None,
 ) -> dict:
-    """Fill ``root`` with a ``realistic`` dataset; return the summary (truth/model.json)."""
+    """Fill ``root`` with a ``realistic`` dataset; return the summary (truth/model.json).
+
+    ``motifs`` replaces the shipped matrices (:func:`qtlgraph.simulate.pwm.jaspar_motifs`).
+    """
     p, q = TrackParams(), QtlParams()
     source, pieces = resolve_source(background)
-    model = build_realistic(seed, preset, pieces)
+    model = build_realistic(seed, preset, pieces, motifs)
     rng = [np.random.default_rng(s) for s in np.random.SeedSequence([seed, 1]).spawn(2)]
     nan_mask = out.track_gaps(rng[0], model, preset.unmappable_per_mb)
     observed, local, dist, positive = out.observed_tracks(

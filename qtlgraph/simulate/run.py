@@ -12,6 +12,7 @@ from qtlgraph.simulate.background import BACKGROUNDS
 from qtlgraph.simulate.large import write_hosted
 from qtlgraph.simulate.model import PRESETS, RealisticPreset
 from qtlgraph.simulate.output import write_dataset
+from qtlgraph.simulate.pwm import best_kmer, jaspar_motifs
 from qtlgraph.simulate.realistic_output import write_realistic
 
 
@@ -27,6 +28,22 @@ class SimulationResult(NamedTuple):
     seconds: float
 
 
+def _jaspar(ids: str | None, preset) -> tuple | None:
+    """The ``--jaspar`` matrices (None: the shipped ones), checked before anything is written."""
+    if ids is None:
+        return None
+    if not isinstance(preset, RealisticPreset):
+        raise InputError(f"--jaspar: only the realistic presets use matrices, not {preset.name!r}")
+    names = [i.strip() for i in ids.split(",") if i.strip()]
+    need = preset.n_distal + 3
+    if len(names) < need:
+        raise InputError(f"--jaspar: expected at least {need} matrix IDs, got {len(names)}")
+    motifs = jaspar_motifs(names)
+    for m in motifs:
+        best_kmer(m)  # an InputError names a matrix shorter than 8
+    return motifs
+
+
 def simulate(
     out: str | Path,
     seed: int = 0,
@@ -35,6 +52,7 @@ def simulate(
     force: bool = False,
     progress: bool = True,
     background: str = "auto",
+    jaspar: str | None = None,
 ) -> SimulationResult:
     """Write a complete simulated dataset to ``out`` (refused if non-empty without ``force``).
 
@@ -52,6 +70,9 @@ def simulate(
         background: ``realistic`` presets only: ``auto`` (hg38 pieces where present,
             else synthetic), ``hg38`` (required) or ``synthetic``. Same seed and source,
             same bytes; ``truth/model.json`` records the source used.
+        jaspar: ``realistic`` presets only: comma-separated JASPAR 2024 matrix IDs
+            (``MA0080,MA0466,...``, at least 5, each 8 or more positions) read through the
+            optional ``pyjaspar`` instead of the shipped matrices.
     """
     if preset not in PRESETS:
         raise InputError(f"--preset: expected one of {', '.join(PRESETS)}, got {preset!r}")
@@ -63,9 +84,10 @@ def simulate(
         raise InputError(f"--seed: expected a non-negative integer, got {seed}")
     t0 = time.perf_counter()
     chosen = PRESETS[preset]
+    motifs = _jaspar(jaspar, chosen)
     with staged_dir(out, force) as tmp:
         if isinstance(chosen, RealisticPreset):
-            summary = write_realistic(tmp, int(seed), chosen, distal, background, progress)
+            summary = write_realistic(tmp, int(seed), chosen, distal, background, progress, motifs)
         elif chosen.host is None:
             summary = write_dataset(tmp, int(seed), chosen, distal, progress)
         else:

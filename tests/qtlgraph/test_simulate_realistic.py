@@ -225,3 +225,19 @@ def test_distal_term_sits_at_targets_with_strong_sources(rt):
     assert d[drive == 0].max() < 0.05 * d.max()  # tails of neighbouring targets only
     on = drive > 0
     assert np.corrcoef(drive[on], d[on])[0, 1] > 0.9
+
+
+def test_jaspar_option(tmp_path):
+    with pytest.raises(InputError, match="only the realistic presets"):
+        simulate(tmp_path / "a", preset="tiny", jaspar="MA0080", progress=False)
+    with pytest.raises(InputError, match="at least 5"):
+        simulate(tmp_path / "a", preset="realistic-tiny", jaspar="MA0080,MA0466", progress=False)
+    assert not (tmp_path / "a").exists()
+    pytest.importorskip("pyjaspar")
+    ids = "MA0080,MA0466,MA0652,MA1929,MA0002,MA0079"  # MA1929: a 31-position CTCF matrix
+    with pytest.raises(InputError, match="MA9999"):
+        simulate(tmp_path / "a", preset="realistic-tiny", jaspar=ids + ",MA9999", progress=False)
+    simulate(tmp_path / "b", seed=1, preset="realistic-tiny", jaspar=ids, progress=False)
+    motifs = pd.read_csv(tmp_path / "b" / "truth" / "motifs.tsv", sep="\t")
+    assert motifs["matrix_id"].str.split(".").str[0].tolist() == ids.split(",")
+    assert motifs.loc[motifs["matrix_id"].str.startswith("MA1929"), "width"].item() == 31
