@@ -92,11 +92,15 @@ class BinCodes:
         order = np.argsort(rows, kind="stable")
         ordered = rows[order]
         starts = np.flatnonzero(np.diff(ordered, prepend=-2) != 1)
-        fd = self._file()
-        for lo, hi in zip(starts, np.append(starts[1:], len(rows))):
-            first, count = int(ordered[lo]), int(hi - lo)
-            data = os.pread(fd, count * width, self._offset + first * width)
-            out[order[lo:hi]] = np.frombuffer(data, dtype=np.uint8).reshape(count, width)
+        fd, dest, first = self._file(), order.tolist(), ordered.tolist()
+        ends = np.append(starts[1:], len(rows)).tolist()
+        for lo, hi in zip(starts.tolist(), ends):
+            offset, j = self._offset + first[lo] * width, dest[lo]
+            if dest[hi - 1] - j == hi - lo - 1:  # lands on consecutive rows: read in place
+                os.preadv(fd, [out[j : j + hi - lo]], offset)
+            else:
+                data = os.pread(fd, (hi - lo) * width, offset)
+                out[dest[lo:hi]] = np.frombuffer(data, dtype=np.uint8).reshape(hi - lo, width)
         return out
 
 

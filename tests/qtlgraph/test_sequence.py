@@ -220,6 +220,8 @@ def test_codes_cache_holds_every_bin_n_padded(fasta, tmp_path):
     assert codes.shape == (6, 4) and len(codes) == 6 and codes.dtype == np.uint8
     np.testing.assert_array_equal(codes[np.arange(6)], expected)
     np.testing.assert_array_equal(codes[[5, 0, 5, 2, 3]], np.asarray(expected)[[5, 0, 5, 2, 3]])
+    # rows 2 and 3 are one read landing on output rows 2 and 0: scattered
+    np.testing.assert_array_equal(codes[[3, 5, 2]], np.asarray(expected)[[3, 5, 2]])
     np.testing.assert_array_equal(codes[1:4], expected[1:4])
     np.testing.assert_array_equal(codes[-1], expected[-1])
     assert codes[np.array([], dtype=np.int64)].shape == (0, 4)
