@@ -33,39 +33,82 @@ class LoopLinks(NamedTuple):
     counts: dict[str, int]
 
 
+_COLUMNS = ["c1", "s1", "e1", "c2", "s2", "e2"]
+_COORDS = ("s1", "e1", "s2", "e2")
+_EXPECTED = "expected BEDPE: chrom1 start1 end1 chrom2 start2 end2, tab-separated"
+
+
+def _is_header(line: str) -> bool:
+    """A first line that names columns: ``#...``, or no coordinate column is a number."""
+    fields = line.rstrip("\r\n").split("\t")
+    coords = [fields[i].strip() for i in (1, 2, 4, 5) if i < len(fields)]
+    return line.startswith("#") or not any(c.lstrip("-").isdigit() for c in coords)
+
+
 def _read_bedpe(path: Path) -> pl.DataFrame:
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
+    """The six anchor columns of a plain or gzip BEDPE; a bad row is an error naming it."""
+    import io
+
+    from qtlgraph.inputs import read_bytes
+
+    data = read_bytes(path, "BEDPE loop file")
+    text = data.decode("utf-8", errors="replace")
+    first = text.split("\n", 1)[0]
+    if not text.strip():
+        raise InputError(f"{path}: empty loops file ({_EXPECTED})")
+    header = _is_header(first)
     try:
-        with open(path) as fh:
-            first = fh.readline()
-        if not first.strip():
-            raise InputError(f"{path}: empty loops file")
-        fields = first.split("\t")
-        header = first.startswith("#") or len(fields) < 6 or not fields[1].strip().isdigit()
         df = pl.read_csv(
-            path,
+            io.BytesIO(data),
             separator="\t",
-            has_header=header,
+            has_header=False,
+            skip_rows=1 if header else 0,
             infer_schema=False,
-            columns=list(range(6)),
             truncate_ragged_lines=True,
+            comment_prefix="#",
         )
-        df.columns = ["c1", "s1", "e1", "c2", "s2", "e2"]
-        ints = [pl.col(c).cast(pl.Int64) for c in ("s1", "e1", "s2", "e2")]
-        return df.with_columns(ints)
     except pl.exceptions.PolarsError as exc:
-        raise InputError(
-            f"{path}: expected BEDPE (chrom1 start1 end1 chrom2 start2 end2, "
-            f"tab-separated, integer coordinates): {str(exc).splitlines()[0]}"
-        ) from None
+        raise InputError(f"{path}: {_EXPECTED}: {str(exc).splitlines()[0]}") from None
+    if df.width < 6:
+        raise InputError(f"{path}: {df.width} column(s) per row, {_EXPECTED}")
+    df = df.select(df.columns[:6])
+    df.columns = _COLUMNS
+    raw = df
+    df = df.with_columns(pl.col(c).str.strip_chars().cast(pl.Int64, strict=False) for c in _COORDS)
+    _check_rows(df, raw, path, 2 if header else 1)
+    return df
+
+
+def _check_rows(df: pl.DataFrame, raw: pl.DataFrame, path: Path, first_line: int) -> None:
+    """Refuse missing or non-integer coordinates, negative starts and start > end.
+
+    One error names the first such row (its line number when the file has no comment
+    lines inside).
+    """
+    bad_value = pl.any_horizontal([pl.col(c).is_null() for c in _COLUMNS])  # cast failed
+    negative = (pl.col("s1") < 0) | (pl.col("s2") < 0)
+    reversed_ = (pl.col("s1") > pl.col("e1")) | (pl.col("s2") > pl.col("e2"))
+    checks = (
+        (bad_value, "a missing column or a coordinate that is not an integer"),
+        (negative.fill_null(False), "a negative start"),
+        (reversed_.fill_null(False), "a start after its end"),
+    )
+    for mask, what in checks:
+        rows = np.flatnonzero(df.select(mask).to_series().to_numpy())
+        if len(rows):
+            row = raw.row(int(rows[0]))
+            raise InputError(
+                f"{path}: line {first_line + int(rows[0])}: {what} "
+                f"({' '.join(str(v) for v in row)}); {_EXPECTED}, 0-based, start <= end"
+            )
 
 
 def read_loops(path: str | Path, index: BinIndex) -> LoopLinks:
     """Loop edges between anchor bins.
 
     Args:
-        path: BEDPE (tab-separated, first six columns used; a header line is skipped).
+        path: BEDPE, plain or gzip (tab-separated, first six columns used; a first line
+            starting with ``#`` or without numbers in its coordinate columns is a header).
         index: the genome's bins.
 
     Returns:
