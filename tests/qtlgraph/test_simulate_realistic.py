@@ -241,3 +241,14 @@ def test_jaspar_option(tmp_path):
     motifs = pd.read_csv(tmp_path / "b" / "truth" / "motifs.tsv", sep="\t")
     assert motifs["matrix_id"].str.split(".").str[0].tolist() == ids.split(",")
     assert motifs.loc[motifs["matrix_id"].str.startswith("MA1929"), "width"].item() == 31
+
+
+def test_no_distal_changes_only_the_histone_tracks_and_effects(rt, tmp_path):
+    null = tmp_path / "null"
+    simulate(null, seed=SEED, preset="realistic-tiny", distal=False, progress=False)
+    a, b = _hashes(rt), _hashes(null)
+    same = [k for k in a if k.startswith("qtl/") or "accessibility" in k or k == "genome.fa"]
+    assert len(same) == 10 and all(a[k] == b[k] for k in same)
+    assert a["tracks/mono.H3K27ac.bw"] != b["tracks/mono.H3K27ac.bw"]
+    v = pd.read_csv(null / "truth" / "variants.tsv.gz", sep="\t")
+    assert (v["true_effect"] == 0).all() and (v["qtl_mean"] != 0).any()
