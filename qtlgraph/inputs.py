@@ -146,11 +146,18 @@ def read_bytes(path: str | Path, what: str) -> bytes:
     return data[3:] if data.startswith(b"\xef\xbb\xbf") else data
 
 
-def read_table(path: str | Path, what: str, **kwargs):
+def read_table(path: str | Path, what: str, *, allow_empty: bool = False, **kwargs):
     """A tab-separated table with a header as a pandas DataFrame (gzip or plain).
 
+    Args:
+        path: the file.
+        what: what it should be, for messages.
+        allow_empty: accept a header without rows (the caller checks columns first).
+        kwargs: passed to ``pandas.read_csv``.
+
     Raises:
-        InputError: missing, binary, damaged, empty or header-only (no rows) files.
+        InputError: missing, binary, damaged, empty or (unless ``allow_empty``)
+            header-only files.
     """
     import pandas as pd
 
@@ -165,6 +172,6 @@ def read_table(path: str | Path, what: str, **kwargs):
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         detail = str(exc).strip().splitlines()[0][:160]
         raise InputError(f"{path}: {what} is not a tab-separated table ({detail})") from None
-    if frame.empty:
+    if frame.empty and not allow_empty:
         raise InputError(f"{path}: {what} has a header but no rows")
     return frame

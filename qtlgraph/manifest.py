@@ -39,6 +39,7 @@ except ModuleNotFoundError:  # Python 3.10: the declared tomli backport
 
 from qtlgraph.errors import InputError
 from qtlgraph.genome import BUILTIN_BUILDS, Genome, canonical_chrom, load_genome
+from qtlgraph.inputs import read_bytes
 from qtlgraph.splits import Split
 from qtlgraph.tracks import open_bigwig
 
@@ -101,10 +102,10 @@ def load_dataset(path: str | Path, *, missing: str = "error") -> Dataset:
     path = Path(path).absolute()
     if not path.is_file():
         raise InputError(f"{path}: dataset manifest not found")
+    text = read_bytes(path, "dataset manifest (TOML)")  # binary refused, BOM stripped
     try:
-        with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as err:
+        doc = tomllib.loads(text.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: not valid TOML: {err}") from None
     problems: list[str] = []
     root = path.parent

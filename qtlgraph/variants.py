@@ -5,7 +5,6 @@ Positions are 1-based, as in VCF. Multi-allelic VCF records become one row per A
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 from typing import NamedTuple
 
@@ -14,6 +13,7 @@ import pandas as pd
 
 from qtlgraph.errors import InputError
 from qtlgraph.genome import canonical_chrom
+from qtlgraph.inputs import open_text, read_table
 from qtlgraph.sequence import GenomeSequence, substitute
 
 COLUMNS = ("chrom", "pos", "ref", "alt", "id")
@@ -31,10 +31,7 @@ _ALIASES = {
 _ALLELE = r"^[ACGTNacgtn]+$"
 
 
-def _open_text(path: Path):
-    with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rt") if gz else open(path)
+WHAT = "variant file (VCF, or a TSV with chrom, pos, ref, alt)"
 
 
 def read_variants(path: str | Path) -> pd.DataFrame:
@@ -46,20 +43,22 @@ def read_variants(path: str | Path) -> pd.DataFrame:
         (upper case), ``id`` (``chrom:pos:ref:alt`` where the file has none).
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: variant file not found")
-    with _open_text(path) as fh:
+    with open_text(path, WHAT) as fh:
         first = fh.readline()
+    if not first.strip():
+        raise InputError(f"{path}: empty {WHAT}")
     df = (
         _read_vcf(path)
         if first.startswith("##fileformat=VCF") or first.startswith("#CHROM")
         else _read_table(path)
     )
+    if df.empty:
+        raise InputError(f"{path}: no variants (a header but no rows)")
     return _validate(df, path)
 
 
 def _read_vcf(path: Path) -> pd.DataFrame:
-    with _open_text(path) as fh:
+    with open_text(path, WHAT) as fh:
         rows = [
             line.rstrip("\n").split("\t")[:5]
             for line in fh
@@ -74,7 +73,7 @@ def _read_vcf(path: Path) -> pd.DataFrame:
 
 
 def _read_table(path: Path) -> pd.DataFrame:
-    df = pd.read_csv(path, sep="\t", dtype=str, comment=None)
+    df = read_table(path, WHAT, allow_empty=True, dtype=str, comment=None)
     df.columns = [_ALIASES.get(c.strip().lower(), c.strip().lower()) for c in df.columns]
     missing = [c for c in COLUMNS[:4] if c not in df.columns]
     if missing:
@@ -89,14 +88,16 @@ def _validate(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     bad = np.flatnonzero(pos.isna().to_numpy() | (pos.fillna(0) < 1).to_numpy())
     if bad.size:
         raise InputError(
-            f"{path}: row {bad[0] + 1}: column pos: expected a 1-based integer, got {df['pos'].iloc[bad[0]]!r}"
+            f"{path}: row {bad[0] + 1}: column pos: expected a 1-based integer, "
+            f"got {df['pos'].iloc[bad[0]]!r}"
         )
     for col in ("ref", "alt"):
         ok = df[col].fillna("").str.match(_ALLELE)
         if not ok.all():
             i = int(np.flatnonzero(~ok.to_numpy())[0])
             raise InputError(
-                f"{path}: row {i + 1}: column {col}: expected A/C/G/T/N letters, got {df[col].iloc[i]!r}"
+                f"{path}: row {i + 1}: column {col}: expected A/C/G/T/N letters, "
+                f"got {df[col].iloc[i]!r}"
             )
     chrom = df["chrom"].map(canonical_chrom)
     ref, alt = df["ref"].str.upper(), df["alt"].str.upper()
@@ -117,7 +118,7 @@ class VariantWindows(NamedTuple):
 
 
 def variant_windows(seq: GenomeSequence, variants: pd.DataFrame, width: int) -> VariantWindows:
-    """One-hot windows with the reference and the alternative allele, ref checked against the genome.
+    """One-hot windows with the reference and the alternative allele, ref checked.
 
     Args:
         seq: the genome.

@@ -203,3 +203,12 @@ def test_default_split_without_any_test_chromosome(tmp_path):
         "[splits] test: none of the default test chromosomes ['chr1', 'chr8', 'chr21'] is in genome sim"
         in str(err.value)
     )
+
+
+def test_bom_is_stripped_and_binary_manifest_refused(tmp_path):
+    path = make_dataset(tmp_path)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert load_dataset(path).name == "toy"
+    path.write_bytes(bytes(range(256)))
+    with pytest.raises(InputError, match="binary content"):
+        load_dataset(path)

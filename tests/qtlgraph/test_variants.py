@@ -56,3 +56,29 @@ def test_windows_and_ref_mismatch(tmp_path):
     with pytest.raises(InputError, match=r"chr1:10: ref allele mismatch: expected 'T'.*found 'C'"):
         variant_windows(seq, read_variants(vcf), 5)
     assert np.array_equal(win.ref[0][:, 2], [0, 0, 1, 0])
+
+
+_VARIANTS_GZ = gzip.compress(
+    b"chrom\tpos\tref\talt\n" + b"".join(b"chr1\t%d\tA\tC\n" % i for i in range(1, 5000))
+)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "empty variant file"),
+        (b"chrom\tpos\tref\talt\n", "no variants"),
+        (b"##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\n", "no variants"),
+        (bytes(range(256)), "binary content"),
+        (_VARIANTS_GZ[: len(_VARIANTS_GZ) // 2], "truncated"),
+    ],
+)
+def test_empty_header_only_binary_or_truncated_variants_refused(tmp_path, content, message):
+    (tmp_path / "v.tsv").write_bytes(content)
+    with pytest.raises(InputError, match=message):
+        read_variants(tmp_path / "v.tsv")
+
+
+def test_bom_before_the_variant_header(tmp_path):
+    (tmp_path / "v.tsv").write_bytes(b"\xef\xbb\xbfchrom\tpos\tref\talt\nchr1\t5\ta\tC\n")
+    assert read_variants(tmp_path / "v.tsv")["ref"].tolist() == ["A"]
