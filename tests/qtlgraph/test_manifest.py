@@ -200,7 +200,8 @@ def test_default_split_without_any_test_chromosome(tmp_path):
     with pytest.raises(InputError) as err:
         load_dataset(path, missing="nan")
     assert (
-        "[splits] test: none of the default test chromosomes ['chr1', 'chr8', 'chr21'] is in genome sim"
+        "[splits] test: none of the default test chromosomes ['chr1', 'chr8', 'chr21'] "
+        "is in genome sim"
         in str(err.value)
     )
 
