@@ -4,8 +4,8 @@ Inputs of one bin: its sequence as base codes (one-hot built per batch), the cel
 accessibility at ``acc_resolution`` over the bin, and optionally the accessibility over the
 bin plus ``flank`` on each side at ``flank_resolution``. Accessibility is read with
 ``bin_profile`` in one pass per track and put on a ``log1p`` scale (NaN and negatives ->
-0, the model boundary rule). Targets are ``log1p`` of each mark's bin mean; NaN stays NaN
-and is masked by the loss and the metrics.
+0, the model boundary rule). Targets are :func:`qtlgraph.tracks.bin_target` (``log1p`` of
+each mark's bin mean); NaN stays NaN and is masked by the loss and the metrics.
 
 Sequence is read one block of consecutive bins at a time (one file read per block of a
 chromosome, then slicing), never one read per bin.
@@ -18,8 +18,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
-from qtlgraph.encoders.bin_encoder import BinEncoderConfig
 
+from qtlgraph.encoders.bin_encoder import BinEncoderConfig
 from qtlgraph.errors import InputError
 from qtlgraph.genome import BinIndex
 
@@ -90,18 +90,18 @@ def accessibility_inputs(
 
 
 def mark_targets(cell, marks: tuple[str, ...], index: BinIndex) -> np.ndarray:
-    """``log1p`` of each mark's bin mean for one cell type; NaN where absent or no data.
+    """Each mark's per-bin target (:func:`qtlgraph.tracks.bin_target`, ``log1p`` of the bin
+    mean) for one cell type; NaN where absent or no data.
 
     Shapes:
         -> (n_bins, len(marks)) float32.
     """
-    from qtlgraph.tracks import bin_stat
+    from qtlgraph.tracks import bin_target
 
     out = np.full((index.n_bins, len(marks)), np.nan, dtype=np.float32)
     for j, mark in enumerate(marks):
         if mark in cell.marks:
-            mean = bin_stat(cell.marks[mark], index, stat="mean")
-            out[:, j] = np.log1p(np.where(mean > -1, mean, np.nan))
+            out[:, j] = bin_target(cell.marks[mark], index)
     return out
 
 
@@ -150,6 +150,7 @@ def sequence_codes(sequence, index: BinIndex, bins: np.ndarray, *, block: int = 
         sequence: a ``qtlgraph.sequence.GenomeSequence`` (``.codes(chrom, start, end)``).
         index: the bin index.
         bins: global bin ids, ascending.
+        block: the most consecutive bins read at once.
 
     Shapes:
         bins: (N,) -> (N, bin_size) uint8.

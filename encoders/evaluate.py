@@ -8,9 +8,11 @@ Two sets of metrics per cell type and mark:
   binarised mark (signal > threshold). A random ``base_fraction`` of the bases is scored
   (default 1 %, about 4.4 M bases per track on hg38 chr1, 8, 21; ``n_bases`` in the
   results) because sorting all 440 M is neither needed nor affordable on a small machine.
-* 10 kb bins: the prediction averaged over each bin's bases against the bin mean of the
-  mark bigWig, Pearson / Spearman (and MSE for regression losses), so base-resolution
-  models sit in the same table as the per-bin and graph models.
+* 10 kb bins: the project's one per-bin target (:func:`qtlgraph.tracks.bin_target`,
+  ``log1p`` of the mark bigWig's bin mean) against the prediction averaged over each bin's
+  bases and put through the same transform (``log1p``), Pearson / Spearman (and MSE for
+  regression losses), so base-resolution models sit in the same table as the per-bin and
+  graph models, on the same scale.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from qtlgraph.encoders.baselines import conditioning_cells, make_inputs, outputs_for_cell
 
+from qtlgraph.encoders.baselines import conditioning_cells, make_inputs, outputs_for_cell
 from qtlgraph.errors import InputError
+from qtlgraph.tracks import TARGET
 
 BIN_SIZE = 10_000
 
@@ -70,6 +73,7 @@ def predict_tiles(
         ``marks`` (B, C, M, length) the raw mark signal.
     """
     import torch
+
     from qtlgraph.encoders.losses import output_transform
 
     n_cells, n_marks = len(reader.dataset.cell_types), len(reader.dataset.marks)
@@ -137,13 +141,14 @@ def accumulate(
 
 
 def bin_targets(dataset, index, chroms: list[str]) -> np.ndarray:
-    """Bin means of every mark bigWig on ``chroms`` placed at their global bin ids.
+    """The per-bin target (``log1p`` of the bin mean) of every mark bigWig on ``chroms``,
+    placed at their global bin ids.
 
     Shapes:
         -> (C, M, index.n_bins) float32, NaN outside ``chroms`` and where there is no data.
     """
     from qtlgraph.genome import BinIndex
-    from qtlgraph.tracks import bin_stat
+    from qtlgraph.tracks import bin_target
 
     sub = BinIndex(dataset.genome.subset(chroms), index.bin_size)
     where = np.concatenate(
@@ -153,19 +158,20 @@ def bin_targets(dataset, index, chroms: list[str]) -> np.ndarray:
     for i, cell in enumerate(dataset.cell_types):
         for j, mark in enumerate(dataset.marks):
             if mark in cell.marks:
-                out[i, j, where] = bin_stat(cell.marks[mark], sub, "mean", missing="nan")
+                out[i, j, where] = bin_target(cell.marks[mark], sub, missing="nan")
     return out
 
 
 def metric_rows(acc: Accumulated, targets: np.ndarray, dataset, *, kind: str):
     """results.json ``metrics`` rows and the ``bin_predictions`` columns (test bins only)."""
     from qtlgraph import metrics
+    from qtlgraph.tracks import target_transform
 
     rows, frames = [], []
     scored = np.flatnonzero(acc.counts > 0)
     for c, cell in enumerate(dataset.cell_types):
         for k, mark in enumerate(dataset.marks):
-            pred = acc.sums[c, k, scored] / acc.counts[scored]
+            pred = target_transform(acc.sums[c, k, scored] / acc.counts[scored])
             target = targets[c, k, scored]
             lab, sco = np.concatenate(acc.labels[c][k]), np.concatenate(acc.scores[c][k])
             ok = np.isfinite(target)
@@ -274,11 +280,14 @@ class LoadedRun(NamedTuple):
 
 
 def load_run(run_dir: str | Path, dataset_path: str | Path | None = None) -> LoadedRun:
-    """Rebuild a ``train-unet`` run: model (weights from ``checkpoint.pt``), dataset, reader."""
+    """Rebuild a ``train-unet`` run: model, dataset, reader.
+
+    The weights are those of the best validation epoch when the checkpoint keeps one
+    (``"best"``), else the last epoch's.
+    """
     from qtlgraph.encoders.baselines import baseline_spec
     from qtlgraph.encoders.unet import UNet, UNetConfig
     from qtlgraph.encoders.windows import QuantileMap, TrackReader
-
     from qtlgraph.manifest import load_dataset
     from qtlgraph.runtime import load_checkpoint, read_json
 
@@ -290,11 +299,27 @@ def load_run(run_dir: str | Path, dataset_path: str | Path | None = None) -> Loa
         )
     dataset = load_dataset(dataset_path or config["dataset"], missing="nan")
     model = UNet(UNetConfig(**config["unet"]))
-    model.load_state_dict(load_checkpoint(run_dir / "checkpoint.pt")["model"])
+    ckpt = load_checkpoint(run_dir / "checkpoint.pt")
+    model.load_state_dict((ckpt.get("best") or ckpt)["model"])
     qmap = QuantileMap(**config["quantile_map"]) if config.get("quantile_map") else None
     return LoadedRun(
         model, config, baseline_spec(config["baseline"]), dataset, TrackReader(dataset, qmap)
     )
+
+
+TRAINING_KEYS = ("history", "best_epoch", "epochs_run", "stopped_early", "windows_seen", "seconds")
+
+
+def _training_keys(run_dir: Path) -> dict:
+    """The training keys of a run's existing ``results.json`` (none when there is none)."""
+    from qtlgraph.runtime import read_json
+
+    path = run_dir / "results.json"
+    old = read_json(path) if path.is_file() else {}
+    kept = {k: old[k] for k in TRAINING_KEYS if isinstance(old, dict) and k in old}
+    if isinstance(kept.get("seconds"), dict):
+        kept["seconds"] = {k: v for k, v in kept["seconds"].items() if k != "evaluate"}
+    return kept
 
 
 def evaluate_run(
@@ -305,21 +330,32 @@ def evaluate_run(
     device="cpu",
     seed: int = 0,
     bin_size: int = BIN_SIZE,
+    extra: dict | None = None,
 ) -> dict:
     """Evaluate a run on its dataset's test chromosomes; write ``results.json`` and
     ``bin_predictions.parquet`` into the run directory and return the results.
+
+    ``extra`` adds keys to ``results.json`` (the training history, best epoch and
+    seconds of :func:`qtlgraph.encoders.unet_run.train_unet_run`); without it a
+    re-evaluation keeps those of the run's previous ``results.json``. The evaluation's
+    own seconds go under ``seconds.evaluate``.
     """
+    import time
+
     from qtlgraph.genome import BinIndex
     from qtlgraph.runtime import write_json
 
     if not 0 < base_fraction <= 1:
         raise InputError(f"--base-fraction {base_fraction}: expected a value in (0, 1]")
+    t0 = time.perf_counter()
+    extra = _training_keys(Path(run_dir)) if extra is None else extra
     run = load_run(run_dir)
     cfg, ds = run.config, run.dataset
     chroms = [c for c in ds.split.test if c in ds.genome.sizes]
     if not chroms:
         raise InputError(
-            f"dataset {ds.name}: none of the test chromosomes {list(ds.split.test)} is in the genome"
+            f"dataset {ds.name}: none of the test chromosomes {list(ds.split.test)} "
+            "is in the genome"
         )
     index = BinIndex(ds.genome, bin_size)
     length = cfg["unet"]["length"]
@@ -341,6 +377,7 @@ def evaluate_run(
     results = {
         "run": cfg["run"],
         "model": cfg["model"],
+        "target": TARGET,
         "metrics": rows,
         "evaluation": {
             "test_chromosomes": chroms,
@@ -349,6 +386,11 @@ def evaluate_run(
             "base_fraction": base_fraction,
             "threshold": cfg["threshold"],
         },
+        **(extra or {}),
+    }
+    results["seconds"] = {
+        **results.get("seconds", {}),
+        "evaluate": round(time.perf_counter() - t0, 2),
     }
     write_bin_predictions(Path(run_dir) / "bin_predictions.parquet", frames)
     write_json(Path(run_dir) / "results.json", results)

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from qtlgraph.encoders.losses import MaskedLoss, masked_loss  # noqa: F401  (re-exported)
 from torch import nn
 
-from qtlgraph.runtime import load_checkpoint, save_checkpoint, seed_everything
+from qtlgraph.encoders.losses import MaskedLoss, masked_loss  # noqa: F401  (re-exported)
+from qtlgraph.runtime import is_rank_zero, load_checkpoint, save_checkpoint, seed_everything
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -313,4 +313,86 @@ def fit(
         if ctx.is_main:
             _save(path, model, optimizer, loss_fn, scheduler, epoch, history, extra_state)
         barrier(ctx)
+    return history
+
+
+def _better(best: dict | None, row: dict, model: nn.Module) -> dict | None:
+    """``best`` replaced by this epoch (``row`` of the history, weights of ``model``) if its
+    validation loss is lower; a non-finite loss never wins.
+    """
+    loss = row.get("valid_loss", float("nan"))
+    if not np.isfinite(loss) or (best is not None and loss >= best["valid_loss"]):
+        return best
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return {"epoch": int(row["epoch"]), "valid_loss": float(loss), "model": state}
+
+
+def stale_epochs(history: list[dict], best: dict | None) -> int:
+    """Epochs run since the best validation epoch (0 without one)."""
+    return int(history[-1]["epoch"]) - best["epoch"] if history and best else 0
+
+
+def fit_best(
+    model: nn.Module,
+    train_loader: Iterable,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    *,
+    epochs: int,
+    run_dir: str | Path,
+    valid_loader: Iterable | None,
+    patience: int = 0,
+    resume: bool = False,
+    extra_state: dict[str, Any] | None = None,
+    **fit_options: Any,
+) -> list[dict]:
+    """:func:`fit` one epoch at a time, keeping the epoch with the lowest validation loss.
+
+    The best epoch travels in the checkpoint as ``best`` (``epoch``, ``valid_loss``,
+    ``model``), so ``resume`` keeps it. With ``patience`` > 0 training stops early once
+    ``patience`` epochs in a row have not lowered the validation loss. At the end
+    ``model`` holds the best epoch's weights (the last epoch's without a validation set).
+
+    Args:
+        model: the module to train; ends with the best epoch's weights.
+        train_loader: yields ``(inputs, target)``.
+        optimizer: steps once per batch.
+        loss_fn: ``loss_fn(pred, target) -> scalar``.
+        epochs: the most epochs to run (on resume: in total).
+        run_dir: where ``checkpoint.pt`` is written.
+        valid_loader: the validation batches (None: the last epoch is kept).
+        patience: epochs without improvement before stopping; 0 runs every epoch.
+        resume: continue from ``run_dir/checkpoint.pt`` (its best epoch included).
+        extra_state: more checkpoint entries (e.g. ``config``).
+        fit_options: passed to :func:`fit` (``device``, ``seed``, ``scheduler``, ...).
+
+    Returns:
+        The history (as :func:`fit`), one row per epoch run.
+    """
+    path = Path(run_dir) / CHECKPOINT
+    history, best = [], None
+    if resume and path.is_file():
+        ckpt = load_checkpoint(path)
+        history, best = list(ckpt.get("history", [])), ckpt.get("best")
+        model.load_state_dict(ckpt["model"])
+    for epoch in range(len(history) + 1, epochs + 1):
+        if patience > 0 and stale_epochs(history, best) >= patience:
+            break
+        history = fit(
+            model,
+            train_loader,
+            optimizer,
+            loss_fn,
+            epochs=epoch,
+            run_dir=run_dir,
+            resume=resume or epoch > 1,
+            valid_loader=valid_loader,
+            extra_state={**(extra_state or {}), "best": best},
+            **fit_options,
+        )
+        best = _better(best, history[-1], model)
+        if path.is_file() and is_rank_zero():
+            save_checkpoint(path, {**load_checkpoint(path), "best": best})
+    if best is not None:
+        model.load_state_dict(best["model"])
     return history

@@ -8,6 +8,9 @@ conditioning cell type per window. Window ``i`` of epoch ``e`` is a pure functio
 Accessibility is quantile-normalised across cell types as Leopard does for DNase
 (genome-wide, before windowing): a quantile map per cell type is fitted on positions
 sampled from the training chromosomes and applied by interpolation (:func:`fit_quantile_map`).
+Leopard's augmentation, random scaling of the conditioning cell type's accessibility
+channel by a factor uniform in ``SCALE_RANGE`` per training window, is an option
+(``scale_augment``) of :class:`RandomWindows`.
 """
 
 from __future__ import annotations
@@ -17,12 +20,15 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from qtlgraph.encoders.baselines import BaselineSpec, make_inputs, make_targets
 from torch.utils.data import Dataset as TorchDataset
 
+from qtlgraph.encoders.baselines import N_BASES, BaselineSpec, make_inputs, make_targets
 from qtlgraph.errors import InputError
 from qtlgraph.genome import canonical_chrom
 from qtlgraph.tracks import binarize, open_bigwig
+
+#: Leopard's random magnitude of the accessibility input (``min_mag``, ``max_mag`` in its train.py)
+SCALE_RANGE = (0.9, 1.15)
 
 
 class QuantileMap(NamedTuple):
@@ -159,6 +165,9 @@ class RandomWindows(TorchDataset):
         length: window length in bp.
         loss: loss kind (``bce`` binarises the targets).
         seed: base seed; window i of epoch e is drawn from ``(seed, e, i)``.
+        threshold: ``bce`` label threshold on the raw signal.
+        scale_augment: multiply the conditioning cell type's accessibility channel by a
+            factor uniform in :data:`SCALE_RANGE` (models with accessibility only).
 
     Shapes:
         item: inputs (n_in, length) float32, target (n_out, length) float32 (NaN = missing)
@@ -174,18 +183,20 @@ class RandomWindows(TorchDataset):
         loss: str = "bce",
         seed: int = 0,
         threshold: float = 2.0,
+        scale_augment: bool = False,
     ) -> None:
         sizes = reader.dataset.genome.sizes
         chroms = [c for c in chroms if sizes[c] >= length]
         if not chroms:
             raise InputError(
-                f"dataset {reader.dataset.name}: no training chromosome is at least {length} bp long"
+                f"dataset {reader.dataset.name}: no training chromosome is at least "
+                f"{length} bp long"
             )
         if n_windows < 1:
             raise InputError(f"--windows {n_windows}: expected at least 1")
         self.reader, self.spec, self.chroms = reader, spec, chroms
         self.n_windows, self.length, self.loss, self.seed = n_windows, length, loss, seed
-        self.threshold = threshold
+        self.threshold, self.scale_augment = threshold, scale_augment
         lengths = np.array([sizes[c] - length + 1 for c in chroms], dtype=np.float64)
         self.weights = lengths / lengths.sum()
         self.epoch = 1
@@ -203,12 +214,20 @@ class RandomWindows(TorchDataset):
         start = int(rng.integers(0, self.reader.dataset.genome.sizes[chrom] - self.length + 1))
         return chrom, start, int(rng.integers(0, len(self.reader.dataset.cell_types)))
 
+    def scale(self, i: int) -> float:
+        """The accessibility factor of window ``i`` this epoch (1 without augmentation)."""
+        if not (self.scale_augment and self.spec.accessibility):
+            return 1.0
+        return float(np.random.default_rng([self.seed, self.epoch, i, 1]).uniform(*SCALE_RANGE))
+
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         chrom, start, cell = self.draw(i)
         w = self.reader.window(chrom, start, self.length)
         cells = np.array([cell])
         access = w.access[None] if self.spec.accessibility else None
         x = make_inputs(self.spec, w.onehot[None], access, cells)[0]
+        if self.spec.accessibility:
+            x[N_BASES] *= self.scale(i)  # the own track only; the average stays as it is
         y = make_targets(self.spec, mark_targets(w.marks, self.loss, self.threshold)[None], cells)[
             0
         ]

@@ -408,7 +408,7 @@ def load_graph_data(
     from qtlgraph.genome import BinIndex
     from qtlgraph.gnn.controls import shuffle_sources
     from qtlgraph.manifest import load_dataset
-    from qtlgraph.tracks import dataset_accessibility, dataset_targets
+    from qtlgraph.tracks import dataset_accessibility, dataset_bin_targets
 
     if kmer < 0 or kmer_top < 0:
         raise InputError(f"--kmer {kmer} / --kmer-top {kmer_top}: expected non-negative integers")
@@ -439,7 +439,7 @@ def load_graph_data(
         nb = neighbor_edges(chrom, len(edge_types) - 1, index.bin_size)
         edges = [CellEdges(*(np.concatenate([a, b]) for a, b in zip(e, nb))) for e in edges]
     access = np.log1p(np.maximum(dataset_accessibility(ds, index), 0.0))[:, :, None]
-    targets = np.log1p(np.maximum(dataset_targets(ds, index), 0.0)).transpose(0, 2, 1)
+    targets = dataset_bin_targets(ds, index).transpose(0, 2, 1)
     split = replace(ds.split, held_out_cell_type=holdout_cell_type or ds.split.held_out_cell_type)
     masks = split_masks(split, index, names)
     if kmer:

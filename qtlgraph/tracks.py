@@ -253,6 +253,45 @@ def dataset_targets(
     return out
 
 
+#: The name every run records for its per-bin target (``config.json`` / ``results.json``).
+TARGET = "log1p(bin mean)"
+
+
+def target_transform(mean: np.ndarray) -> np.ndarray:
+    """The per-bin target of a bin mean: ``log1p(max(mean, 0))``; NaN stays NaN.
+
+    Applied to a mark's bigWig bin mean (:func:`bin_target`) and to a base-resolution
+    model's output averaged over the bin, so both sit on one scale.
+
+    Shapes:
+        any -> same, float32.
+    """
+    return np.log1p(np.maximum(np.asarray(mean, dtype=np.float32), 0.0)).astype(np.float32)
+
+
+def bin_target(path: str | Path, index: BinIndex, *, missing: str = "error") -> np.ndarray:
+    """The project's one per-bin target of a mark track: ``log1p`` of the bin mean.
+
+    The mean is over the bin's covered bases (the last, shorter bin of a chromosome over
+    its own bases); negative means count as 0; bins without data stay NaN (masked from
+    losses and metrics).
+
+    Shapes:
+        -> (index.n_bins,) float32.
+    """
+    return target_transform(bin_stat(path, index, "mean", missing=missing))
+
+
+def dataset_bin_targets(dataset, index: BinIndex, *, missing: str = "error") -> np.ndarray:
+    """:func:`bin_target` of every cell type and mark of a dataset (what every run trains
+    on and is scored against).
+
+    Shapes:
+        -> (n_cell_types, n_marks, index.n_bins) float32; all-NaN where a cell type lacks a mark.
+    """
+    return target_transform(dataset_targets(dataset, index, "mean", missing=missing))
+
+
 def dataset_accessibility(
     dataset, index: BinIndex, *, normalize: bool = True, missing: str = "error"
 ) -> np.ndarray:

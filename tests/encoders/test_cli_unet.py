@@ -51,16 +51,23 @@ def test_train_unet_and_evaluate_end_to_end(tiny_dataset, tmp_path):
     assert results["model"] == "unet:B" and len(results["metrics"]) == 4
     row = results["metrics"][0]
     assert row["n"] == 4 and 0 <= row["pr_auc"] <= 1 and 0 <= row["roc_auc"] <= 1
+    assert results["target"] == "log1p(bin mean)" and len(results["history"]) == 2
+    assert results["best_epoch"] in (1, 2) and results["epochs_run"] == 2
     bins = pd.read_parquet(runs[0] / "bin_predictions.parquet")
     assert list(bins.columns) == ["cell_type", "mark", "bin", "pred", "target"]
     assert len(bins) == 2 * 2 * 4 and bins["bin"].max() == 3  # chr1 = 40 kb = bins 0-3
     assert ((bins["pred"] >= 0) & (bins["pred"] <= 1)).all()
     config = json.loads((runs[0] / "config.json").read_text())
     assert config["unet"]["in_channels"] == 4 and config["unet"]["out_channels"] == 4
+    assert config["target"] == "log1p(bin mean)"
     md = tmp_path / "table.md"
     res = runner.invoke(cli, ["evaluate", str(runs[0]), str(runs[1]), "--out", str(md)])
     assert res.exit_code == 0, res.output
     assert md.read_text() == res.output and res.output.count("unet:") == 8
+    res = runner.invoke(cli, ["evaluate", str(runs[0]), "--recompute", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    again = json.loads((runs[0] / "results.json").read_text())
+    assert len(again["history"]) == 2 and set(again["seconds"]) == {"train", "evaluate"}
 
 
 def test_resume_extends_training(tiny_dataset, tmp_path):

@@ -2,8 +2,8 @@ import json
 
 import numpy as np
 import pytest
-from qtlgraph.encoders.evaluate import Tile, comparison_table, tile_windows, to_markdown
 
+from qtlgraph.encoders.evaluate import Tile, comparison_table, tile_windows, to_markdown
 from qtlgraph.metrics import pr_auc
 
 
@@ -51,3 +51,25 @@ def test_comparison_table_and_markdown(tmp_path):
     md = to_markdown(df)
     assert "| a | unet:A | mono | H3K27ac | all | 3 | 0.500 | 0.250 | 0.750 | 0.800 |" in md
     assert "| b | unet:A | mono | H3K27ac | all | 3 | - |" in md
+
+
+def test_bin_predictions_go_through_the_target_transform():
+    from types import SimpleNamespace
+
+    from qtlgraph.encoders.evaluate import Accumulated, metric_rows
+
+    # bin 0 unscored; bins 1-3: base outputs summing to 2, 6 and 3 over 2, 3 and 1 bases
+    acc = Accumulated(
+        sums=np.array([[[0.0, 2.0, 6.0, 3.0]]]),
+        counts=np.array([0, 2, 3, 1]),
+        labels=[[[np.array([0.0, 1.0])]]],
+        scores=[[[np.array([0.2, 0.9])]]],
+    )
+    ds = SimpleNamespace(cell_types=[SimpleNamespace(name="mono")], marks=("H3K27ac",))
+    targets = np.log1p(np.array([[[np.nan, 1.0, 2.0, 3.0]]], np.float32))  # bin_targets' scale
+    rows, frames = metric_rows(acc, targets, ds, kind="bce")
+    cell, mark, bins, pred, target = frames[0]
+    assert bins.tolist() == [1, 2, 3]
+    np.testing.assert_allclose(pred, np.log1p([1.0, 2.0, 3.0]), rtol=1e-6)  # log1p(bin mean)
+    np.testing.assert_allclose(target, pred, rtol=1e-6)  # one scale: equal where they agree
+    assert rows[0]["pearson"] == pytest.approx(1.0) and rows[0]["roc_auc"] == 1.0

@@ -1,9 +1,10 @@
+import numpy as np
 import torch
-from qtlgraph.encoders.losses import MaskedLoss
-from qtlgraph.encoders.train import fit, predict, train_epoch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from qtlgraph.encoders.losses import MaskedLoss
+from qtlgraph.encoders.train import fit, predict, train_epoch
 from qtlgraph.runtime import load_checkpoint
 
 
@@ -116,3 +117,33 @@ def test_fit_is_reproducible(tmp_path):
     a, _ = _run(tmp_path / "a", 1)
     b, _ = _run(tmp_path / "b", 1)
     torch.testing.assert_close(a[0].weight, b[0].weight, rtol=0, atol=0)
+
+
+def test_fit_best_keeps_the_best_epoch_and_stops_early(tmp_path):
+    from qtlgraph.encoders.train import fit_best
+
+    # w steps 0 -> 0.5 -> 0.75 -> 0.875 towards the training target 1 (SGD, lr 0.25, x = 1);
+    # the validation target 0.3 is closest after epoch 1, so epochs 2 and 3 are stale
+    x = torch.ones(1, 1)
+    train, valid = [(x, torch.ones(1, 1))], [(x, torch.full((1, 1), 0.3))]
+
+    def run(epochs, resume=False):
+        model = nn.Linear(1, 1, bias=False)
+        nn.init.zeros_(model.weight)
+        opt = torch.optim.SGD(model.parameters(), lr=0.25)
+        common = dict(run_dir=tmp_path, valid_loader=valid, device="cpu", resume=resume)
+        history = fit_best(
+            model, train, opt, MaskedLoss("mse"), epochs=epochs, patience=2, **common
+        )
+        return model, history
+
+    model, history = run(10)
+    assert [h["epoch"] for h in history] == [1, 2, 3]  # stopped after 2 stale epochs
+    np.testing.assert_allclose(
+        [h["valid_loss"] for h in history], [0.04, 0.2025, 0.330625], rtol=1e-6
+    )
+    assert model.weight.item() == 0.5  # the best epoch's weights, not the last (0.875)
+    ckpt = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert ckpt["epoch"] == 3 and ckpt["best"]["epoch"] == 1
+    model, again = run(10, resume=True)  # a finished run stays finished
+    assert len(again) == 3 and model.weight.item() == 0.5

@@ -64,3 +64,20 @@ def test_random_windows_reproducible_and_from_train_chroms(reader):
     assert all(c in ("chr3", "chr4") and 0 <= s <= 6000 - 512 for c, s, _ in draws)
     ds.set_epoch(2)
     assert [ds.draw(i) for i in range(6)] != draws
+
+
+def test_scale_augment_scales_the_own_accessibility_channel_only(reader):
+    from qtlgraph.encoders.windows import SCALE_RANGE
+
+    common = dict(chroms=["chr3", "chr4"], n_windows=6, length=512, seed=1)
+    plain = RandomWindows(reader, baseline_spec("B"), **common)
+    scaled = RandomWindows(reader, baseline_spec("B"), scale_augment=True, **common)
+    factors = [scaled.scale(i) for i in range(6)]
+    assert all(SCALE_RANGE[0] <= f <= SCALE_RANGE[1] for f in factors) and len(set(factors)) == 6
+    for i in range(6):
+        (x0, y0), (x1, y1) = plain[i], scaled[i]
+        np.testing.assert_allclose(x1[4].numpy(), x0[4].numpy() * factors[i], rtol=1e-6)
+        assert np.array_equal(x1[[0, 1, 2, 3, 5]].numpy(), x0[[0, 1, 2, 3, 5]].numpy())
+        assert np.array_equal(y1.numpy(), y0.numpy(), equal_nan=True)
+    a = RandomWindows(reader, baseline_spec("A"), scale_augment=True, **common)
+    assert a.scale(0) == 1.0  # no accessibility input: nothing to scale

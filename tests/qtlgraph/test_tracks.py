@@ -10,12 +10,15 @@ from qtlgraph.errors import InputError
 from qtlgraph.genome import BinIndex, Genome
 from qtlgraph.tracks import (
     average_track,
+    TARGET,
     bin_profile,
     bin_stat,
+    bin_target,
     binarize,
     quantile_normalize,
     read_region,
     region_stat,
+    target_transform,
 )
 
 GENOME = Genome("toy", ("chr1", "chr2"), (25, 12))
@@ -52,6 +55,19 @@ def test_bin_mean_and_max_by_hand(toy_bw):
     index = BinIndex(GENOME, 10)
     np.testing.assert_allclose(bin_stat(toy_bw, index, "mean"), [1.5, 3, 5, 4, NAN])
     np.testing.assert_allclose(bin_stat(toy_bw, index, "max"), [2, 3, 5, 4, NAN])
+
+
+def test_bin_target_is_log1p_of_the_bin_mean(toy_bw, tmp_path):
+    # chr1 bins [0,10) mean 1.5, [10,20) only [10,15) covered -> 3, short last bin [20,25) -> 5;
+    # chr2 [0,10) covered [0,4) -> 4, short last bin [10,12) no data -> NaN
+    target = bin_target(toy_bw, BinIndex(GENOME, 10))
+    assert target.dtype == np.float32 and TARGET == "log1p(bin mean)"
+    np.testing.assert_allclose(
+        target, [np.log(2.5), np.log(4), np.log(6), np.log(5), NAN], rtol=1e-6
+    )
+    neg = write_bigwig(tmp_path / "neg.bw", [("chr1", 25), ("chr2", 12)], [("chr1", 0, 10, -0.5)])
+    np.testing.assert_allclose(bin_target(neg, BinIndex(GENOME, 10)), [0, NAN, NAN, NAN, NAN])
+    np.testing.assert_allclose(target_transform(np.array([NAN, -3.0, np.e - 1])), [NAN, 0, 1])
 
 
 def test_profile_partial_last_bin_and_gaps(toy_bw):
