@@ -1,4 +1,5 @@
 import numpy as np
+
 from qtlgraph.gnn.controls import shuffle_sources
 from qtlgraph.gnn.data import CellEdges
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
-from qtlgraph.gnn.kmers import canonical_index, kmer_spectrum
 
 from qtlgraph.errors import InputError
+from qtlgraph.gnn.kmers import canonical_index, kmer_spectrum
 
 
 def test_canonical_columns():
