@@ -112,7 +112,8 @@ def _motifs_frame(model: Model, ranks: dict, p: TrackParams) -> pd.DataFrame:
     return frame
 
 
-def _background_frame(model: Model, source: str) -> pd.DataFrame:
+def _background_frame(model: Model) -> pd.DataFrame:
+    """The isochore segments, with the GC measured on the final sequence."""
     seg, layout, codes = model.segments, model.layout, model.codes
     chrom = np.searchsorted(layout.offsets, seg.start, side="right") - 1
     gc = np.add.reduceat(((codes == 1) | (codes == 2)).astype(np.int64), seg.start)
@@ -130,14 +131,14 @@ def _background_frame(model: Model, source: str) -> pd.DataFrame:
     )
 
 
-def _write_truth(root, model: Model, variants, local, dist, summary, ranks, source, p):
+def _write_truth(root, model: Model, variants, local, dist, summary, ranks, p) -> None:
     truth = root / "truth"
     truth.mkdir()
     write_table(truth / "links.tsv", out.links_frame(model))
     write_table(truth / "bins.tsv.gz", out.bins_frame(model, local, dist))
     write_table(truth / "variants.tsv.gz", variants)
     write_table(truth / "motifs.tsv", _motifs_frame(model, ranks, p))
-    write_table(truth / "background.tsv", _background_frame(model, source))
+    write_table(truth / "background.tsv", _background_frame(model))
     occ, layout = model.occurrences, model.layout
     chrom = np.searchsorted(layout.offsets, occ.start, side="right") - 1
     instances = pd.DataFrame(
@@ -216,5 +217,5 @@ def write_realistic(
     (root / "dataset.toml").write_text(manifest_text(preset.name, sim.CELL_TYPES, MARKS, qtl_files))
     ranks = kmer_ranks(model)
     summary = _summary(model, seed, preset, distal, positive, variants, ranks, source)
-    _write_truth(root, model, variants, local, dist, summary, ranks, source, p)
+    _write_truth(root, model, variants, local, dist, summary, ranks, p)
     return summary
