@@ -3,16 +3,17 @@
 Writes a synthetic FASTA of ``--bins`` bins (4 chromosomes), then runs each mode in its own
 process so each peak RSS is its own:
 
-- ``memory``: today's former path, every bin's codes read into one (n_bins, bin_size) array
-  (:func:`qtlgraph.encoders.bin_dataset.sequence_codes`);
+- ``memory``: the former ``train-local`` path, every bin's codes read into one
+  (n_bins, bin_size) array (:func:`qtlgraph.encoders.bin_dataset.sequence_codes`);
 - ``stream``: :func:`qtlgraph.sequence.open_codes`, the cache file read per batch (the
   cache is written by the first stream process and its time printed).
 
-For each: training bins/s (a shuffled :class:`BinDataset` epoch through ``bin_loader``,
-data only, then ``--steps`` encoder training steps), and embedding bins/s over chunks of
-``--chunk`` consecutive bins (data only: cache / in memory / the FASTA read per chunk as
-``qtlgraph embed`` does). Both modes alternate ``--repeat`` times; medians are printed with
-the ratio stream / memory, and the peak RSS of each process with the codes' size.
+For each: bins/s of a shuffled :class:`BinDataset` epoch through ``bin_loader`` (data
+only), of ``--steps`` encoder training steps (batch 64), of embedding two chunks of
+``--chunk`` consecutive bins (``embed_chunk``, fp32), and of reading such chunks from the
+FASTA (what ``qtlgraph embed`` does per chunk; the same in both modes). Both modes
+alternate ``--repeat`` times; medians are printed with the ratio stream / memory, and each
+process's peak RSS (VmHWM) beside its RSS before the codes were opened.
 
     .venv/bin/python benchmarks/bench_stream.py --bins 20000       # ~200 Mb genome
 """
@@ -57,6 +58,14 @@ def _dataset(fasta: Path) -> SimpleNamespace:
     )
 
 
+def _peak_rss_mb() -> int:
+    """This process's peak RSS (VmHWM: reset at exec, unlike ``ru_maxrss``)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
 def _rate(fn, n: int) -> float:
     t0 = time.perf_counter()
     fn()
@@ -69,13 +78,14 @@ def run_mode(mode: str, fasta: Path, steps: int, chunk: int) -> dict:
 
     from qtlgraph.encoders.bin_dataset import BinArrays, BinDataset, bin_loader, sequence_codes
     from qtlgraph.encoders.bin_encoder import BinEncoder, BinEncoderConfig
+    from qtlgraph.encoders.embed import embed_chunk, fold_batchnorm
     from qtlgraph.genome import BinIndex
     from qtlgraph.sequence import open_codes, open_sequence
 
     torch.manual_seed(0)
     dataset = _dataset(fasta)
     index = BinIndex(dataset.genome, BIN)
-    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    base_rss = _peak_rss_mb()
     t0 = time.perf_counter()
     if mode == "memory":
         codes = sequence_codes(open_sequence(dataset), index, np.arange(index.n_bins))
@@ -108,24 +118,27 @@ def run_mode(mode: str, fasta: Path, steps: int, chunk: int) -> dict:
 
     train_rate = _rate(train, steps * 64)
     sequence = open_sequence(dataset)
-    starts = range(0, n - chunk + 1, chunk)
+    starts = range(0, n - chunk + 1, chunk)[:2]
+    frozen = fold_batchnorm(model)
 
-    def chunks(read) -> None:
+    def embed() -> None:
         for lo in starts:
-            read(np.arange(lo, lo + chunk))
+            bins = np.arange(lo, lo + chunk)
+            embed_chunk(frozen, arrays, codes[lo : lo + chunk], bins, 256, "fp32")
 
-    embed_rate = _rate(lambda: chunks(lambda b: codes[b[0] : b[-1] + 1]), len(starts) * chunk)
+    embed_rate = _rate(embed, len(starts) * chunk)
     fasta_rate = _rate(
-        lambda: chunks(lambda b: sequence_codes(sequence, index, b)), len(starts) * chunk
+        lambda: [sequence_codes(sequence, index, np.arange(lo, lo + chunk)) for lo in starts],
+        len(starts) * chunk,
     )
     return {
         "load_s": load_s,
         "fetch_bins_s": fetch,
         "train_bins_s": train_rate,
-        "embed_read_bins_s": embed_rate,
+        "embed_bins_s": embed_rate,
         "fasta_chunk_bins_s": fasta_rate,
         "base_rss_mb": base_rss,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        "peak_rss_mb": _peak_rss_mb(),
     }
 
 
@@ -160,7 +173,7 @@ def main() -> None:
     print(f"{args.bins} bins ({codes_mb:.0f} MB of codes), {args.repeat} runs each (medians)")
     print(f"  cache written once in {runs['stream'][0]['load_s']:.1f} s")
     med = {m: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for m, rs in runs.items()}
-    for key in ("fetch_bins_s", "train_bins_s", "embed_read_bins_s", "fasta_chunk_bins_s"):
+    for key in ("fetch_bins_s", "train_bins_s", "embed_bins_s", "fasta_chunk_bins_s"):
         mem, st = med["memory"][key], med["stream"][key]
         print(f"  {key:20s} memory {mem:10.0f}  stream {st:10.0f}  stream/memory {st / mem:.2f}")
     for mode in runs:
