@@ -73,7 +73,9 @@ def load_run(path: str | Path) -> Run:
     config = read_json(path / "config.json") if (path / "config.json").is_file() else {}
     name = res.get("run", path.name)
     model = res.get("model", config.get("model", "?"))
-    return Run(name, str(model), config, res, pd.read_parquet(preds))
+    from qtlgraph.inputs import read_with
+
+    return Run(name, str(model), config, res, read_with(preds, "bin predictions", pd.read_parquet))
 
 
 def run_target(run: Run) -> str | None:

@@ -559,7 +559,9 @@ def load_graph_dir(path: str | Path) -> GraphDir:
             f"{path}: not a graph directory (missing {', '.join(missing)}); "
             "make one with 'qtlgraph build'"
         )
-    data = to_pyg(torch.load(path / "graph.pt", weights_only=True))
-    edges = pd.read_parquet(path / "edges.parquet")
-    degrees = pd.read_csv(path / "degrees.tsv.gz", sep="\t")
+    from qtlgraph.inputs import read_with  # damaged files: one InputError naming the file
+
+    data = to_pyg(read_with(path / "graph.pt", "graph", lambda p: torch.load(p, weights_only=True)))
+    edges = read_with(path / "edges.parquet", "edge table", pd.read_parquet)
+    degrees = read_with(path / "degrees.tsv.gz", "degree table", lambda p: pd.read_csv(p, sep="\t"))
     return GraphDir(edges, degrees, data, read_json(path / "build.json"))

@@ -175,3 +175,40 @@ def read_table(path: str | Path, what: str, *, allow_empty: bool = False, **kwar
     if frame.empty and not allow_empty:
         raise InputError(f"{path}: {what} has a header but no rows")
     return frame
+
+
+def read_with(path: str | Path, what: str, reader):
+    """``reader(path)`` for a binary format (torch, parquet, npy), any failure one InputError.
+
+    Binary readers fail on truncation in many ways (``RuntimeError`` from torch's zip
+    reader, ``ArrowInvalid``, ``EOFError``, ``UnpicklingError``, ``zlib.error``); around a
+    single read call every one of them means the same thing: the file is damaged.
+    """
+    path = _exists(path, what)
+    try:
+        return reader(path)
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        raise InputError(
+            f"{path}: {what} is not readable (truncated or corrupt: "
+            f"{type(exc).__name__}{': ' + detail if detail else ''})"
+        ) from None
+
+
+def check_complete(path: str | Path, what: str) -> Path:
+    """:func:`check_text`, then (gzip) decompress to the end: a truncated gzip is refused.
+
+    Some fast readers (polars) stop quietly at a truncated gzip and return the rows they
+    got; call this first on files read that way.
+    """
+    path = check_text(path, what)
+    if is_gzip(path):
+        try:
+            with gzip.open(path, "rb") as fh:
+                while fh.read(1 << 20):
+                    pass
+        except READ_ERRORS as exc:
+            raise _damaged(path, what, exc) from None
+    return path

@@ -174,7 +174,9 @@ def read_phenotypes(path: str | Path) -> pl.DataFrame:
         ``phenotype_id, target_chrom, target_start, target_end`` (0-based half-open; the
         metadata's ``phenotype_pos`` is a 1-based TSS, so ``[pos - 1, pos)``).
     """
-    path = Path(path)
+    from qtlgraph.inputs import check_complete  # polars reads a truncated gzip quietly
+
+    path = check_complete(path, "phenotype file")
     first = _first_lines(path, 1)[0]
     head = _fields(first.lstrip("#"), "\t")
     try:

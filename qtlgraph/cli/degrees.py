@@ -78,7 +78,13 @@ def command(
     summary.tsv and summary.md, one column per graph named from its build.json.
     """
     from qtlgraph.analysis.degree_report import HubRule, analyse_degrees
+    from qtlgraph.inputs import check_complete
+    from qtlgraph.outputs import check_output_dir, check_writable
 
+    check_writable(check_output_dir(out, force))
+    for graph_dir in graph_dirs:  # a damaged table is named here, before any analysis
+        if (graph_dir / "degrees.tsv.gz").is_file():
+            check_complete(graph_dir / "degrees.tsv.gz", "degree table")
     rule = HubRule(hub_column, hub_threshold, hub_quantile)
     report = analyse_degrees(
         graph_dirs,
