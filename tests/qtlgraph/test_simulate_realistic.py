@@ -252,3 +252,13 @@ def test_no_distal_changes_only_the_histone_tracks_and_effects(rt, tmp_path):
     assert a["tracks/mono.H3K27ac.bw"] != b["tracks/mono.H3K27ac.bw"]
     v = pd.read_csv(null / "truth" / "variants.tsv.gz", sep="\t")
     assert (v["true_effect"] == 0).all() and (v["qtl_mean"] != 0).any()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 5])
+def test_distal_words_stay_below_the_top_100_across_seeds(seed):
+    from qtlgraph.simulate.model import PRESETS
+    from qtlgraph.simulate.realistic import build_realistic
+    from qtlgraph.simulate.realistic_output import kmer_ranks
+
+    ranks = kmer_ranks(build_realistic(seed, PRESETS["realistic-tiny"], []))
+    assert len(ranks) == 2 and min(ranks.values()) > 100
