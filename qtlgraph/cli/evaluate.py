@@ -35,8 +35,20 @@ import click
 @click.option(
     "--device", default="auto", show_default=True, help="With --recompute: cpu, cuda or auto."
 )
+@click.option(
+    "--conditioning",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="U-Net runs A-D: write the conditioning experiment here (conditioning.md, "
+    "training_curves.png and test_pr_auc.png, the report's Figures 12 and 13).",
+)
 def command(
-    run_dirs: tuple[Path, ...], out: Path | None, recompute: bool, base_fraction: float, device: str
+    run_dirs: tuple[Path, ...],
+    out: Path | None,
+    recompute: bool,
+    base_fraction: float,
+    device: str,
+    conditioning: Path | None,
 ) -> None:
     """Print the comparison table of RUN_DIRs from their results.json (test chromosomes;
     PR/ROC-AUC at base resolution where the model has it, Pearson/Spearman on 10 kb bins).
@@ -54,3 +66,8 @@ def command(
     if out is not None:
         with atomic_path(out) as tmp:
             tmp.write_text(text)
+    if conditioning is not None:
+        from qtlgraph.analysis.conditioning import write_conditioning
+
+        md = write_conditioning(list(run_dirs), conditioning)
+        click.echo(f"conditioning experiment: {md}", err=True)
