@@ -470,3 +470,29 @@ def load_graph_data(
         data.x = torch.from_numpy(((data.x.numpy() - mean) / sd).astype(np.float32))
         data.x_mean, data.x_scale = torch.from_numpy(mean), torch.from_numpy(sd)
     return GraphInputs(data, names, list(ds.marks), edge_types, index.bin_size)
+
+
+def run_graph_data(config: dict, graph_specs: Sequence[str] | None = None) -> GraphInputs:
+    """The graph data of a ``qtlgraph train`` run, rebuilt with every option its
+    ``config.json`` records (edge-shuffle seed, k-mers, scaling, withheld edge attributes,
+    node statistics), so the model sees the features it was trained on.
+
+    Args:
+        config: the run's ``config.json``.
+        graph_specs: ``--graph`` values overriding ``config["data"]["graphs"]``.
+    """
+    d = config["data"]
+    return load_graph_data(
+        d["dataset"],
+        list(graph_specs if graph_specs is not None else d["graphs"]),
+        d["embeddings"],
+        neighbor=d.get("neighbor_edges", False),
+        shuffle=d.get("shuffle_edges", False),
+        seed=config.get("options", {}).get("seed", 0),
+        holdout_cell_type=d.get("holdout_cell_type"),
+        kmer=d.get("kmer", 0),
+        kmer_top=d.get("kmer_top", 0),
+        scale=d.get("scale", False),
+        edge_attr=d.get("edge_attr", "all"),
+        node_stats=bool(d.get("node_stats")),
+    )

@@ -107,3 +107,25 @@ def test_local_stats_run_names_its_statistics(tiny_pipeline, run_cli, tmp_path):
     assert config["model_config"]["in_dim"] == base + len(names)
     results = json.loads((out / "results.json").read_text())
     assert results["model"] == "local-stats" and results["metrics"]
+
+
+@pytest.mark.slow
+def test_run_graph_data_rebuilds_a_local_stats_run(tiny_pipeline, run_cli, tmp_path):
+    import torch
+
+    from qtlgraph.gnn.data import run_graph_data
+    from qtlgraph.gnn.models import build_model
+    from qtlgraph.gnn.train import model_inputs
+
+    out = tmp_path / "ls"
+    extra = ("--model", "local-stats", "--edge-attr", "none", "--epochs", "2")
+    assert _train(run_cli, tiny_pipeline, out, *extra) == 0
+    config = json.loads((out / "config.json").read_text())
+    data = run_graph_data(config).data
+    assert data.node_stat_names == config["data"]["node_stats"]
+    assert data.x.shape[1] == config["model_config"]["in_dim"]
+    assert data.edge_attr.shape[1] == config["model_config"]["edge_dim"]
+    model = build_model(config["model_config"]).eval()
+    model.load_state_dict(torch.load(out / "checkpoint.pt", weights_only=False)["model"])
+    with torch.no_grad():
+        assert torch.isfinite(model(*model_inputs(model, data))).all()
