@@ -70,9 +70,12 @@ def _check_built(built, genome, allow_build_mismatch: bool) -> None:
         if record["edge_type"] != LOOP_TYPE and not allow_build_mismatch:
             _stop_on_build_evidence(position_evidence(record, genome))
     if built.edges.height == 0:
+        counts = built.meta["counts"]
+        dropped = ", ".join(f"{k} {v}" for k, v in counts["dropped"].items() if v)
         raise InputError(
-            "no edge survived the filters in any input (see the counts above): nothing to "
-            "build; check --fdr / --pvalue, --genome and --phenotypes"
+            f"no edge survived the filters (read {counts['rows_read']} rows; dropped: "
+            f"{dropped or 'none'}): nothing to build; check --fdr / --pvalue, --genome "
+            "and --phenotypes"
         )
 
 
@@ -217,7 +220,7 @@ def command(
         )
     except pl.exceptions.PolarsError as exc:  # anything the readers did not foresee
         raise InputError(f"cannot read the input: {str(exc).splitlines()[0]}") from None
+    _check_built(built, genome_, allow_build_mismatch)  # a refusal is one line, no report
     _report(built.meta)
-    _check_built(built, genome_, allow_build_mismatch)
     write_graph_dir(built, out, graphml=graphml, force=force)
     click.echo(f"wrote {out}: {built.index.n_bins} bins, {built.edges.height} edges", err=True)
