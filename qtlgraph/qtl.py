@@ -92,6 +92,7 @@ def _first_lines(path: Path, n: int = 2) -> list[str]:
         raise InputError(f"{path}: truncated or corrupt gzip file ({exc})") from None
     if not lines:
         raise InputError(f"{path}: empty file (no rows)")
+    lines[0] = lines[0].removeprefix("\ufeff")  # a UTF-8 byte-order mark is not a column name
     return lines
 
 
