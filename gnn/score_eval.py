@@ -156,6 +156,21 @@ def concordance_metrics(rows: pd.DataFrame, label: str) -> list[dict]:
     return out
 
 
+def qtl_source(message: str, variants: pd.DataFrame, sets: dict, dataset) -> str:
+    """Which QTL table gave the variant named in ``message`` (``variant CHROM:POS: ...``)."""
+    import re
+
+    found = re.search(r"variant (\S+?):(\d+)\b", message)
+    if found:
+        hit = variants[(variants["chrom"] == found[1]) & (variants["pos"] == int(found[2]))]
+        rows = sets["qtl_beta"][sets["qtl_beta"]["variant_id"].isin(hit["id"])]
+        if len(rows):
+            cell, mark = rows.iloc[0]["cell_type"], rows.iloc[0]["mark"]
+            return f"variant id from QTL table {dataset.cell_type(cell).qtl[mark]}"
+    tables = [str(p) for c in dataset.cell_types for p in c.qtl.values()]
+    return f"variant ids from the QTL tables {', '.join(tables)}"
+
+
 def evaluate_run(
     run_dir: str | Path,
     *,
@@ -189,9 +204,12 @@ def evaluate_run(
             f"{run_dir}: no QTL rows with FDR < {fdr} on the {part} chromosomes to score"
         )
     variants = parse_variant_ids(ids.reset_index(drop=True))
-    effects = score_variants(
-        run_dir, variants, batch_size=batch_size, attribute=False, run=run, encoder=enc
-    ).effects
+    try:
+        effects = score_variants(
+            run_dir, variants, batch_size=batch_size, attribute=False, run=run, encoder=enc
+        ).effects
+    except InputError as exc:  # name the QTL table the offending variant id came from
+        raise InputError(f"{exc} ({qtl_source(str(exc), variants, sets, ds)})") from None
     scored, metrics = [], []
     for label, rows in sets.items():
         r = attach_predictions(rows, effects, run.inputs.marks).assign(comparison=label)
