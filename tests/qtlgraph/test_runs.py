@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -124,3 +126,149 @@ def test_check_comparable_refuses_runs_of_two_datasets(tmp_path):
     runs.check_comparable([tmp_path / "a", tmp_path / "b"])
     with pytest.raises(InputError, match="'/x/d.toml' in .*a but '/y/d.toml' in .*c"):
         runs.check_comparable([tmp_path / "a", tmp_path / "c"])
+
+
+# --- end to end on the shared tiny pipeline: one test per defect the module closes ----------
+
+
+def _invoke(args):
+    from click.testing import CliRunner
+
+    from qtlgraph.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def _train_args(tiny, out, *extra, graphs=None, embeddings=None):
+    graph_args = tiny.graph_args() if graphs is None else graphs
+    return [
+        "train",
+        "--dataset",
+        tiny.dataset,
+        *graph_args,
+        "--embeddings",
+        embeddings or tiny.embeddings,
+        "--out",
+        out,
+        "--epochs",
+        "2",
+        "--bootstrap",
+        "2",
+        "--kmer",
+        "0",
+        "--device",
+        "cpu",
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def gnn(tiny_pipeline, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs_gnn") / "gnn"
+    res = _invoke(_train_args(tiny_pipeline, out))
+    assert res.exit_code == 0, res.output
+    return out
+
+
+@pytest.mark.parametrize(
+    "extra, key",
+    [
+        (["--model", "local"], "model is 'gnn:graphconv' in the checkpoint but 'local'"),
+        (["--lr", "0.01"], "options.lr is 0.005 in the checkpoint but 0.01"),
+        (["--hidden", "32"], "model_config.hidden is 64 in the checkpoint but 32"),
+    ],
+)
+def test_train_resume_refuses_other_options_and_writes_nothing(tiny_pipeline, gnn, extra, key):
+    before = {p.name: p.stat().st_mtime_ns for p in gnn.iterdir()}
+    res = _invoke(_train_args(tiny_pipeline, gnn, "--resume", *extra))
+    assert res.exit_code == 2 and key in res.output and "Traceback" not in res.output
+    assert {p.name: p.stat().st_mtime_ns for p in gnn.iterdir()} == before
+
+
+def test_train_resume_into_a_local_encoder_run_is_refused(tiny_pipeline):
+    enc = tiny_pipeline.root / "enc"
+    config = (enc / "config.json").read_bytes()
+    res = _invoke(_train_args(tiny_pipeline, enc, "--resume"))
+    assert res.exit_code == 2 and "model is 'local' in the checkpoint" in res.output
+    assert (enc / "config.json").read_bytes() == config
+
+
+def test_train_local_resume_with_another_encoder_is_refused(tiny_pipeline):
+    enc = tiny_pipeline.root / "enc"
+    before = {p.name: p.stat().st_mtime_ns for p in enc.iterdir()}
+    args = ["train-local", "--dataset", tiny_pipeline.dataset, "--out", enc, "--resume"]
+    res = _invoke([*args, "--dim", "16", "--epochs", "1", "--device", "cpu"])
+    assert res.exit_code == 2 and "encoder.dim is 8 in the checkpoint but 16" in res.output
+    assert {p.name: p.stat().st_mtime_ns for p in enc.iterdir()} == before
+
+
+def test_graph_with_chromosomes_in_another_order_is_refused(tiny_pipeline, tmp_path):
+    sizes = (tiny_pipeline.dataset.parent / "genome.chrom.sizes").read_text().splitlines()
+    (tmp_path / "rev.sizes").write_text("\n".join(reversed(sizes)) + "\n")
+    qtl = tiny_pipeline.dataset.parent / "qtl" / "mono_H3K27ac.txt.gz"
+    res = _invoke(["build", qtl, "--genome", tmp_path / "rev.sizes", "--out", tmp_path / "g"])
+    assert res.exit_code == 0, res.output
+    graphs = ["--graph", f"mono={tmp_path / 'g'}"]
+    graphs += [a for c in ("neut", "tcel") for a in ("--graph", f"{c}={tiny_pipeline.graphs[c]}")]
+    res = _invoke(_train_args(tiny_pipeline, tmp_path / "out", graphs=graphs))
+    assert res.exit_code == 2 and "genome bins differs: chroms is ['chr21'" in res.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_embeddings_of_another_dataset_are_refused(tiny_pipeline, tmp_path):
+    emb = tmp_path / "emb"
+    shutil.copytree(tiny_pipeline.embeddings, emb)
+    meta = json.loads((emb / "embed.json").read_text())
+    meta["fingerprint"]["dataset"]["manifest"] = "/elsewhere/dataset.toml"
+    (emb / "embed.json").write_text(json.dumps(meta))
+    res = _invoke(_train_args(tiny_pipeline, tmp_path / "out", embeddings=emb))
+    assert res.exit_code == 2 and "dataset differs: manifest is '/elsewhere/dataset.toml'" in (
+        res.output
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_unfinished_runs_are_refused_by_every_consumer(tiny_pipeline, gnn, tmp_path):
+    enc, run = tmp_path / "enc", tmp_path / "gnn"
+    shutil.copytree(tiny_pipeline.root / "enc", enc)
+    shutil.copytree(gnn, run)
+    for d in (enc, run):
+        write_json(d / "run.json", {"kind": "x", "finished": False})
+    (tmp_path / "v.tsv").write_text("chrom\tpos\tref\talt\nchr3\t1000\tA\tC\n")
+    commands = [
+        ["embed", "--run", enc, "--out", tmp_path / "o1"],
+        ["export-bigwig", "--run", run, "--out", tmp_path / "o2"],
+        [
+            "score-variants",
+            "--run",
+            run,
+            "--variants",
+            tmp_path / "v.tsv",
+            "--out",
+            tmp_path / "o3",
+        ],
+        ["rf", "--model", run, "--out", tmp_path / "o4"],
+    ]
+    for args in commands:
+        res = _invoke(args)
+        assert res.exit_code == 2 and "did not finish" in res.output, (args, res.output)
+        assert not Path(args[-1]).exists()
+    res = _invoke(["export-bigwig", "--run", run, "--out", tmp_path / "o5", "--allow-unfinished"])
+    assert res.exit_code == 0, res.output
+
+
+def test_truncated_degree_table_is_an_input_error_not_an_interrupt(tiny_pipeline, tmp_path):
+    graph = tmp_path / "g"
+    shutil.copytree(tiny_pipeline.graphs["mono"], graph)
+    data = (graph / "degrees.tsv.gz").read_bytes()
+    (graph / "degrees.tsv.gz").write_bytes(data[: len(data) // 2])
+    graphs = ["--graph", f"mono={graph}"]
+    graphs += [a for c in ("neut", "tcel") for a in ("--graph", f"{c}={tiny_pipeline.graphs[c]}")]
+    for args in (
+        ["degrees", graph, "--out", tmp_path / "d"],
+        ["export-edges", "--graph", graph, "--out", tmp_path / "d"],
+        _train_args(tiny_pipeline, tmp_path / "d", graphs=graphs),
+    ):
+        res = _invoke(args)
+        assert res.exit_code == 2 and "degrees.tsv.gz" in res.output, res.output
+        assert "truncated or corrupt" in res.output and not (tmp_path / "d").exists()
