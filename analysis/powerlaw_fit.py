@@ -102,24 +102,39 @@ def _fit_sorted(
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         searchable = hi > lo and np.unique(positive[(positive >= lo) & (positive < hi)]).size >= 2
-        xmin = (lo, hi) if searchable else float(lo)
-        fit = powerlaw.Fit(
-            positive,
-            discrete=True,
-            xmin=xmin,
-            verbose=False,
-            parameter_ranges={"alpha": list(ALPHA_RANGE)},
-        )
+        fit = _powerlaw_fit(powerlaw, positive, (lo, hi) if searchable else float(lo))
+        if not np.isfinite(fit.xmin) and searchable:  # the search found no xmin: use the lowest
+            fit = _powerlaw_fit(powerlaw, positive, float(lo))
         n_tail = int(np.sum(positive >= fit.xmin)) if np.isfinite(fit.xmin) else 0
         if n_tail < MIN_TAIL:
-            return _not_possible(f"only {n_tail} values in the tail (need {MIN_TAIL})", n_tail)
+            above = int(np.sum(positive > lo))
+            return _not_possible(
+                f"only {n_tail} values in the tail (need {MIN_TAIL}; xmin "
+                f"{fit.xmin:g} chosen in [{lo:g}, {hi:g}], {above} degrees above {lo:g})",
+                n_tail,
+            )
         law = fit.power_law
-        if not np.isfinite(law.alpha) or law.alpha >= ALPHA_RANGE[1] - 1e-6:
-            return _not_possible(f"alpha has no maximum below {ALPHA_RANGE[1]}", n_tail)
+        if not np.isfinite(law.alpha) or law.alpha >= ALPHA_RANGE[1] * (1 - 1e-4):
+            return _not_possible(
+                f"alpha reached the bound {ALPHA_RANGE[1]:g} of its search at xmin "
+                f"{fit.xmin:g} ({int(np.sum(positive > fit.xmin))} of {n_tail} tail degrees "
+                "above xmin): too steep for a power law, no fit",
+                n_tail,
+            )
         comparisons = {name: _compare(fit, name) for name in alternatives}
         sigma = law.standard_err if hasattr(type(law), "standard_err") else law.sigma
     return DegreeFit(
         float(law.alpha), float(fit.xmin), float(law.D), n_tail, comparisons, float(sigma)
+    )
+
+
+def _powerlaw_fit(powerlaw, positive: np.ndarray, xmin):
+    return powerlaw.Fit(
+        positive,
+        discrete=True,
+        xmin=xmin,
+        verbose=False,
+        parameter_ranges={"alpha": list(ALPHA_RANGE)},
     )
 
 

@@ -234,3 +234,9 @@ def test_real_gtex_egenes_degrees(real_data, tmp_path):
     assert hist["connected"].sum() == hist["binned"].sum() == n_bins
     fit = report.fits["gtex"]["connected"]
     assert fit.ok and 1.0 < fit.alpha < 10.0
+
+
+def test_alpha_at_the_search_bound_is_no_fit_with_a_note():
+    fit = fit_power_law(np.array([1] * 2000 + [2, 2]))  # all but two degrees equal xmin
+    assert not fit.ok and math.isnan(fit.alpha) and fit.n_tail == 2002
+    assert "reached the bound 8" in fit.note and "2 of 2002 tail degrees above xmin" in fit.note
