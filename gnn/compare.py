@@ -69,6 +69,10 @@ def load_run(path: str | Path) -> Run:
     preds = path / "bin_predictions.parquet"
     if not preds.is_file():
         raise InputError(f"{path}: no bin_predictions.parquet (not a finished run)")
+    from qtlgraph import runs
+
+    if (path / runs.RUN).is_file() and not runs.is_finished(path):  # resumed, then stopped
+        runs.require_finished(path)
     res = read_json(path / "results.json") if (path / "results.json").is_file() else {}
     config = read_json(path / "config.json") if (path / "config.json").is_file() else {}
     name = res.get("run", path.name)
