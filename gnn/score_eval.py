@@ -128,7 +128,8 @@ def attach_predictions(rows: pd.DataFrame, effects: pd.DataFrame, marks) -> pd.D
 
 def concordance_metrics(rows: pd.DataFrame, label: str) -> list[dict]:
     """Per mark and over all marks: ``n``, ``n_reached``, ``sign_concordance`` (rows with a
-    non-zero prediction and value), ``spearman`` (all rows), ``spearman_reached``.
+    non-zero prediction and value), ``spearman`` (all rows), ``spearman_reached``,
+    ``median_abs_ratio`` (median of ``|pred| / |value|`` over the concordance rows).
     """
     from qtlgraph.metrics import spearman
 
@@ -150,6 +151,9 @@ def concordance_metrics(rows: pd.DataFrame, label: str) -> list[dict]:
                 else float("nan"),
                 "spearman_reached": spearman(r["value"].to_numpy(), r["pred"].to_numpy())
                 if len(r) > 2
+                else float("nan"),
+                "median_abs_ratio": float(np.median(np.abs(s["pred"] / s["value"])))
+                if len(s)
                 else float("nan"),
             }
         )

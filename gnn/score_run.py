@@ -74,6 +74,10 @@ def load_run(run_dir: str | Path, device: str = "auto") -> LoadedRun:
             f"{run_dir / 'config.json'}: not a GNN run (no model_config / data section)"
         )
     d = config["data"]
+    if config.get("model") == "distal":  # source sequences, not a GNN over embeddings
+        from qtlgraph.gnn.distal_score import load_distal_run
+
+        return load_distal_run(run_dir, config, [_graph_spec(g) for g in d["graphs"]], device)
     inputs = load_graph_data(
         d["dataset"],
         [_graph_spec(g) for g in d["graphs"]],
@@ -328,6 +332,10 @@ def score_variants(
 
     run = run or load_run(run_dir, device)
     enc = encoder or open_encoder(run.config["data"]["embeddings"], run.device)
+    if run.config.get("model") == "distal":
+        from qtlgraph.gnn.distal_score import score_distal
+
+        return score_distal(run, enc, variants, batch_size)
     run.model.double()  # allele effects are small differences: compute them in float64
     enc.model.double()
     x = run.inputs.data.x.to(run.device)

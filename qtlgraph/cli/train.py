@@ -28,11 +28,12 @@ import click
 )
 @click.option(
     "--model",
-    type=click.Choice(["gnn", "local", "local-stats"]),
+    type=click.Choice(["gnn", "local", "local-stats", "distal"]),
     default="gnn",
     show_default=True,
     help="local = the same model with message passing switched off; local-stats = local "
-    "given every node-level fact of the graph (degrees, QTL counts, edge attribute summaries).",
+    "given every node-level fact of the graph (degrees, QTL counts, edge attribute summaries); "
+    "distal = source bins embedded from their DNA, trained through the target (docs/distal.md).",
 )
 @click.option(
     "--layer",
@@ -64,9 +65,9 @@ import click
 @click.option(
     "--kmer",
     type=int,
-    default=8,
-    show_default=True,
-    help="Word length of the bin's k-mer counts added to the node features (0: none).",
+    default=None,
+    help="Word length of the bin's k-mer counts added to the node features (0: none) "
+    "[default: 8; 0 for distal].",
 )
 @click.option(
     "--kmer-top",
@@ -100,12 +101,31 @@ import click
     show_default=True,
     help="Bootstrap resamples for CIs.",
 )
+@click.option(
+    "--neighbours",
+    type=int,
+    default=16,
+    show_default=True,
+    help="distal: linked sources sampled per target and step (all at evaluation).",
+)
+@click.option(
+    "--batch-size", type=int, default=512, show_default=True, help="distal: targets per step."
+)
+@click.option(
+    "--qtl-aux-weight",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="distal: weight of the QTL-effect loss on training-chromosome QTL rows (0: off).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--force", is_flag=True, help="Replace a non-empty OUT.")
+@click.pass_context
 def command(
+    ctx,
     dataset,
     graphs,
     embeddings,
@@ -125,6 +145,9 @@ def command(
     holdout_cell_type,
     neighbor_edges,
     n_boot,
+    neighbours,
+    batch_size,
+    qtl_aux_weight,
     seed,
     device,
     resume,
@@ -136,8 +159,27 @@ def command(
     Writes OUT/config.json, checkpoint.pt, results.json (metrics per cell type, mark and
     in-degree stratum on the test chromosomes) and bin_predictions.parquet.
     """
+    if model == "distal":
+        from qtlgraph.gnn.distal_train import DistalOptions, distal_run
+
+        data = {"dataset": dataset, "graphs": list(graphs), "embeddings": embeddings}
+        data.update(shuffle_edges=shuffle_edges, holdout_cell_type=holdout_cell_type)
+        data.update(kmer=kmer or 0, kmer_top=kmer_top if kmer else 0)
+        d_opts = DistalOptions(k=neighbours, batch_size=batch_size, hidden=hidden, seed=seed)
+        d_opts = d_opts._replace(edge_attr=edge_attr, qtl_aux_weight=qtl_aux_weight)
+        for name, value in (("dropout", dropout), ("weight_decay", weight_decay), ("lr", lr)):
+            if ctx.get_parameter_source(name).name != "DEFAULT":
+                d_opts = d_opts._replace(**{name: value})
+        if ctx.get_parameter_source("epochs").name != "DEFAULT":
+            d_opts = d_opts._replace(epochs=epochs)
+        results = distal_run(
+            data, d_opts, out, device=device, resume=resume, force=force, n_boot=n_boot
+        )
+        _print_metrics(results, out)
+        return
     from qtlgraph.gnn.train import TrainOptions, train_run
 
+    kmer = 8 if kmer is None else kmer
     opts = TrainOptions(
         model=model,
         layer=layer,
@@ -167,6 +209,10 @@ def command(
         kmer_top=kmer_top,
         edge_attr=edge_attr,
     )
+    _print_metrics(results, out)
+
+
+def _print_metrics(results: dict, out) -> None:
     for row in results["metrics"]:
         if row["stratum"] in ("all", "linked"):
             click.echo(

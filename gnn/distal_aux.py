@@ -1,0 +1,111 @@
+"""QTL effects as a training signal for the distal model (``--qtl-aux-weight W``).
+
+Each training step adds ``W`` times an auxiliary loss over a random draw of QTL rows of
+the TRAINING chromosomes only (SNP and target there; validation and test rows are never
+read): the model's change at the row's target and mark between the alternative and the
+reference sequence of the SNP's bin (:func:`qtlgraph.gnn.distal_effects.pair_outputs`),
+against the row's beta. Both sides are put on one scale (the predicted changes divided by
+their root mean square over the draw, the betas by theirs over all rows), so the term
+asks for the sign and the relative size of the effects and leaves their units to the
+main loss. Validation losses (computed without gradients) leave the term out.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from qtlgraph.errors import InputError
+
+#: QTL rows per auxiliary draw
+AUX_ROWS = 64
+
+
+class AuxRows(NamedTuple):
+    """Training QTL rows ready for :func:`pair_outputs`.
+
+    Shapes: target, snp_bin, mark ``(R,)`` long; alt ``(R, bin_size)`` uint8; z ``(R,)``.
+    """
+
+    target: torch.Tensor
+    snp_bin: torch.Tensor
+    mark: torch.Tensor
+    alt: torch.Tensor
+    z: torch.Tensor
+
+
+def training_rows(data_opts: dict, inputs, sequences, fdr: float = 0.05) -> AuxRows:
+    """QTL rows (FDR < ``fdr``) with SNP and target on training chromosomes, distal only,
+    single-base alleles whose reference matches the genome.
+    """
+    from qtlgraph.gnn.distal_effects import alt_codes_of
+    from qtlgraph.gnn.score_eval import parse_variant_ids, qtl_rows
+    from qtlgraph.manifest import load_dataset
+    from qtlgraph.sequence import codes
+
+    ds = load_dataset(data_opts["dataset"])
+    index = sequences.index
+    q = qtl_rows(ds, index, "train", fdr)
+    train = inputs.data.train_mask.numpy()
+    if len(q):
+        q = q[(q["snp_bin"] >= 0) & (q["target_bin"] >= 0) & (q["snp_bin"] != q["target_bin"])]
+        cell = np.array([inputs.cell_types.index(c) for c in q["cell_type"]], np.int64)
+        q = q[train[cell * index.n_bins + q["target_bin"].to_numpy()]].reset_index(drop=True)
+    if not len(q):
+        raise InputError(f"{data_opts['dataset']}: no QTL rows on the training chromosomes")
+    v = parse_variant_ids(q["variant_id"])
+    offset = v["pos"].to_numpy() - 1 - index.starts(q["snp_bin"].to_numpy())
+    snv = (v["ref"].str.len() == 1) & (v["alt"].str.len() == 1)
+    ref = sequences.codes(q["snp_bin"].to_numpy())[np.arange(len(q)), np.clip(offset, 0, None)]
+    keep = snv.to_numpy() & (offset >= 0) & (ref == codes("".join(v["ref"].str[:1])))
+    q, v, offset = q[keep], v[keep], offset[keep]
+    cell = np.array([inputs.cell_types.index(c) for c in q["cell_type"]], np.int64)
+    beta = q["value"].to_numpy(np.float64)
+    return AuxRows(
+        torch.from_numpy(cell * index.n_bins + q["target_bin"].to_numpy(np.int64)),
+        torch.from_numpy(q["snp_bin"].to_numpy(np.int64)),
+        torch.tensor([inputs.marks.index(m) for m in q["mark"]], dtype=torch.long),
+        torch.from_numpy(alt_codes_of(sequences, q["snp_bin"].to_numpy(), offset, v["alt"])),
+        torch.from_numpy(beta / max(np.sqrt(np.mean(beta**2)), 1e-12)).float(),
+    )
+
+
+def aux_loss(model, data, sequences, rows: AuxRows, draw: torch.Tensor) -> torch.Tensor:
+    """The auxiliary term over the rows ``draw`` (indices into ``rows``)."""
+    from qtlgraph.gnn.distal_effects import pair_outputs
+
+    t, b = rows.target[draw], rows.snp_bin[draw]
+    ref = pair_outputs(model, data, sequences, t, b)
+    alt = pair_outputs(model, data, sequences, t, b, rows.alt[draw])
+    marks = rows.mark[draw].to(ref.device)
+    delta = (alt - ref).float().gather(1, marks[:, None])[:, 0]
+    scaled = delta / (delta.pow(2).mean().sqrt() + 1e-6)
+    return (scaled - rows.z[draw].to(delta.device)).pow(2).mean()
+
+
+class WithQtlAux:
+    """``loss(pred, target) + weight * aux`` during training steps; ``loss`` alone without
+    gradients (validation), so the chosen epoch depends on the targets' loss only.
+    """
+
+    def __init__(self, loss, weight: float, model, data, sequences, rows: AuxRows) -> None:
+        self.loss, self.weight, self.model = loss, weight, model
+        self.data, self.sequences, self.rows = data, sequences, rows
+
+    def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        main = self.loss(pred, target)
+        if not torch.is_grad_enabled():
+            return main
+        n = len(self.rows.target)
+        draw = torch.randint(n, (min(AUX_ROWS, n),))
+        return main + self.weight * aux_loss(self.model, self.data, self.sequences, self.rows, draw)
+
+
+def with_qtl_aux(loss, model, data, sequences, opts, data_opts: dict | None = None, inputs=None):
+    """``loss`` itself when ``opts.qtl_aux_weight`` is 0, else :class:`WithQtlAux`."""
+    if not opts.qtl_aux_weight:
+        return loss
+    rows = training_rows(data_opts, inputs, sequences)
+    return WithQtlAux(loss, opts.qtl_aux_weight, model, data, sequences, rows)

@@ -1,0 +1,111 @@
+"""Allele effects through the distal model: a SNP edits its bin's sequence, hence the
+message of every edge leaving that bin, hence the prediction at each linked target.
+
+:func:`pair_outputs` evaluates the model at target nodes, one independent copy of each
+target's full in-neighbourhood per (SNP, target) pair, with the SNP's bin read from a given
+sequence (the alternative allele) wherever it is a source, and optionally the target's own
+node features replaced (a SNP in the target bin changes its embedding). Variant scoring
+(:mod:`qtlgraph.gnn.distal_score`) and the QTL auxiliary loss
+(:mod:`qtlgraph.gnn.distal_aux`) are both differences of two such calls.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+_CSC: dict[int, tuple] = {}
+
+
+def _all_in_edges(data):
+    """The graph's edges in CSC order (one :class:`InNeighbourSampler` kept per graph)."""
+    from qtlgraph.gnn.sampler import InNeighbourSampler
+
+    ei = data.edge_index
+    hit = _CSC.get(id(ei))
+    if hit is None or hit[0] is not ei:
+        _CSC.clear()
+        hit = _CSC[id(ei)] = (ei, InNeighbourSampler(ei, int(data.num_nodes), None))
+    return hit[1]
+
+
+def pair_subgraph(data, targets: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Every in-edge of each target, as a disjoint union over the pairs.
+
+    Nodes of the union: the ``R`` targets first, then one source node per edge.
+
+    Returns:
+        ``(nodes, edge_index, edge_ids, pair_of_edge)``: global node of each union node
+        ``(R + E,)``, local edges ``(2, E)``, the edges' ids in ``data`` ``(E,)`` and the
+        pair each edge belongs to ``(E,)``.
+    """
+    sampler = _all_in_edges(data)
+    targets = targets.long().cpu()
+    pos, pair = sampler.pick(targets)
+    R, E = len(targets), len(pos)
+    nodes = torch.cat([targets, sampler.source[pos]])
+    edge_index = torch.stack([R + torch.arange(E), pair])
+    return nodes, edge_index, sampler.edge_of[pos], pair
+
+
+def pair_outputs(
+    model,
+    data,
+    sequences,
+    targets: torch.Tensor,
+    snp_bins: torch.Tensor,
+    alt_codes: torch.Tensor | None = None,
+    target_x: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The model's output at each target, its SNP's bin edited (gradients kept).
+
+    Args:
+        model: a :class:`qtlgraph.gnn.distal.DistalRegressor`.
+        data: the run's prepared graph (:func:`qtlgraph.gnn.distal_data.prepare_data`).
+        sequences: the run's :class:`qtlgraph.gnn.distal_data.BinSequences`.
+        targets: target node of each pair.
+        snp_bins: the bin holding each pair's SNP (global bin id).
+        alt_codes: the SNP bin's edited base codes per pair (None: the reference).
+        target_x: replacement node features of each target (None: unchanged).
+
+    Shapes:
+        targets, snp_bins ``(R,)``; alt_codes ``(R, bin_size)`` uint8; target_x
+        ``(R, in_dim)`` -> ``(R, n_marks)``.
+    """
+    device = next(model.parameters()).device
+    nodes, edge_index, edge_ids, pair = pair_subgraph(data, targets)
+    R = len(targets)
+    src_bins = data.bin[nodes[R:]]
+    uniq, inv = torch.unique(src_bins, return_inverse=True)
+    seq = torch.from_numpy(sequences.codes(uniq.numpy()))
+    seq_index = torch.full((len(nodes),), -1, dtype=torch.long)
+    seq_index[R:] = inv
+    if alt_codes is not None:
+        edited = src_bins == snp_bins.long()[pair]
+        seq = torch.cat([seq, torch.as_tensor(alt_codes, dtype=torch.uint8)])
+        seq_index[R:][edited] = len(uniq) + pair[edited]
+    dtype = next(model.parameters()).dtype  # float64 for scoring: small differences
+    x = data.x[nodes].to(dtype)
+    if target_x is not None:
+        x[:R] = target_x.to(dtype)
+    inputs = (x, seq, seq_index, edge_index, data.edge_attr[edge_ids], data.n_in[nodes])
+    inputs = tuple(t.to(device, dtype) if t.is_floating_point() else t.to(device) for t in inputs)
+    return model(*inputs)[:R]
+
+
+def alt_codes_of(sequences, snp_bins: np.ndarray, offsets: np.ndarray, alts) -> np.ndarray:
+    """Base codes of each SNP's bin with its alternative base written in.
+
+    Args:
+        sequences: a :class:`qtlgraph.gnn.distal_data.BinSequences`.
+        snp_bins: global bin of each SNP.
+        offsets: 0-based position of each SNP inside its bin.
+        alts: single-base alternative alleles.
+
+    Shapes: ``(R,) -> (R, bin_size)`` uint8.
+    """
+    from qtlgraph.sequence import codes
+
+    out = sequences.codes(np.asarray(snp_bins, np.int64)).copy()
+    out[np.arange(len(out)), np.asarray(offsets, np.int64)] = codes("".join(alts))
+    return out

@@ -1,0 +1,128 @@
+"""Scoring variants with a distal run: the SNP edits its bin's sequence (every message
+leaving the bin) and its bin's own embedding; the change is read at the bin itself and at
+every target linked from it.
+
+Per variant and cell type the variant's own node gets its node features recomputed from
+the edited sequence (the embedding cache's encoder, as for the GNN:
+:func:`qtlgraph.gnn.score_run.feature_rows`); each target of an edge leaving the variant's
+bin is evaluated with its full in-neighbourhood and the edited source sequence
+(:func:`qtlgraph.gnn.distal_effects.pair_outputs`). Reference and alternative are both
+recomputed, in float64, so a change is exactly the model's difference.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from qtlgraph.gnn.distal_data import BinSequences
+from qtlgraph.gnn.distal_effects import pair_outputs
+from qtlgraph.gnn.score_run import LoadedRun, ScoreResult
+
+
+def load_distal_run(run_dir: str | Path, config: dict, graph_specs: list[str], device="auto"):
+    """Rebuild a distal run (data with the same options, best-epoch weights) as a
+    :class:`qtlgraph.gnn.score_run.LoadedRun` (``hops`` = 1).
+    """
+    from qtlgraph.gnn.distal import build_distal
+    from qtlgraph.gnn.distal_train import load_distal_data
+    from qtlgraph.gnn.train import load_trained
+    from qtlgraph.runtime import select_device
+
+    data_opts = {**config["data"], "graphs": graph_specs}
+    inputs, _ = load_distal_data(data_opts, config.get("options", {}).get("seed", 0))
+    dev = select_device(device)
+    model = load_trained(build_distal(config["model_config"]), run_dir)
+    return LoadedRun(model.to(dev).eval(), inputs, config, 1, dev)
+
+
+def _codes(onehot: np.ndarray) -> np.ndarray:
+    """Shapes: ``(V, 4, L)`` one-hot -> ``(V, L)`` uint8 codes (all-zero columns = N)."""
+    return np.where(onehot.sum(axis=1) > 0, onehot.argmax(axis=1), 4).astype(np.uint8)
+
+
+def variant_pairs(data, n_bins: int, n_cells: int, bin_: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes changed by a SNP in ``bin_``: its own node in each cell type (hops 0) and every
+    target of an edge leaving one of them (hops 1).
+
+    Returns:
+        ``(nodes, hops)`` ``(R,)`` int64, own nodes first, then targets ascending.
+    """
+    own = np.arange(n_cells, dtype=np.int64) * n_bins + bin_
+    ei = data.edge_index.numpy()
+    linked = np.unique(ei[1][np.isin(ei[0], own)])
+    linked = linked[~np.isin(linked, own)]
+    return np.concatenate([own, linked]), np.r_[np.zeros(len(own)), np.ones(len(linked))]
+
+
+def _variant_rows(run, variant, bin_, nodes, hops, ref, alt, index) -> pd.DataFrame:
+    n = index.n_bins
+    bins = nodes % n
+    starts = index.starts(bins).astype(np.int64)
+    cols = {
+        "variant_id": variant["id"],
+        "chrom": variant["chrom"],
+        "pos": int(variant["pos"]),
+        "ref": variant["ref"],
+        "alt": variant["alt"],
+        "cell_type": np.asarray(run.inputs.cell_types, dtype=object)[nodes // n],
+        "bin": bins,
+        "bin_chrom": np.asarray(index.chroms, dtype=object)[index.chrom_of_bins(bins)],
+        "bin_start": starts,
+        "distance_bp": starts + index.bin_size // 2 - int(variant["pos"]),
+        "hops": hops.astype(np.int64),
+        "path": [str(bin_) if h == 0 else f"{bin_}>{b}" for h, b in zip(hops, bins)],
+    }
+    for m, mark in enumerate(run.inputs.marks):
+        cols[f"ref_{mark}"] = ref[:, m]
+        cols[f"delta_{mark}"] = alt[:, m] - ref[:, m]
+    return pd.DataFrame(cols)
+
+
+def score_distal(run: LoadedRun, enc, variants: pd.DataFrame, batch_size: int = 64):
+    """Predicted change per mark of every variant at its bin and its linked targets.
+
+    Args:
+        run: a distal run (:func:`load_distal_run`).
+        enc: the run's embedding-cache encoder (:func:`qtlgraph.gnn.score_run.open_encoder`).
+        variants: ``chrom, pos, ref, alt, id`` (ref alleles checked against the genome).
+        batch_size: variants embedded per encoder call.
+
+    Returns:
+        :class:`qtlgraph.gnn.score_run.ScoreResult` (no edge attribution: ``edges`` empty).
+    """
+    from tqdm.auto import tqdm
+
+    from qtlgraph.gnn.score_run import allele_onehots, feature_rows, reembed, variant_bins
+
+    run.model.double()
+    enc.model.double()
+    data, d = run.inputs.data, enc.model.config.dim
+    seqs = BinSequences(enc.sequence, enc.index)
+    bins = variant_bins(enc.index, variants)
+    oh_ref, oh_alt = allele_onehots(enc, variants, bins)
+    cells = np.array([list(enc.arrays.cell_types).index(c) for c in run.inputs.cell_types])
+    frames = []
+    for lo in tqdm(range(0, len(variants), batch_size), desc="scoring variants", disable=None):
+        sl = slice(lo, lo + batch_size)
+        e_ref = reembed(enc, oh_ref[sl], bins[sl], cells, batch_size)
+        e_alt = reembed(enc, oh_alt[sl], bins[sl], cells, batch_size)
+        for j in range(e_ref.shape[0]):
+            v = lo + j
+            nodes, hops = variant_pairs(data, enc.index.n_bins, len(cells), int(bins[v]))
+            out = []
+            for emb, oh in ((e_ref[j], oh_ref[v]), (e_alt[j], oh_alt[v])):
+                x = data.x[torch.from_numpy(nodes)].double()
+                x[: len(cells)] = feature_rows(data, nodes[: len(cells)], emb, oh, d)
+                codes = torch.from_numpy(np.repeat(_codes(oh[None]), len(nodes), axis=0))
+                t, b = torch.from_numpy(nodes), torch.full((len(nodes),), int(bins[v]))
+                with torch.no_grad():
+                    out.append(pair_outputs(run.model, data, seqs, t, b, codes, x).cpu().numpy())
+            frames.append(
+                _variant_rows(run, variants.iloc[v], int(bins[v]), nodes, hops, *out, enc.index)
+            )
+    effects = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return ScoreResult(effects, pd.DataFrame())

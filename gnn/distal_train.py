@@ -1,0 +1,337 @@
+"""Training the distal model end to end on sampled subgraphs, through the shared loop.
+
+Each step takes a mini-batch of target nodes with up to K of their in-neighbours
+(:mod:`qtlgraph.gnn.sampler`, redrawn every epoch), encodes every distinct source bin of
+the batch once from its sequence and fits the targets' masked MSE; validation and
+prediction use every in-neighbour. Epochs, checkpoints, ``--resume``, bf16 autocast on
+CUDA, DDP and the best-validation-epoch weights come from
+:func:`qtlgraph.gnn.train.fit_best` (:func:`qtlgraph.encoders.train.fit` one epoch at a
+time). The run directory has the files of a graph run (docs/architecture.md, "Runs").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from qtlgraph.errors import InputError
+
+MODEL = "distal"
+
+
+class DistalOptions(NamedTuple):
+    """Model and optimisation settings of a distal run (``config.json`` ``options``)."""
+
+    k: int = 16  # sources per target and step
+    batch_size: int = 512  # target nodes per step
+    hidden: int = 64
+    dropout: float = 0.1
+    epochs: int = 30
+    lr: float = 5e-3
+    weight_decay: float = 0.01
+    seed: int = 0
+    aggr_power: float = 0.5  # mean over sources times in-degree ** aggr_power
+    channels: int = 12
+    kernel: int = 12
+    stride: int = 1
+    enc_dim: int = 32
+    edge_attr: str = "all"  # all | none
+    qtl_aux_weight: float = 0.0
+
+
+def check_options(opts: DistalOptions) -> None:
+    """InputError naming the first option out of range."""
+    from qtlgraph.gnn.distal_data import EDGE_ATTR_MODES
+
+    for name in ("batch_size", "hidden", "epochs", "channels", "kernel", "stride", "enc_dim"):
+        if getattr(opts, name) < 1:
+            raise InputError(f"--{name.replace('_', '-')} {getattr(opts, name)}: expected >= 1")
+    if opts.k < 0:
+        raise InputError(f"--neighbours {opts.k}: expected a non-negative integer")
+    if not opts.lr > 0 or opts.weight_decay < 0 or not 0.0 <= opts.dropout < 1.0:
+        raise InputError(
+            f"--lr {opts.lr} / --weight-decay {opts.weight_decay} / --dropout {opts.dropout}: "
+            "expected lr > 0, weight decay >= 0, dropout in [0, 1)"
+        )
+    if opts.edge_attr not in EDGE_ATTR_MODES:
+        raise InputError(f"--edge-attr {opts.edge_attr}: expected one of {EDGE_ATTR_MODES}")
+    if opts.qtl_aux_weight < 0:
+        raise InputError(f"--qtl-aux-weight {opts.qtl_aux_weight}: expected >= 0")
+
+
+def model_config(data, opts: DistalOptions) -> dict[str, Any]:
+    """The ``model_config`` section (input to :func:`qtlgraph.gnn.distal.build_distal`).
+
+    The accessibility summary is the last node-feature column (see
+    :func:`qtlgraph.gnn.data.build_data`).
+    """
+    return {
+        "in_dim": int(data.x.shape[1]),
+        "out_dim": int(data.y.shape[1]),
+        "acc_col": int(data.x.shape[1]) - 1,
+        "edge_dim": int(data.edge_attr.shape[1]),
+        "hidden": opts.hidden,
+        "dropout": opts.dropout,
+        "aggr_power": opts.aggr_power,
+        "channels": opts.channels,
+        "kernel": opts.kernel,
+        "stride": opts.stride,
+        "enc_dim": opts.enc_dim,
+    }
+
+
+def load_distal_data(data_opts: dict, seed: int):
+    """The graph and the source-sequence reader of a run's ``config.json`` ``data`` section.
+
+    Returns:
+        ``(GraphInputs, BinSequences)`` (:func:`qtlgraph.gnn.data.load_graph_data`).
+    """
+    from qtlgraph.genome import BinIndex
+    from qtlgraph.gnn.data import load_graph_data
+    from qtlgraph.gnn.distal_data import BinSequences, prepare_data
+    from qtlgraph.manifest import load_dataset
+    from qtlgraph.sequence import open_sequence
+
+    inputs = load_graph_data(
+        data_opts["dataset"],
+        data_opts["graphs"],
+        data_opts["embeddings"],
+        shuffle=data_opts.get("shuffle_edges", False),
+        seed=seed,
+        holdout_cell_type=data_opts.get("holdout_cell_type"),
+        kmer=data_opts.get("kmer", 0),
+        kmer_top=data_opts.get("kmer_top", 0),
+        scale=True,
+        edge_attr=data_opts.get("edge_attr", "all"),
+    )
+    prepare_data(inputs.data)
+    ds = load_dataset(data_opts["dataset"])
+    index = BinIndex(ds.genome, inputs.bin_size)
+    return inputs, BinSequences(open_sequence(ds), index)
+
+
+def new_model(data, opts: DistalOptions):
+    """A freshly initialised model for ``data``, seeded with ``opts.seed``."""
+    from qtlgraph.gnn.distal import build_distal
+    from qtlgraph.runtime import seed_everything
+
+    seed_everything(opts.seed)
+    return build_distal(model_config(data, opts))
+
+
+def loaders(data, sequences, opts: DistalOptions, ctx) -> tuple:
+    """Training batches (this rank's share of the labelled training nodes, K sampled) and
+    validation batches (every in-neighbour), or None without validation nodes.
+    """
+    from qtlgraph.distributed import per_rank_batch
+    from qtlgraph.gnn.distal_data import DistalBatches, labelled_nodes
+    from qtlgraph.gnn.sampler import shard_targets
+
+    train = shard_targets(labelled_nodes(data, "train"), ctx)
+    batch = per_rank_batch(opts.batch_size, ctx) if ctx.distributed else opts.batch_size
+    common = dict(batch_size=batch, seed=opts.seed)
+    loader = DistalBatches(data, train, sequences, k=opts.k, shuffle=True, part="train", **common)
+    valid_nodes = labelled_nodes(data, "valid") if "valid_mask" in data else None
+    valid = None
+    if valid_nodes is not None and len(valid_nodes):
+        valid = DistalBatches(
+            data, valid_nodes, sequences, k=None, shuffle=False, part="valid", **common
+        )
+    return loader, valid
+
+
+def train_distal(
+    model,
+    inputs,
+    sequences,
+    opts: DistalOptions,
+    *,
+    data_opts: dict,
+    run_dir,
+    device,
+    resume: bool = False,
+    extra: dict | None = None,
+) -> list[dict]:
+    """Fit ``model`` on the labelled training nodes; keep the best validation epoch.
+
+    Args:
+        model: a :class:`qtlgraph.gnn.distal.DistalRegressor`.
+        inputs: the run's ``GraphInputs`` (:func:`load_distal_data`).
+        sequences: the run's source-sequence reader.
+        opts: model and optimisation settings.
+        data_opts: the run's ``config.json`` ``data`` section (QTL rows for the auxiliary
+            loss are read from its dataset).
+        run_dir: where ``checkpoint.pt`` is written every epoch.
+        device: a ``torch.device`` or its name.
+        resume: continue from ``run_dir/checkpoint.pt``.
+        extra: more checkpoint entries (e.g. ``config``).
+
+    Returns:
+        the per-epoch history of :func:`qtlgraph.encoders.train.fit`.
+    """
+    import torch
+
+    from qtlgraph.distributed import init_distributed
+    from qtlgraph.encoders.losses import MaskedLoss
+    from qtlgraph.gnn.distal_aux import with_qtl_aux
+    from qtlgraph.gnn.train import fit_best
+
+    ctx = init_distributed(device)
+    if ctx.distributed and opts.qtl_aux_weight:
+        raise InputError("--qtl-aux-weight: not supported under torchrun (one process only)")
+    data = inputs.data
+    loader, valid = loaders(data, sequences, opts, ctx)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+    loss = with_qtl_aux(MaskedLoss("mse"), model, data, sequences, opts, data_opts, inputs)
+    return fit_best(
+        model,
+        loader,
+        optimizer,
+        loss,
+        epochs=opts.epochs,
+        run_dir=run_dir,
+        device=ctx.device,
+        resume=resume,
+        valid_loader=valid,
+        seed=opts.seed,
+        extra_state=extra,
+    )
+
+
+def predict_distal(model, data, sequences, nodes, device="cpu", batch_size: int = 512):
+    """Outputs of ``nodes`` with every in-neighbour; NaN rows for the other nodes, on the CPU.
+
+    Shapes: nodes ``(n,)`` -> ``(num_nodes, n_marks)``.
+    """
+    import torch
+
+    from qtlgraph.gnn.distal_data import DistalBatches
+
+    batches = DistalBatches(
+        data, nodes, sequences, k=None, batch_size=batch_size, shuffle=False, part=None
+    )
+    out = torch.full((int(data.num_nodes), data.y.shape[1]), float("nan"))
+    model = model.to(device).eval()
+    done = 0
+    with torch.no_grad():
+        for inputs, _ in batches:
+            pred = model(*(t.to(device) for t in inputs)).float().cpu()
+            seeds = nodes[done : done + len(pred)]
+            n_seed = min(batch_size, len(nodes) - done)
+            out[seeds[:n_seed]] = pred[:n_seed]
+            done += n_seed
+    return out
+
+
+def distal_run(
+    data_opts: dict,
+    opts: DistalOptions,
+    out: str | Path,
+    *,
+    device: str = "auto",
+    resume: bool = False,
+    force: bool = False,
+    n_boot: int = 200,
+) -> dict:
+    """``qtlgraph train --model distal``: load, train, predict the test bins, score, write.
+
+    The run directory goes through :mod:`qtlgraph.runs` (resume rule, ``run.json``
+    finished marker, input fingerprints) like every graph run.
+
+    Args:
+        data_opts: ``dataset``, ``graphs``, ``embeddings`` (paths) and optionally
+            ``shuffle_edges``, ``holdout_cell_type``, ``kmer``, ``kmer_top``.
+        opts: model and optimisation settings.
+        out: the run directory (``config.json``, ``checkpoint.pt``, ``results.json``,
+            ``bin_predictions.parquet``).
+        device: ``cpu``, ``cuda`` or ``auto``.
+        resume: continue from ``out/checkpoint.pt``.
+        force: replace a non-empty ``out``.
+        n_boot: bootstrap resamples of the metrics' intervals.
+
+    Returns:
+        the ``results.json`` dict.
+    """
+    from qtlgraph import runs
+    from qtlgraph.distributed import barrier, init_distributed
+    from qtlgraph.runtime import select_device, versions
+
+    check_options(opts)
+    dev = select_device(device)
+    out = runs.check_out(out, resume=resume, force=force)
+    data_opts = {
+        "shuffle_edges": False,
+        "holdout_cell_type": None,
+        "kmer": 0,
+        "kmer_top": 0,
+        **data_opts,
+        "dataset": str(Path(data_opts["dataset"]).absolute()),
+        "embeddings": str(Path(data_opts["embeddings"]).absolute()),
+        "graphs": list(data_opts["graphs"]),
+        "edge_attr": opts.edge_attr,
+    }
+    fingerprint = runs.graph_inputs_fingerprint(
+        data_opts["dataset"], data_opts["graphs"], data_opts["embeddings"]
+    )
+    inputs, sequences = load_distal_data(data_opts, opts.seed)
+    ctx = init_distributed(dev)
+    config = {
+        "run": out.name,
+        "model": MODEL,
+        "options": opts._asdict(),
+        "model_config": model_config(inputs.data, opts),
+        "data": data_opts,
+        "cell_types": inputs.cell_types,
+        "marks": inputs.marks,
+        "edge_types": inputs.edge_types,
+        "target": "log1p(bin mean)",
+        "fingerprint": fingerprint,
+        "versions": versions(),
+    }
+    runs.prepare(out, config, resume=resume, force=force, epochs=opts.epochs)
+    with runs.started(out, config, kind="distal", fresh=not resume):
+        barrier(ctx)
+        model = new_model(inputs.data, opts)
+        history = train_distal(
+            model,
+            inputs,
+            sequences,
+            opts,
+            data_opts=data_opts,
+            run_dir=out,
+            device=dev,
+            resume=resume,
+            extra={"config": config},
+        )
+        if not ctx.is_main:  # rank 0 alone predicts, scores and writes
+            return {"run": out.name, "model": MODEL, "metrics": [], "history": history}
+        return _score(model, inputs, sequences, opts, config, out, dev, history, n_boot)
+
+
+def _score(model, inputs, sequences, opts, config, out: Path, dev, history, n_boot) -> dict:
+    """Predict the test bins with every in-neighbour, score them and finish the run."""
+    import torch
+
+    from qtlgraph import runs
+    from qtlgraph.gnn.evaluate import metrics_table
+    from qtlgraph.gnn.train import best_epoch, prediction_frame
+    from qtlgraph.outputs import atomic_path
+
+    data = inputs.data
+    test = torch.from_numpy(np.flatnonzero(data.test_mask.numpy()))
+    pred = predict_distal(model, data, sequences, test, dev, opts.batch_size)
+    frame = prediction_frame(data, pred, inputs.cell_types, inputs.marks, "test")
+    with atomic_path(out / "bin_predictions.parquet") as tmp:
+        frame.to_parquet(tmp, index=False)
+    results = {
+        "run": out.name,
+        "model": MODEL,
+        "target": config["target"],
+        "metrics": metrics_table(frame, n_boot=n_boot, seed=opts.seed),
+        "history": history,
+        "best_epoch": best_epoch(history),
+    }
+    runs.finish(out, results)
+    return results
