@@ -106,3 +106,23 @@ def test_score_variants_evaluate_qtl(distal_run, run_cli, tmp_path):
     assert {"qtl_beta", "truth"} <= set(metrics["comparison"])
     assert "median_abs_ratio" in metrics.columns
     assert (metrics["n_reached"] > 0).any()
+
+
+def test_qtl_aux_rows_come_from_training_chromosomes_only(
+    distal_run, tiny_pipeline, run_cli, tmp_path
+):
+    from qtlgraph.gnn.distal_aux import training_rows
+    from qtlgraph.gnn.distal_train import load_distal_data
+
+    config = json.loads((distal_run / "config.json").read_text())
+    inputs, seqs = load_distal_data(config["data"], 0)
+    rows = training_rows(config["data"], inputs, seqs)
+    assert len(rows.target) > 0
+    data = inputs.data
+    assert data.train_mask[rows.target].all()
+    n = seqs.index.n_bins
+    assert data.train_mask[rows.snp_bin].all() and not data.test_mask[rows.snp_bin % n].any()
+    assert not torch.equal(rows.alt, torch.from_numpy(seqs.codes(rows.snp_bin.numpy())))
+    out = tmp_path / "aux"
+    assert _train(run_cli, tiny_pipeline, out, "--epochs", "1", "--qtl-aux-weight", "1") == 0
+    assert json.loads((out / "config.json").read_text())["options"]["qtl_aux_weight"] == 1.0
