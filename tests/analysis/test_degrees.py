@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+
 from qtlgraph.analysis import degrees as dg
 from qtlgraph.analysis.degree_report import HubRule, analyse_degrees
 from qtlgraph.analysis.powerlaw_fit import fit_power_law, fit_record
-
 from qtlgraph.errors import InputError
 
 # six 10 kb bins; bin 4 is a hub (120 distinct source bins, 150 QTL rows)

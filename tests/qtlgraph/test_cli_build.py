@@ -271,3 +271,56 @@ def test_same_file_twice_and_empty_graph_refused(toy, capsys):
     assert code == 2 and "given twice" in err and not (toy / "out").exists()
     code, err = _run(_args(toy, "K27.txt", "--fdr", "1e-300"), capsys)
     assert code == 2 and "no edge survived" in err and not (toy / "out").exists()
+
+
+def test_binary_genome_and_truncated_phenotypes_are_one_line(toy, capsys):
+    (toy / "bin.sizes").write_bytes(bytes(range(256)))
+    code, err = _run(
+        [
+            "build",
+            str(toy / "K27.txt"),
+            "--genome",
+            str(toy / "bin.sizes"),
+            "--out",
+            str(toy / "o"),
+        ],
+        capsys,
+    )
+    assert code == 2 and "binary content" in err and len(err.strip().splitlines()) == 1
+    text = "".join(f"chr1\t{i}\t{i + 1}\tENSG{i}\n" for i in range(5000)).encode()
+    packed = gzip.compress(text)
+    (toy / "ph.bed.gz").write_bytes(packed[: len(packed) // 2])
+    code, err = _run(_args(toy, "K27.txt", "--phenotypes", str(toy / "ph.bed.gz")), capsys)
+    assert code == 2 and "ph.bed.gz: phenotype file: truncated or corrupt gzip" in err
+    assert not (toy / "out").exists()
+
+
+def test_byte_order_mark_before_a_header_is_ignored(real_data, tmp_path):
+    path = real_data / "gtex_v8_egenes" / "Spleen.v8.egenes.txt.gz"
+    lines = gzip.decompress(path.read_bytes()).splitlines(keepends=True)[:400]
+    (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbf" + b"".join(lines))
+    (tmp_path / "plain.txt").write_bytes(b"".join(lines))
+    kept = []
+    for name in ("bom.txt", "plain.txt"):
+        out = tmp_path / name.replace(".txt", "")
+        res = CliRunner().invoke(
+            cli, ["build", str(tmp_path / name), "--genome", "hg38", "--out", str(out), "--quiet"]
+        )
+        assert res.exit_code == 0, res.output
+        kept.append(json.loads((out / "build.json").read_text())["counts"]["kept"])
+    assert kept[0] == kept[1] > 0
+
+
+def test_read_only_output_is_refused_before_reading_naming_the_path(toy, capsys):
+    import os
+
+    ro = toy / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        if os.access(ro, os.W_OK):
+            pytest.skip("running as a user that can write anywhere")
+        code, err = _run([*_args(toy)[:-3], "--out", str(ro / "g"), "--quiet"], capsys)
+        assert code == 2 and f"{ro / 'g'}: cannot write here" in err and ".tmp" not in err
+    finally:
+        ro.chmod(0o755)

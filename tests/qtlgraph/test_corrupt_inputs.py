@@ -239,3 +239,19 @@ def _finished(out: Path) -> bool:
     from qtlgraph.runs import is_finished
 
     return is_finished(out) and (out / "bin_predictions.parquet").is_file()
+
+
+def test_export_edges_name_must_stay_inside_out_and_empty_attribution(work, gnn_run):
+    d = fresh(work)
+    (d / "a.tsv").write_bytes(b"cell_type\tsource_bin\ttarget_bin\tedge_type\tcarried_H3K27ac\n")
+    args = ["export-edges", "--attribution", d / "a.tsv", "--run", gnn_run, "--out", d / "e"]
+    check(invoke(args), d / "e", lambda o: False)  # header only: refused
+    (d / "a.tsv").write_bytes(b"")
+    check(invoke(args), d / "e", lambda o: False)
+    (d / "a.tsv").write_bytes(
+        b"cell_type\tsource_bin\ttarget_bin\tedge_type\tcarried_H3K27ac\n"
+        + b"mono\t1\t5\tH3K27ac\t0.5\n"
+    )
+    res = invoke([*args, "--name", "../../x"])
+    check(res, d / "e", lambda o: False)
+    assert "plain file name stem" in res.stderr and not (work / "x.bedpe").exists()

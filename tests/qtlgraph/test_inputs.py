@@ -77,3 +77,17 @@ def test_eof_error_in_a_command_is_an_input_error_not_an_interrupt(monkeypatch):
     res = CliRunner().invoke(cli_module.cli, ["boom"])
     assert res.exit_code == 2 and "truncated, corrupt or not text" in res.output
     assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+
+
+def test_ctrl_c_prints_the_resume_hint_and_exits_130(monkeypatch, capsys):
+    from qtlgraph import cli as cli_module
+
+    @click.command()
+    def stop() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_module._LazyGroup, "get_command", lambda self, ctx, name: stop)
+    with pytest.raises(SystemExit) as exc:
+        cli_module.main(["stop"])
+    assert exc.value.code == 130
+    assert "rerun with --resume" in capsys.readouterr().err

@@ -1,5 +1,9 @@
 """Safe output writing: staged directories and atomic files."""
 
+import pytest
+
+from qtlgraph.errors import InputError
+
 
 def test_outputs_get_the_usual_permissions(tmp_path):
     import os
@@ -35,3 +39,16 @@ def test_failed_stage_leaves_nothing_and_non_empty_dir_is_refused(tmp_path):
     with pytest.raises(InputError, match="not empty"):
         with staged_dir(tmp_path / "full"):
             pass
+
+
+def test_unwritable_destination_is_named_not_a_temporary_name(tmp_path, monkeypatch):
+    import qtlgraph.outputs as outputs
+
+    monkeypatch.setattr(outputs.os, "access", lambda path, mode: False)
+    target = tmp_path / "new" / "out"
+    with pytest.raises(InputError, match=rf"{target}: cannot write here \({tmp_path} is not"):
+        outputs.check_writable(target)
+    with pytest.raises(InputError, match="cannot write here"):
+        with outputs.staged_dir(target):
+            pass
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
