@@ -217,6 +217,7 @@ def _epoch(
     from qtlgraph.distributed import (
         all_reduce_mean,
         broadcast_object,
+        global_batch_loss,
         set_loader_epoch,
         unwrap_model,
     )
@@ -227,7 +228,7 @@ def _epoch(
         net,
         loader,
         optimizer,
-        loss_fn,
+        global_batch_loss(loss_fn, ctx),  # NaN targets shared unevenly across ranks
         ctx.device,
         desc=f"epoch {epoch}/{epochs}",
         scheduler=scheduler,

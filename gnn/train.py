@@ -229,7 +229,7 @@ def train_model(
     """
     import torch
 
-    from qtlgraph.distributed import init_distributed, scaled_loss, shard_node_targets
+    from qtlgraph.distributed import init_distributed, shard_node_targets
     from qtlgraph.encoders.losses import MaskedLoss
 
     data = data.to(device)
@@ -239,12 +239,11 @@ def train_model(
     valid = graph_loader(data, "valid", inputs) if has_valid else None
     loader, loss = graph_loader(data, "train", inputs), MaskedLoss("mse")
     ctx = init_distributed(device)
-    if (
-        ctx.distributed
-    ):  # each rank: its share of the training nodes, loss scaled to the full graph's
+    if ctx.distributed:  # each rank: its share of the training nodes
         ((inputs, target),) = loader
-        shard = shard_node_targets(target, ctx)
-        loader, loss = [(inputs, shard.target)], scaled_loss(loss, shard.scale)
+        # fit weights each rank's loss by its share of the finite targets
+        # (qtlgraph.distributed.global_batch_loss); validation keeps the plain loss
+        loader = [(inputs, shard_node_targets(target, ctx).target)]
     return fit_best(
         model,
         loader,

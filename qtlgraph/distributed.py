@@ -10,9 +10,11 @@ rebuilds a ``DataLoader`` over a ``DistributedSampler`` whose order depends only
 seed and the epoch (also with one process), and hands each rank ``batch / world`` items, so
 step ``j`` of every rank together sees exactly the items of step ``j`` of a single process.
 DDP averages gradients over ranks, which equals the global-batch gradient when each rank's
-loss is a mean over the same number of entries. The GNN's full-graph mode shards the
-labelled nodes instead (:func:`shard_node_targets`) and scales each rank's loss so that the
-average is the full-graph loss.
+loss is a mean over the same number of entries; :func:`global_batch_loss` weights each
+rank's masked mean by its share of the finite targets so that this holds with NaN targets
+too, and :func:`wrap_model` makes BatchNorm use the global batch's statistics. The GNN's
+full-graph mode shards the labelled nodes instead (:func:`shard_node_targets`) and scales
+each rank's loss so that the average is the full-graph loss.
 """
 
 from __future__ import annotations
@@ -61,18 +63,24 @@ def init_distributed(device_spec="auto") -> DistContext:
 
 
 def wrap_model(model, ctx: DistContext):
-    """``DistributedDataParallel`` around ``model`` when distributed, else ``model``."""
+    """``DistributedDataParallel`` around ``model`` when distributed, else ``model``.
+
+    BatchNorm layers are made to use the statistics of the global batch (what one process
+    computes): ``SyncBatchNorm`` on CUDA, :class:`qtlgraph.sync_batchnorm.SyncBatchNorm1d`
+    on CPU. Both replace the layers inside ``model`` in place, so ``model`` itself is the
+    trained module.
+    """
     if not ctx.distributed:
         return model
     import torch
     from torch.nn.parallel import DistributedDataParallel
 
-    ids = None
-    if (
-        ctx.device.type == "cuda"
-    ):  # SyncBatchNorm needs CUDA; on CPU each rank keeps its batch statistics
-        model, ids = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model), [ctx.local_rank]
-    return DistributedDataParallel(model, device_ids=ids)
+    if ctx.device.type == "cuda":
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        return DistributedDataParallel(model, device_ids=[ctx.local_rank])
+    from qtlgraph.sync_batchnorm import convert_batchnorm
+
+    return DistributedDataParallel(convert_batchnorm(model))
 
 
 def unwrap_model(model):
@@ -269,12 +277,36 @@ def shard_node_targets(target, ctx: DistContext) -> ShardedTarget:
     return ShardedTarget(mine, scale, n_rank, n_total)
 
 
-def scaled_loss(loss_fn, scale: float):
-    """``loss_fn`` times ``scale`` (identity when ``scale == 1``)."""
-    if scale == 1.0:
+def global_batch_loss(loss_fn, ctx: DistContext):
+    """``loss_fn`` weighted so that the DDP average over ranks is the global batch's loss.
+
+    ``loss_fn`` is a mean over the finite entries of the target (NaN masked); ranks whose
+    shares hold different numbers of them would otherwise count alike. Each call sums the
+    finite counts over ranks (one all-reduce) and scales this rank's loss by
+    ``world * n_rank / n_total``. Identity in one process. Train steps only: every rank
+    must call it the same number of times. A loss from :func:`scaled_loss` (already
+    weighted, e.g. the GNN's full-graph shards) is returned as it is.
+    """
+    if not ctx.distributed or getattr(loss_fn, "global_batch", False):
         return loss_fn
+    import torch
+    import torch.distributed as dist
+
+    def loss(pred, target):
+        n_rank = torch.isfinite(target).sum().to(torch.float64)
+        n_total = n_rank.clone()
+        dist.all_reduce(n_total)
+        scale = ctx.world_size * n_rank / n_total.clamp(min=1)
+        return loss_fn(pred, target) * scale.to(pred.dtype)
+
+    return loss
+
+
+def scaled_loss(loss_fn, scale: float):
+    """``loss_fn`` times ``scale``, marked as weighted for the DDP average already."""
 
     def loss(pred, target):
         return loss_fn(pred, target) * scale
 
+    loss.global_batch = True  # weighted already: global_batch_loss leaves it as it is
     return loss
