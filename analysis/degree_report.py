@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
+
 from qtlgraph.analysis import degrees as dg
 from qtlgraph.analysis.plots import degree_histogram_figure
 from qtlgraph.analysis.powerlaw_fit import ALTERNATIVES, DegreeFit, fit_power_law, fit_record
-
 from qtlgraph.errors import InputError
 from qtlgraph.outputs import staged_dir
 from qtlgraph.runtime import write_json

@@ -184,7 +184,7 @@ def bin_encoder_target(
 
 
 def enformer_target(seed: int = 0, **options) -> ProbeTarget:
-    """A reduced-width, randomly initialised Enformer (see :mod:`qtlgraph.analysis.enformer_probe`)."""
+    """A reduced-width, randomly initialised Enformer (:mod:`qtlgraph.analysis.enformer_probe`)."""
     from qtlgraph.analysis.enformer_probe import build_enformer_probe
 
     model = build_enformer_probe(seed=seed, **options)
@@ -258,7 +258,7 @@ def load_target(spec: str, seed: int = 0) -> ProbeTarget:
 
 
 class GraphTarget(NamedTuple):
-    """A trained graph model and the graph it was trained on, ready for :func:`qtlgraph.analysis.graph_reach.graph_reach`.
+    """A trained graph model and its graph, for :func:`qtlgraph.analysis.graph_reach.graph_reach`.
 
     Attributes:
         name: the run directory.
@@ -295,9 +295,10 @@ def is_graph_run(spec: str | Path) -> bool:
 
 
 def _graph_prepare(model: nn.Module):
-    """The graph the model reads, built the way :func:`qtlgraph.gnn.train.model_inputs` builds it."""
-    from qtlgraph.gnn.train import model_inputs
+    """The graph the model reads, built as :func:`qtlgraph.gnn.train.model_inputs` builds it."""
     from torch_geometric.data import Data
+
+    from qtlgraph.gnn.train import model_inputs
 
     return lambda edge_index, num_nodes: model_inputs(
         model, Data(edge_index=edge_index, num_nodes=num_nodes)
@@ -305,11 +306,10 @@ def _graph_prepare(model: nn.Module):
 
 
 def graph_run_target(run_dir: str | Path) -> GraphTarget:
-    """Rebuild a ``qtlgraph train`` run: its model (checkpoint weights) and its graph and features."""
+    """Rebuild a ``qtlgraph train`` run: its model (checkpoint weights), graph and features."""
+    from qtlgraph.genome import BinIndex
     from qtlgraph.gnn.data import load_graph_data
     from qtlgraph.gnn.models import build_model
-
-    from qtlgraph.genome import BinIndex
     from qtlgraph.manifest import load_dataset
     from qtlgraph.runtime import load_checkpoint, read_json
 

@@ -74,7 +74,7 @@ def cli() -> None:
       qtlgraph degrees g --out deg                   # histograms, power-law fit, hubs
       qtlgraph demo --out demo-out                   # every stage end to end
     Run 'qtlgraph COMMAND --help' for each command's options.
-    """
+    """  # noqa: D301 - click's \b (no rewrapping) must stay a real backspace
 
 
 RESUME_HINT = "interrupted; rerun with --resume where the command supports it"

@@ -52,7 +52,8 @@ def dataset_summary(ds: Dataset, bin_size: int = 10_000) -> str:
         lines.append(f"  {cell.name}: assay {cell.assay}, marks {', '.join(cell.marks)}")
         for mark, path in cell.qtl.items():
             lines.append(
-                f"    qtl {mark}: {path.name} ({_size(path.stat().st_size)}, format {cell.qtl_format})"
+                f"    qtl {mark}: {path.name} ({_size(path.stat().st_size)}, "
+                f"format {cell.qtl_format})"
             )
     split = ds.split
     lines += [

@@ -70,7 +70,8 @@ def check_runs(model: str, trained: Path | None, allow_unfinished: bool) -> None
     type=click.Choice(["direction", "swap"]),
     default="direction",
     show_default=True,
-    help="GNN runs: shift the source bin's features along a random direction, or swap in another bin's.",
+    help="GNN runs: shift the source bin's features along a random direction, or swap in "
+    "another bin's.",
 )
 @click.option(
     "--delta",
@@ -131,6 +132,7 @@ def command(
     for version, methods in summary["probes"].items():
         for name, s in methods.items():
             click.echo(
-                f"{version} {name}: span {s['span_bp']:,} bp, effective width {s['effective_width_bp']:,} bp"
+                f"{version} {name}: span {s['span_bp']:,} bp, "
+                f"effective width {s['effective_width_bp']:,} bp"
             )
     click.echo(f"wrote {out}", err=True)

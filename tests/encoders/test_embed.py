@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 import torch
+from tiny_bin_data import write_tiny_dataset
+
 from qtlgraph.encoders.bin_dataset import load_bin_arrays, one_hot_codes, sequence_codes
 from qtlgraph.encoders.bin_encoder import BinEncoder, BinEncoderConfig
 from qtlgraph.encoders.embed import (
@@ -12,8 +14,6 @@ from qtlgraph.encoders.embed import (
     load_local_model,
     open_embeddings,
 )
-from tiny_bin_data import write_tiny_dataset
-
 from qtlgraph.errors import InputError
 from qtlgraph.runtime import read_json, save_checkpoint, write_json
 

@@ -201,8 +201,7 @@ def test_default_split_without_any_test_chromosome(tmp_path):
         load_dataset(path, missing="nan")
     assert (
         "[splits] test: none of the default test chromosomes ['chr1', 'chr8', 'chr21'] "
-        "is in genome sim"
-        in str(err.value)
+        "is in genome sim" in str(err.value)
     )
 
 
