@@ -1,19 +1,18 @@
 """Benchmark: bin sequence streamed from the code cache against every bin's codes in memory.
 
-Writes a synthetic FASTA of ``--bins`` bins (4 chromosomes), then runs each mode in its own
-process so each peak RSS is its own:
+Writes a synthetic FASTA of ``--bins`` bins (4 chromosomes). Two codes sources:
 
 - ``memory``: the former ``train-local`` path, every bin's codes read into one
   (n_bins, bin_size) array (:func:`qtlgraph.encoders.bin_dataset.sequence_codes`);
 - ``stream``: :func:`qtlgraph.sequence.open_codes`, the cache file read per batch (the
   cache is written by the first stream process and its time printed).
 
-For each: bins/s of a shuffled :class:`BinDataset` epoch through ``bin_loader`` (data
-only), of ``--steps`` encoder training steps (batch 64), of embedding two chunks of
-``--chunk`` consecutive bins (``embed_chunk``, fp32), and of reading such chunks from the
-FASTA (what ``qtlgraph embed`` does per chunk; the same in both modes). Both modes
-alternate ``--repeat`` times; medians are printed with the ratio stream / memory, and each
-process's peak RSS (VmHWM) beside its RSS before the codes were opened.
+Throughput (bins/s) of both sources is measured in one process, alternately ``--repeat``
+times (medians; shared-CPU noise hits both alike): a shuffled :class:`BinDataset` epoch
+through ``bin_loader`` (data only), ``--steps`` encoder training steps (batch 64), and
+embedding two chunks of ``--chunk`` consecutive bins (``embed_chunk``, fp32); reading such
+chunks from the FASTA (what ``qtlgraph embed`` does) is shown too. Peak RSS (VmHWM) comes
+from one process per source that opens the codes and makes one pass of each kind.
 
     .venv/bin/python benchmarks/bench_stream.py --bins 20000       # ~200 Mb genome
 """
@@ -33,6 +32,7 @@ from types import SimpleNamespace
 import numpy as np
 
 BIN = 10_000
+MODES = ("memory", "stream")
 
 
 def write_fasta(path: Path, n_bins: int, seed: int = 0) -> None:
@@ -72,38 +72,28 @@ def _rate(fn, n: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def run_mode(mode: str, fasta: Path, steps: int, chunk: int) -> dict:
-    """One process's measurements (``memory`` or ``stream``)."""
-    import torch
-
-    from qtlgraph.encoders.bin_dataset import BinArrays, BinDataset, bin_loader, sequence_codes
-    from qtlgraph.encoders.bin_encoder import BinEncoder, BinEncoderConfig
-    from qtlgraph.encoders.embed import embed_chunk, fold_batchnorm
-    from qtlgraph.genome import BinIndex
+def _codes(mode: str, dataset, index):
+    from qtlgraph.encoders.bin_dataset import sequence_codes
     from qtlgraph.sequence import open_codes, open_sequence
 
-    torch.manual_seed(0)
-    dataset = _dataset(fasta)
-    index = BinIndex(dataset.genome, BIN)
-    base_rss = _peak_rss_mb()
-    t0 = time.perf_counter()
     if mode == "memory":
-        codes = sequence_codes(open_sequence(dataset), index, np.arange(index.n_bins))
-    else:
-        codes = open_codes(dataset, BIN, progress=False)
-    load_s = time.perf_counter() - t0
-    config = BinEncoderConfig(flank=0)
-    n = index.n_bins
-    arrays = BinArrays(
-        ("c",),
-        ("m",),
-        np.zeros((1, n, config.acc_positions), np.float32),
-        None,
-        np.zeros((1, n, 1), np.float32),
-    )
-    data = BinDataset(arrays, codes, np.arange(n), [0])
-    loader = bin_loader(data, 64, shuffle=True)
-    fetch = _rate(lambda: [None for _ in loader], n)
+        return sequence_codes(open_sequence(dataset), index, np.arange(index.n_bins))
+    return open_codes(dataset, BIN, progress=False)
+
+
+def _bench(codes, index, steps: int, chunk: int):
+    """``(measure, model)``: ``measure()`` returns this source's bins/s (fetch, train, embed)."""
+    import torch
+
+    from qtlgraph.encoders.bin_dataset import BinArrays, BinDataset, bin_loader
+    from qtlgraph.encoders.bin_encoder import BinEncoder, BinEncoderConfig
+    from qtlgraph.encoders.embed import embed_chunk, fold_batchnorm
+
+    torch.manual_seed(0)
+    config, n = BinEncoderConfig(flank=0), index.n_bins
+    zeros = np.zeros((1, n, config.acc_positions), np.float32)
+    arrays = BinArrays(("c",), ("m",), zeros, None, np.zeros((1, n, 1), np.float32))
+    loader = bin_loader(BinDataset(arrays, codes, np.arange(n), [0]), 64, shuffle=True)
     model = BinEncoder(config)
     opt = torch.optim.AdamW(model.parameters(), 1e-3)
 
@@ -116,30 +106,56 @@ def run_mode(mode: str, fasta: Path, steps: int, chunk: int) -> dict:
             loss.backward()
             opt.step()
 
-    train_rate = _rate(train, steps * 64)
-    sequence = open_sequence(dataset)
-    starts = range(0, n - chunk + 1, chunk)[:2]
-    frozen = fold_batchnorm(model)
-
     def embed() -> None:
-        for lo in starts:
+        frozen = fold_batchnorm(model)
+        for lo in range(0, 2 * chunk, chunk):
             bins = np.arange(lo, lo + chunk)
             embed_chunk(frozen, arrays, codes[lo : lo + chunk], bins, 256, "fp32")
 
-    embed_rate = _rate(embed, len(starts) * chunk)
-    fasta_rate = _rate(
-        lambda: [sequence_codes(sequence, index, np.arange(lo, lo + chunk)) for lo in starts],
-        len(starts) * chunk,
-    )
-    return {
-        "load_s": load_s,
-        "fetch_bins_s": fetch,
-        "train_bins_s": train_rate,
-        "embed_bins_s": embed_rate,
-        "fasta_chunk_bins_s": fasta_rate,
-        "base_rss_mb": base_rss,
-        "peak_rss_mb": _peak_rss_mb(),
-    }
+    def measure() -> dict:
+        return {
+            "fetch_bins_s": _rate(lambda: [None for _ in loader], n),
+            "train_bins_s": _rate(train, steps * 64),
+            "embed_bins_s": _rate(embed, 2 * chunk),
+        }
+
+    return measure, model
+
+
+def run_rss(mode: str, fasta: Path, steps: int, chunk: int) -> dict:
+    """Peak RSS of one process holding the codes of ``mode`` through one pass of each kind."""
+    from qtlgraph.genome import BinIndex
+
+    dataset = _dataset(fasta)
+    index = BinIndex(dataset.genome, BIN)
+    base = _peak_rss_mb()
+    t0 = time.perf_counter()
+    codes = _codes(mode, dataset, index)
+    load_s = time.perf_counter() - t0
+    _bench(codes, index, steps, chunk)[0]()
+    return {"load_s": load_s, "base_rss_mb": base, "peak_rss_mb": _peak_rss_mb()}
+
+
+def run_rates(fasta: Path, steps: int, chunk: int, repeat: int) -> dict:
+    """Both sources in one process, measured alternately ``repeat`` times (noise hits both)."""
+    from qtlgraph.encoders.bin_dataset import sequence_codes
+    from qtlgraph.genome import BinIndex
+    from qtlgraph.sequence import open_sequence
+
+    dataset = _dataset(fasta)
+    index = BinIndex(dataset.genome, BIN)
+    benches = {m: _bench(_codes(m, dataset, index), index, steps, chunk)[0] for m in MODES}
+    rates: dict[str, list[dict]] = {m: [] for m in MODES}
+    sequence = open_sequence(dataset)
+    fasta_rates = []
+    for i in range(repeat):
+        for mode in MODES[:: 1 if i % 2 else -1]:  # each goes first in turn (warm-up)
+            rates[mode].append(benches[mode]())
+        fasta_rates.append(
+            _rate(lambda: sequence_codes(sequence, index, np.arange(2 * chunk)), 2 * chunk)
+        )
+    med = {m: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for m, rs in rates.items()}
+    return {**med, "fasta_chunk_bins_s": statistics.median(fasta_rates)}
 
 
 def main() -> None:
@@ -148,37 +164,45 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("bench-out/stream"))
     ap.add_argument("--steps", type=int, default=10, help="training steps of batch 64")
     ap.add_argument("--chunk", type=int, default=1024, help="bins per embedding chunk")
-    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--mode", help=argparse.SUPPRESS)
     args = ap.parse_args()
     fasta = args.out / f"genome_{args.bins}.fa"
     if args.mode:
-        print(json.dumps(run_mode(args.mode, fasta, args.steps, args.chunk)))
+        if args.mode == "rates":
+            result = run_rates(fasta, args.steps, args.chunk, args.repeat)
+        else:
+            result = run_rss(args.mode, fasta, args.steps, args.chunk)
+        print(json.dumps(result))
         return
     args.out.mkdir(parents=True, exist_ok=True)
     if not fasta.exists():
         write_fasta(fasta, args.bins)
     for old in args.out.glob(f"{fasta.name}.codes-*.npy"):
-        old.unlink()  # the first stream run writes the cache, and its time is shown
-    runs: dict[str, list[dict]] = {"memory": [], "stream": []}
-    for _ in range(args.repeat):
-        for mode in runs:
-            cmd = [sys.executable, __file__, "--mode", mode, "--bins", str(args.bins)]
-            cmd += ["--out", str(args.out), "--steps", str(args.steps), "--chunk", str(args.chunk)]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode:
-                sys.exit(f"{mode} failed:\n{proc.stderr[-2000:]}")
-            runs[mode].append(json.loads(proc.stdout.splitlines()[-1]))
+        old.unlink()  # the first stream process writes the cache, and its time is shown
+    runs = {mode: _child(mode, args) for mode in (*MODES, "rates")}
+    rates = runs.pop("rates")
     codes_mb = args.bins * BIN / 2**20
-    print(f"{args.bins} bins ({codes_mb:.0f} MB of codes), {args.repeat} runs each (medians)")
-    print(f"  cache written once in {runs['stream'][0]['load_s']:.1f} s")
-    med = {m: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for m, rs in runs.items()}
-    for key in ("fetch_bins_s", "train_bins_s", "embed_bins_s", "fasta_chunk_bins_s"):
-        mem, st = med["memory"][key], med["stream"][key]
-        print(f"  {key:20s} memory {mem:10.0f}  stream {st:10.0f}  stream/memory {st / mem:.2f}")
-    for mode in runs:
-        rss = max(r["peak_rss_mb"] for r in runs[mode])
-        print(f"  peak RSS {mode:6s} {rss} MB (after imports {med[mode]['base_rss_mb']:.0f} MB)")
+    print(f"{args.bins} bins ({codes_mb:.0f} MB of codes); bins/s medians of {args.repeat}")
+    print(f"  cache written once in {runs['stream']['load_s']:.1f} s")
+    for key in ("fetch_bins_s", "train_bins_s", "embed_bins_s"):
+        mem, st = rates["memory"][key], rates["stream"][key]
+        print(f"  {key:14s} memory {mem:9.0f}  stream {st:9.0f}  stream/memory {st / mem:.2f}")
+    print(f"  FASTA read per chunk (as qtlgraph embed): {rates['fasta_chunk_bins_s']:.0f} bins/s")
+    for mode, r in runs.items():
+        print(
+            f"  peak RSS {mode:6s} {r['peak_rss_mb']} MB (before the codes {r['base_rss_mb']} MB)"
+        )
+
+
+def _child(mode: str, args) -> dict:
+    cmd = [sys.executable, __file__, "--mode", mode, "--bins", str(args.bins), "--out"]
+    cmd += [str(args.out), "--steps", str(args.steps), "--chunk", str(args.chunk)]
+    cmd += ["--repeat", str(args.repeat)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode:
+        sys.exit(f"{mode} failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.splitlines()[-1])
 
 
 if __name__ == "__main__":
