@@ -47,18 +47,23 @@ def conditioning_table(results: dict[str, dict]) -> pd.DataFrame:
     """One row per model: lowest training and best validation loss, mean test PR/ROC-AUC,
     whether it learnt, and the two rankings (1 = best; learnt models only).
 
-    Columns: ``model, epochs, best_epoch, train_loss, valid_loss, test_pr_auc, test_roc_auc,
-    learnt, train_rank, test_rank``.
+    Columns: ``model, epochs, windows, train_s, eval_s, best_epoch, train_loss, valid_loss,
+    test_pr_auc, test_roc_auc, learnt, train_rank, test_rank`` (``windows``: training windows
+    seen; ``train_s``, ``eval_s``: wall seconds of training and evaluation).
     """
     rows = []
     for model, res in results.items():
         hist = pd.DataFrame(res.get("history", []), columns=["epoch", "train_loss", "valid_loss"])
         test = _test_rows(res)
         roc = float(test["roc_auc"].astype(float).mean()) if len(test) else np.nan
+        seconds = res.get("seconds") if isinstance(res.get("seconds"), dict) else {}
         rows.append(
             {
                 "model": model,
                 "epochs": len(hist),
+                "windows": res.get("windows_seen"),
+                "train_s": seconds.get("train"),
+                "eval_s": seconds.get("evaluate"),
                 "best_epoch": res.get("best_epoch"),
                 "train_loss": float(hist["train_loss"].min()) if len(hist) else np.nan,
                 "valid_loss": float(hist["valid_loss"].min()) if len(hist) else np.nan,
@@ -124,11 +129,18 @@ def finding(table: pd.DataFrame) -> str:
     return " ".join(lines)
 
 
+def _text(value) -> str:
+    """A table cell: ``-`` for a missing value, integers without decimals."""
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "-"
+    return f"{value:.0f}" if isinstance(value, float) else str(value)
+
+
 def table_markdown(table: pd.DataFrame) -> str:
     """The conditioning table as Markdown; a model that did not learn says so in its row."""
-    head = "| model | epochs | best epoch | lowest train BCE | best valid BCE | test PR-AUC "
-    head += "| test ROC-AUC | train rank | test rank |"
-    lines = [head, "|---|---|---|---|---|---|---|---|---|"]
+    head = "| model | epochs | windows | train / eval s | best epoch | lowest train BCE "
+    head += "| best valid BCE | test PR-AUC | test ROC-AUC | train rank | test rank |"
+    lines = [head, "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples(index=False):
         ranks = (
             f"{int(r.train_rank)} | {int(r.test_rank)}"
@@ -136,7 +148,8 @@ def table_markdown(table: pd.DataFrame) -> str:
             else "not learnt (test ROC-AUC near chance): not ranked | -"
         )
         lines.append(
-            f"| {r.model} | {r.epochs} | {r.best_epoch if r.best_epoch is not None else '-'} "
+            f"| {r.model} | {r.epochs} | {_text(r.windows)} | {_text(r.train_s)} / "
+            f"{_text(r.eval_s)} | {_text(r.best_epoch)} "
             f"| {r.train_loss:.4f} | {r.valid_loss:.4f} | {r.test_pr_auc:.3f} "
             f"| {r.test_roc_auc:.3f} | {ranks} |"
         )

@@ -43,6 +43,8 @@ def _result(model, train, valid, pr, roc):
         "history": history,
         "best_epoch": best,
         "metrics": metrics,
+        "windows_seen": 400 * len(history),
+        "seconds": {"train": 12.3, "evaluate": 4.0},
     }
 
 
@@ -105,7 +107,10 @@ def test_write_conditioning_figures_and_table(tmp_path):
     tsv = pd.read_csv(tmp_path / "out" / "conditioning.tsv", sep="\t")
     assert tsv["model"].tolist() == ["A", "B", "C", "D"]
     text = md.read_text()
-    assert "(training_curves.png)" in text and "| A | 2 | 2 | 0.4000 | 0.4200 | 0.400 |" in text
+    assert (
+        "(training_curves.png)" in text
+        and "| A | 2 | 800 | 12 / 4 | 2 | 0.4000 | 0.4200 | 0.400 |" in text
+    )
     other = tmp_path / "local"
     other.mkdir()
     (other / "results.json").write_text(json.dumps({"model": "local", "metrics": []}))
