@@ -6,6 +6,7 @@ Prints the median seconds per step (forward + backward + optimizer step), the ra
 ours / reference, and the peak resident memory while each model ran.
 
     python benchmarks/bench_gnn.py [--nodes 303114] [--edges 1700000] [--steps 5] [--threads N]
+        [--profile]
 
 Launch it the way the project launches training (the Makefile preloads tcmalloc when
 present); the ratio compares both models under the same allocator. On a busy shared
@@ -107,6 +108,27 @@ def _measure(models, graphs, x, y, edge_attr, steps: int) -> tuple[dict, dict, d
     return wall, cpu, peaks
 
 
+def profile_step(model, opt, x, y, graph, edge_attr, steps: int = 3) -> dict[str, float]:
+    """Self CPU time per step (ms) of ``model``'s training step by kind of work: dense
+    matmuls, the sparse aggregation, GELU, everything else (``torch.profiler``).
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        for _ in range(steps):
+            _step(model, opt, x, y, graph, edge_attr)
+    out = {"dense matmul": 0.0, "sparse aggregation": 0.0, "gelu": 0.0, "other": 0.0}
+    n = x.shape[0]
+    for ev in prof.key_averages(group_by_input_shape=True):
+        sparse = f"[{n}, {n}]" in str(ev.input_shapes)
+        if ev.key in ("aten::mm", "aten::addmm"):
+            kind = "sparse aggregation" if sparse else "dense matmul"
+        else:
+            kind = "gelu" if "gelu" in ev.key else "other"
+        out[kind] += ev.self_cpu_time_total / 1e3 / steps
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     from qtlgraph.gnn.models import GraphRegressor, mean_adjacency, uses_adjacency
 
@@ -120,6 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--aggr", default="sqrt", help="adjacency normalisation (qtlgraph.gnn.models.AGGRS)"
     )
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--profile", action="store_true", help="also break our step down by kind")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -155,6 +178,12 @@ def main(argv: list[str] | None = None) -> dict:
             f"peak RSS {peaks[k]:,.0f} MB"
         )
     print(f"ratio of CPU time: {cpu_ratio:.2f} (steadier than wall time on a shared machine)")
+    if args.profile:
+        opt = torch.optim.Adam(models["qtlgraph"].parameters(), lr=1e-3)
+        parts = profile_step(models["qtlgraph"], opt, x, y, graph, ea)
+        total = sum(parts.values())
+        for k, v in parts.items():
+            print(f"  qtlgraph step, {k}: {v:.0f} ms ({100 * v / total:.0f}%, under the profiler)")
     print(f"ratio qtlgraph / stock GraphConv: {ratio:.2f} (target <= {TARGET})")
     return {
         "seconds": med,
