@@ -137,11 +137,17 @@ def _filtered(source, index: BinIndex, options: FilterOptions, workers: int = 2)
             yield pending.popleft().result()
 
 
-def _dedupe(frames: list[pl.DataFrame], type_id: int, overlap: bool) -> tuple[pl.DataFrame, int]:
-    """Drop exact duplicate rows (equal canonical columns) within one edge type."""
+def _dedupe(
+    frames: list[pl.DataFrame], type_id: int, overlap: bool
+) -> tuple[pl.LazyFrame | None, int]:
+    """Drop exact duplicate rows (equal canonical columns) within one edge type.
+
+    Returns the links, lazily (the aggregation reads them without a copy), or None when
+    there are none, and the number of duplicates dropped.
+    """
     if not frames or sum(f.height for f in frames) == 0:
-        return pl.DataFrame(), 0
-    links = pl.concat(frames)
+        return None, 0
+    links = pl.concat(frames, rechunk=False)
     key = links["row_hash"]
     if overlap:  # one row gives several links: the target bin tells them apart
         key = pl.Series(
@@ -150,27 +156,31 @@ def _dedupe(frames: list[pl.DataFrame], type_id: int, overlap: bool) -> tuple[pl
         )
     first = key.is_first_distinct()
     n_dup = links.height - int(first.sum())
-    links = links.filter(first) if n_dup else links
-    return links.drop("row_hash").with_columns(pl.lit(type_id, pl.Int32).alias("edge_type")), n_dup
+    lazy = links.lazy().filter(first) if n_dup else links.lazy()
+    return lazy.drop("row_hash").with_columns(pl.lit(type_id, pl.Int32).alias("edge_type")), n_dup
 
 
-def aggregate_edges(links: pl.DataFrame) -> pl.DataFrame:
+def aggregate_edges(links: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """One row per distinct ``(edge_type, source_bin, target_bin)`` with its statistics."""
     # one int64 key (type, source, target: 62 bits for < 2^29 bins) groups fastest
     key = (pl.col("edge_type").cast(pl.Int64) * (1 << 29) + pl.col("source_bin")) * (
         1 << 29
     ) + pl.col("target_bin")
-    out = links.group_by(key.alias("key")).agg(
-        pl.first("edge_type"),
-        pl.first("source_bin"),
-        pl.first("target_bin"),
-        pl.len().cast(pl.Int64).alias("n_qtl"),
-        pl.col("pvalue").min().alias("min_pvalue"),
-        pl.col("abs_beta").mean().cast(pl.Float64).alias("mean_abs_beta"),
-        pl.col("abs_beta").max().cast(pl.Float64).alias("max_abs_beta"),
-        pl.col("distance").mean().alias("mean_distance"),
+    out = (
+        links.lazy()
+        .group_by(key.alias("key"))
+        .agg(
+            pl.first("edge_type"),
+            pl.first("source_bin"),
+            pl.first("target_bin"),
+            pl.len().cast(pl.Int64).alias("n_qtl"),
+            pl.col("pvalue").min().alias("min_pvalue"),
+            pl.col("abs_beta").mean().cast(pl.Float64).alias("mean_abs_beta"),
+            pl.col("abs_beta").max().cast(pl.Float64).alias("max_abs_beta"),
+            pl.col("distance").mean().alias("mean_distance"),
+        )
     )
-    return out.sort(["edge_type", "target_bin", "source_bin"]).drop("key")
+    return out.sort(["edge_type", "target_bin", "source_bin"]).drop("key").collect()
 
 
 def degree_table(edges: pl.DataFrame, edge_types: list[str], n_bins: int) -> pl.DataFrame:
@@ -326,7 +336,7 @@ def build_graph(
     for i, etype in enumerate(n for n in names if n != LOOP_TYPE):
         links, n_dup = _dedupe(frames[etype], i, target_mode == "overlap")
         _share_duplicates(inputs, etype, n_dup, frames[etype])
-        if links.height:
+        if links is not None:
             edge_frames.append(aggregate_edges(links))
     if loops:
         loop_edges, record = _loop_edges(Path(loops), index, len(names) - 1)
