@@ -110,7 +110,9 @@ def command(
     the U-Net's and Enformer's).
     """
     from qtlgraph.analysis.rf_report import run_rf
+    from qtlgraph.outputs import check_output_dir, check_writable
 
+    check_writable(check_output_dir(out, force))
     check_runs(model, trained, allow_unfinished)
     summary = run_rf(
         model,
