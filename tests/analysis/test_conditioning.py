@@ -77,6 +77,13 @@ def test_a_model_at_chance_is_named_not_ranked():
     assert table["train_rank"].dropna().to_dict() == {"A": 3, "B": 1, "C": 2}
     text = finding(conditioning_table(results))
     assert "left out of the rankings: D." in text and "Best test PR-AUC first: A, B, C." in text
+    assert "reversal cannot be tested" not in text  # A is left on the A-D side
+    sequence_only_lost = {
+        **results,
+        "A": _result("A", [0.7, 0.69], [0.7, 0.7], 0.1, 0.51),
+    }
+    text = finding(conditioning_table(sequence_only_lost))
+    assert "reversal cannot be tested here: no model of one side learnt (A, D)" in text
     md = table_markdown(conditioning_table(results))
     row = next(line for line in md.splitlines() if line.startswith("| D |"))
     assert "not learnt" in row and "not ranked" in row
