@@ -284,20 +284,29 @@ def global_batch_loss(loss_fn, ctx: DistContext):
     shares hold different numbers of them would otherwise count alike. Each call sums the
     finite counts over ranks (one all-reduce) and scales this rank's loss by
     ``world * n_rank / n_total``. Identity in one process. Train steps only: every rank
-    must call it the same number of times. A loss from :func:`scaled_loss` (already
-    weighted, e.g. the GNN's full-graph shards) is returned as it is.
+    must call it the same number of times. A loss module with learned parameters (the
+    ``nb`` dispersion) is wrapped in DDP so that their gradients are averaged too. A loss
+    from :func:`scaled_loss` (already weighted) is returned as it is.
     """
     if not ctx.distributed or getattr(loss_fn, "global_batch", False):
         return loss_fn
     import torch
     import torch.distributed as dist
 
+    learned = [p for p in getattr(loss_fn, "parameters", list)() if p.requires_grad]
+    if learned:  # e.g. the nb dispersion: its gradient is averaged over ranks like the model's
+        from torch.nn.parallel import DistributedDataParallel
+
+        inner = DistributedDataParallel(loss_fn)
+    else:
+        inner = loss_fn
+
     def loss(pred, target):
         n_rank = torch.isfinite(target).sum().to(torch.float64)
         n_total = n_rank.clone()
         dist.all_reduce(n_total)
         scale = ctx.world_size * n_rank / n_total.clamp(min=1)
-        return loss_fn(pred, target) * scale.to(pred.dtype)
+        return inner(pred, target) * scale.to(pred.dtype)
 
     return loss
 
