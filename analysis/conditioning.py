@@ -175,6 +175,9 @@ def plot_training_curves(results: dict[str, dict], path: str | Path) -> Path:
         if best is not None and (hist["epoch"] == best).any():
             row = hist[hist["epoch"] == best].iloc[0]
             ax.plot([best], [row["valid_loss"]], "*", color=color, markersize=12)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="epoch", ylabel="binary cross-entropy (masked)")
     ax.set_title("Training curves, baselines A-D (star: kept epoch)", fontsize=10)
     ax.legend(fontsize=7, ncol=2)
