@@ -17,12 +17,20 @@ from typing import NamedTuple
 import numpy as np
 
 from qtlgraph.errors import InputError
+from qtlgraph.gnn.features import (  # noqa: F401 (re-exported: the feature builders' old home)
+    DISTANCE_CENTRES,
+    DISTANCE_WIDTH,
+    EDGE_ATTR_MODES,
+    N_BASE_FEATURES,
+    NodeStats,
+    check_edge_attr,
+    edge_features,
+    feature_stats,
+    node_stats,
+    standardise,
+    withhold_edge_attrs,
+)
 from qtlgraph.gnn.kmers import kmer_features, kmer_rows  # noqa: F401 (re-exported)
-
-#: centres of the Gaussian basis over log10(1 + |distance in bp|)
-DISTANCE_CENTRES = np.arange(1.0, 7.0)
-DISTANCE_WIDTH = 0.5
-N_BASE_FEATURES = 4 + 1 + len(DISTANCE_CENTRES)
 
 
 class CellEdges(NamedTuple):
@@ -36,33 +44,6 @@ class CellEdges(NamedTuple):
     target: np.ndarray
     type: np.ndarray
     attr: np.ndarray
-
-
-def edge_features(attr: np.ndarray, edge_type: np.ndarray, n_types: int) -> np.ndarray:
-    """Model-ready edge features from the raw graph attributes.
-
-    Columns: log1p(n_qtl), min(-log10 p, 50) / 10, mean |beta|, max |beta|, sign of the
-    distance, Gaussian basis over log10(1 + |distance|) (centres 1..6), one-hot edge type.
-    NaN (absent p-values or betas) becomes 0.
-
-    Shapes:
-        attr ``(E, 5)``, edge_type ``(E,)`` -> ``(E, N_BASE_FEATURES + n_types)`` float32
-    """
-    attr = np.nan_to_num(np.asarray(attr, dtype=np.float64))
-    dist = attr[:, 4]
-    logd = np.log10(1.0 + np.abs(dist))[:, None]
-    basis = np.exp(-0.5 * ((logd - DISTANCE_CENTRES[None, :]) / DISTANCE_WIDTH) ** 2)
-    onehot = np.zeros((len(attr), n_types))
-    onehot[np.arange(len(attr)), edge_type] = 1.0
-    cols = [
-        attr[:, :1],
-        np.minimum(attr[:, 1:2], 50.0) / 10.0,
-        attr[:, 2:4],
-        np.sign(dist)[:, None],
-        basis,
-        onehot,
-    ]
-    return np.concatenate(cols, axis=1).astype(np.float32)
 
 
 def neighbor_edges(chrom_of_bin: np.ndarray, type_id: int, bin_size: int) -> CellEdges:
@@ -86,83 +67,6 @@ def qtl_in_degree(edges: CellEdges, n_bins: int, qtl_types: Sequence[int]) -> np
     keep = np.isin(edges.type, np.asarray(list(qtl_types), dtype=np.int64))
     key = np.unique(edges.target[keep].astype(np.int64) * n_bins + edges.source[keep])
     return np.bincount(key // n_bins, minlength=n_bins).astype(np.int64)
-
-
-EDGE_ATTR_MODES = ("all", "none")
-
-
-class NodeStats(NamedTuple):
-    """Node-level facts of a graph (:func:`node_stats`): ``values (N, S)`` float32, ``names``."""
-
-    values: np.ndarray
-    names: list[str]
-
-
-def _per_node(index: np.ndarray, values: np.ndarray, n: int, how: str) -> np.ndarray:
-    """Sum, mean or max of ``values`` grouped by ``index`` (0 where a node has none)."""
-    if how == "max":
-        out = np.full(n, -np.inf)
-        np.maximum.at(out, index, values)
-        return np.where(np.isfinite(out), out, 0.0)
-    total = np.bincount(index, weights=values, minlength=n)
-    if how == "sum":
-        return total
-    return total / np.maximum(np.bincount(index, minlength=n), 1)
-
-
-def node_stats(
-    edges: CellEdges, num_nodes: int, edge_types: Sequence[str], *, edge_attr: str = "all"
-) -> NodeStats:
-    """Every node-level fact the graph exposes to a graph model, without the sources' content.
-
-    Per edge type ``T`` (columns named ``<stat>:<T>``): ``in_degree`` and ``out_degree``
-    (``log1p`` edge counts) and, unless ``edge_attr`` is ``none``, over the node's incoming
-    edges: ``n_qtl`` (``log1p`` of the summed QTL counts), ``max_abs_beta``,
-    ``mean_abs_beta``, ``max_neglog10_p``, ``mean_log10_distance`` (mean of
-    ``log10(1 + |distance in bp|)``). Raw graph attributes (:class:`CellEdges` ``attr``) in;
-    NaN counts as 0; 0 for a node without such edges.
-
-    Args:
-        edges: the edges over node ids ``[0, num_nodes)``, raw attributes.
-        num_nodes: number of nodes.
-        edge_types: names indexed by ``edges.type``.
-        edge_attr: ``all`` or ``none`` (degrees only, as the graph models see it then).
-
-    Shapes: returns values ``(num_nodes, S)`` float32, ``S = len(names)``.
-    """
-    if edge_attr not in EDGE_ATTR_MODES:
-        raise InputError(f"--edge-attr {edge_attr}: expected one of {', '.join(EDGE_ATTR_MODES)}")
-    attr = np.nan_to_num(np.asarray(edges.attr, np.float64).reshape(-1, 5))
-    src, dst = np.asarray(edges.source, np.int64), np.asarray(edges.target, np.int64)
-    cols, names = [], []
-    for t, name in enumerate(edge_types):
-        m = np.asarray(edges.type) == t
-        d, a = dst[m], attr[m]
-        stats = {
-            "in_degree": np.log1p(np.bincount(d, minlength=num_nodes)),
-            "out_degree": np.log1p(np.bincount(src[m], minlength=num_nodes)),
-        }
-        if edge_attr == "all":
-            stats["n_qtl"] = np.log1p(_per_node(d, np.expm1(a[:, 0]), num_nodes, "sum"))
-            stats["max_abs_beta"] = _per_node(d, a[:, 3], num_nodes, "max")
-            stats["mean_abs_beta"] = _per_node(d, a[:, 2], num_nodes, "mean")
-            stats["max_neglog10_p"] = _per_node(d, a[:, 1], num_nodes, "max")
-            logd = np.log10(1.0 + np.abs(a[:, 4]))
-            stats["mean_log10_distance"] = _per_node(d, logd, num_nodes, "mean")
-        cols += list(stats.values())
-        names += [f"{k}:{name}" for k in stats]
-    values = np.stack(cols, axis=1) if cols else np.zeros((num_nodes, 0))
-    return NodeStats(values.astype(np.float32), names)
-
-
-def withhold_edge_attrs(edge_attr, n_types: int):
-    """Model edge features (:func:`edge_features`) reduced to the edge's type (``--edge-attr
-    none``): QTL counts, p-values, betas and distances withheld, as for Hi-C loop edges or a
-    cell type without QTL mapping.
-
-    Shapes: ``(E, N_BASE_FEATURES + n_types)`` -> ``(E, n_types)`` (the one-hot type).
-    """
-    return edge_attr[:, edge_attr.shape[1] - n_types :]
 
 
 def _check(embeddings, access, targets, masks, edges) -> tuple[int, int]:
@@ -235,8 +139,7 @@ def build_data(
     from torch_geometric.data import Data
 
     C, N = _check(embeddings, access, targets, masks, edges)
-    if edge_attr not in EDGE_ATTR_MODES:
-        raise InputError(f"--edge-attr {edge_attr}: expected one of {', '.join(EDGE_ATTR_MODES)}")
+    check_edge_attr(edge_attr)
     if qtl_types is None:
         qtl_types = [i for i, t in enumerate(edge_types) if t not in ("loop", "neighbor")]
     parts = [np.asarray(a, np.float32).reshape(C * N, -1) for a in (embeddings, access)]
@@ -344,27 +247,6 @@ def _chrom_bounds(index) -> tuple[np.ndarray, np.ndarray]:
     counts = np.asarray(index.n_bins_per_chrom, dtype=np.int64)
     ends = np.cumsum(counts)
     return ends - counts, ends
-
-
-def feature_stats(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column mean and scale over ``rows`` (the training nodes); scale 1 where constant.
-
-    Shapes: x ``(n, F)``, rows ``(n,)`` bool -> two ``(F,)`` float64 arrays.
-    """
-    x = np.asarray(x, np.float64)
-    ref = x[rows] if rows.any() else x
-    sd = ref.std(axis=0)
-    return ref.mean(axis=0), np.where(sd > 0, sd, 1.0)
-
-
-def standardise(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Columns centred and scaled by their mean and standard deviation over ``rows``
-    (the training nodes); constant columns are only centred.
-
-    Shapes: x ``(n, F)``, rows ``(n,)`` bool -> ``(n, F)`` float32.
-    """
-    mean, scale = feature_stats(x, rows)
-    return ((np.asarray(x, np.float64) - mean) / scale).astype(np.float32)
 
 
 def load_graph_data(
