@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+ACTIVATIONS = {"relu": F.relu, "softplus": F.softplus}
+
 
 class SourceEncoder(nn.Module):
     """One bin's DNA -> a vector: strand-symmetric Conv1d -> ReLU -> per-kb sum and max -> Linear.
@@ -37,15 +39,27 @@ class SourceEncoder(nn.Module):
         kernel: filter width in bp.
         stride: filter step in bp.
         dim: output size.
+        activation: ``relu`` (exact zeros below the threshold) or ``softplus`` (a gradient
+            at every position, also where no filter matches yet).
 
     Shapes:
         - **input:** codes ``(B, L)`` uint8 (0-3 = A, C, G, T, 4 = N)
         - **output:** ``(B, dim)``
     """
 
-    def __init__(self, channels: int = 12, kernel: int = 12, stride: int = 1, dim: int = 32):
+    def __init__(
+        self,
+        channels: int = 12,
+        kernel: int = 12,
+        stride: int = 1,
+        dim: int = 32,
+        activation: str = "relu",
+    ):
         super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation {activation!r}: expected one of {list(ACTIVATIONS)}")
         self.channels, self.kernel, self.stride, self.dim = channels, kernel, stride, dim
+        self.activation = activation
         self.weight = nn.Parameter(torch.empty(channels, 4, kernel))
         self.bias = nn.Parameter(torch.empty(channels))
         self.out = nn.Linear(2 * channels, dim)
@@ -61,7 +75,9 @@ class SourceEncoder(nn.Module):
         onehot = F.one_hot(codes.long(), 5)[..., :4].transpose(1, 2).to(self.weight.dtype)
         weight = torch.cat([self.weight, self.weight.flip(1, 2)])  # rows A,C,G,T: flip = complement
         pad = (self.kernel - self.stride) // 2
-        act = F.relu(F.conv1d(onehot, weight, self.bias.repeat(2), self.stride, pad))
+        act = ACTIVATIONS[self.activation](
+            F.conv1d(onehot, weight, self.bias.repeat(2), self.stride, pad)
+        )
         c = self.channels
         per_kb = (act[:, :c] + act[:, c:]).sum(dim=-1) * (1000.0 / codes.shape[-1])
         peak = torch.maximum(act[:, :c].amax(dim=-1), act[:, c:].amax(dim=-1))
@@ -83,7 +99,7 @@ class DistalRegressor(nn.Module):
         hidden: hidden width.
         dropout: dropout on the hidden state.
         aggr_power: exponent of the in-degree rescaling (0 mean, 0.5 sqrt, 1 sum).
-        channels, kernel, stride, enc_dim: the :class:`SourceEncoder`.
+        channels, kernel, stride, enc_dim, activation: the :class:`SourceEncoder`.
 
     Shapes:
         - **input:** x ``(N, in_dim)``; seq ``(U, L)`` uint8 codes of the distinct source
@@ -107,13 +123,14 @@ class DistalRegressor(nn.Module):
         kernel: int = 12,
         stride: int = 1,
         enc_dim: int = 32,
+        activation: str = "relu",
     ) -> None:
         super().__init__()
         self.acc_col, self.edge_dim, self.aggr_power = acc_col, edge_dim, aggr_power
         self.local = nn.Sequential(
             nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, hidden)
         )
-        self.encoder = SourceEncoder(channels, kernel, stride, enc_dim)
+        self.encoder = SourceEncoder(channels, kernel, stride, enc_dim, activation)
         self.message = nn.Sequential(
             nn.Linear(enc_dim + 1 + edge_dim, hidden), nn.GELU(), nn.Linear(hidden, hidden)
         )
@@ -165,6 +182,7 @@ class DistalRegressor(nn.Module):
 def build_distal(config: dict) -> DistalRegressor:
     """Rebuild a model from a run's ``config.json`` ``model_config`` section."""
     keys = ("edge_dim", "hidden", "dropout", "aggr_power", "channels", "kernel", "stride")
+    keys += ("activation",)
     kwargs = {k: config[k] for k in keys if k in config}
     if "enc_dim" in config:
         kwargs["enc_dim"] = config["enc_dim"]

@@ -20,7 +20,7 @@ import torch
 from qtlgraph.errors import InputError
 
 #: QTL rows per auxiliary draw
-AUX_ROWS = 64
+AUX_ROWS = 16
 
 
 class AuxRows(NamedTuple):
@@ -65,7 +65,7 @@ def training_rows(data_opts: dict, inputs, sequences, fdr: float = 0.05) -> AuxR
     beta = q["value"].to_numpy(np.float64)
     return AuxRows(
         torch.from_numpy(cell * index.n_bins + q["target_bin"].to_numpy(np.int64)),
-        torch.from_numpy(q["snp_bin"].to_numpy(np.int64)),
+        torch.from_numpy(q["snp_bin"].to_numpy(np.int64).copy()),
         torch.tensor([inputs.marks.index(m) for m in q["mark"]], dtype=torch.long),
         torch.from_numpy(alt_codes_of(sequences, q["snp_bin"].to_numpy(), offset, v["alt"])),
         torch.from_numpy(beta / max(np.sqrt(np.mean(beta**2)), 1e-12)).float(),
@@ -77,8 +77,12 @@ def aux_loss(model, data, sequences, rows: AuxRows, draw: torch.Tensor) -> torch
     from qtlgraph.gnn.distal_effects import pair_outputs
 
     t, b = rows.target[draw], rows.snp_bin[draw]
-    ref = pair_outputs(model, data, sequences, t, b)
-    alt = pair_outputs(model, data, sequences, t, b, rows.alt[draw])
+    ref_codes = torch.from_numpy(sequences.codes(b.numpy()))
+    # one call for both alleles: every linked source bin is encoded once
+    both = pair_outputs(
+        model, data, sequences, t.repeat(2), b.repeat(2), torch.cat([ref_codes, rows.alt[draw]])
+    )
+    ref, alt = both[: len(t)], both[len(t) :]
     marks = rows.mark[draw].to(ref.device)
     delta = (alt - ref).float().gather(1, marks[:, None])[:, 0]
     scaled = delta / (delta.pow(2).mean().sqrt() + 1e-6)

@@ -37,6 +37,7 @@ class DistalOptions(NamedTuple):
     kernel: int = 12
     stride: int = 1
     enc_dim: int = 32
+    activation: str = "relu"  # relu | softplus (source encoder)
     edge_attr: str = "all"  # all | none
     qtl_aux_weight: float = 0.0
 
@@ -79,6 +80,7 @@ def model_config(data, opts: DistalOptions) -> dict[str, Any]:
         "kernel": opts.kernel,
         "stride": opts.stride,
         "enc_dim": opts.enc_dim,
+        "activation": opts.activation,
     }
 
 

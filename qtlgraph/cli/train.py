@@ -118,6 +118,12 @@ import click
     show_default=True,
     help="distal: weight of the QTL-effect loss on training-chromosome QTL rows (0: off).",
 )
+@click.option(
+    "--distal-activation",
+    type=click.Choice(["relu", "softplus"]),
+    default=None,
+    help="distal: source-encoder activation [default: relu].",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
@@ -148,6 +154,7 @@ def command(
     neighbours,
     batch_size,
     qtl_aux_weight,
+    distal_activation,
     seed,
     device,
     resume,
@@ -167,6 +174,8 @@ def command(
         data.update(kmer=kmer or 0, kmer_top=kmer_top if kmer else 0)
         d_opts = DistalOptions(k=neighbours, batch_size=batch_size, hidden=hidden, seed=seed)
         d_opts = d_opts._replace(edge_attr=edge_attr, qtl_aux_weight=qtl_aux_weight)
+        if distal_activation:
+            d_opts = d_opts._replace(activation=distal_activation)
         for name, value in (("dropout", dropout), ("weight_decay", weight_decay), ("lr", lr)):
             if ctx.get_parameter_source(name).name != "DEFAULT":
                 d_opts = d_opts._replace(**{name: value})
