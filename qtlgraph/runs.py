@@ -263,24 +263,6 @@ def verify_inputs(run_dir: str | Path, fingerprint: dict | None) -> None:
         check_same("embedding cache", made, emb, f"{emb['path']} now", now)
 
 
-def check_comparable(run_dirs) -> None:
-    """Refuse runs made on different datasets (manifest path) or genome bins."""
-    first, first_id = None, None
-    for run_dir in run_dirs:
-        path = Path(run_dir) / CONFIG
-        config = read_json(path) if path.is_file() else {}
-        fp = config.get("fingerprint") or {}
-        dataset = (fp.get("dataset") or {}).get("manifest") or config.get("dataset")
-        dataset = dataset or (config.get("data") or {}).get("dataset")
-        ident = {"dataset": dataset, "genome": fp.get("genome")}
-        if first is None:
-            first, first_id = run_dir, ident
-            continue
-        for key in ident:
-            if first_id[key] is not None and ident[key] is not None:
-                check_same("runs' " + key, str(first), first_id[key], str(run_dir), ident[key])
-
-
 def run_fingerprint(run_dir: str | Path) -> dict | None:
     """The ``fingerprint`` in a run's ``config.json`` (None for runs made before them)."""
     path = Path(run_dir) / CONFIG

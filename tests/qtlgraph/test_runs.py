@@ -119,15 +119,6 @@ def test_verify_dataset_sees_a_changed_file(tmp_path):
         runs.verify_dataset("run", fp)
 
 
-def test_check_comparable_refuses_runs_of_two_datasets(tmp_path):
-    for name, ds in (("a", "/x/d.toml"), ("b", "/x/d.toml"), ("c", "/y/d.toml")):
-        (tmp_path / name).mkdir()
-        write_json(tmp_path / name / "config.json", {"dataset": ds})
-    runs.check_comparable([tmp_path / "a", tmp_path / "b"])
-    with pytest.raises(InputError, match="'/x/d.toml' in .*a but '/y/d.toml' in .*c"):
-        runs.check_comparable([tmp_path / "a", tmp_path / "c"])
-
-
 # --- end to end on the shared tiny pipeline: one test per defect the module closes ----------
 
 
