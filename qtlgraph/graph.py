@@ -22,6 +22,7 @@ from qtlgraph import torch_file
 from qtlgraph.errors import InputError
 from qtlgraph.filters import REASONS, FilterOptions, check_options, filter_chunk
 from qtlgraph.genome import BinIndex, Genome, load_genome
+from qtlgraph.link_stats import EdgeStats
 from qtlgraph.loops import LOOP_TYPE, read_loops
 from qtlgraph.qtl import BLOCK_BYTES, open_qtl
 
@@ -87,8 +88,14 @@ def _edge_types(paths: list[Path], names: list[str] | None) -> list[str]:
 
 
 def _read_input(
-    path: Path, index: BinIndex, options: FilterOptions, opts: dict, progress: bool
-) -> tuple[list[pl.DataFrame], dict, str]:
+    path: Path,
+    index: BinIndex,
+    options: FilterOptions,
+    opts: dict,
+    progress: bool,
+    stats: EdgeStats,
+) -> tuple[dict, str]:
+    """Filter one table's chunks into ``stats`` (its edge type's); its record and layout."""
     from tqdm import tqdm
 
     source = open_qtl(
@@ -99,7 +106,7 @@ def _read_input(
         block_bytes=opts["block_bytes"],
     )
     check_options(options, source.provides, str(path))
-    frames, counts, rows = [], dict.fromkeys(REASONS, 0), 0
+    counts, rows = dict.fromkeys(REASONS, 0), 0
     with tqdm(
         unit=" rows",
         unit_scale=True,
@@ -109,12 +116,12 @@ def _read_input(
         leave=False,
     ) as bar:
         for links in _filtered(source, index, options):
-            frames.append(links.frame)
+            stats.add(links.frame)
             rows += links.rows
             for k, v in links.counts.items():
                 counts[k] += v
             bar.update(links.rows)
-    return frames, {"rows_read": rows, "dropped": counts}, source.format
+    return {"rows_read": rows, "dropped": counts}, source.format
 
 
 def _filtered(source, index: BinIndex, options: FilterOptions, workers: int = 2):
@@ -135,29 +142,6 @@ def _filtered(source, index: BinIndex, options: FilterOptions, workers: int = 2)
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
-
-
-def _dedupe(
-    frames: list[pl.DataFrame], type_id: int, overlap: bool
-) -> tuple[pl.LazyFrame | None, int]:
-    """Drop exact duplicate rows (equal canonical columns) within one edge type.
-
-    Returns the links, lazily (the aggregation reads them without a copy), or None when
-    there are none, and the number of duplicates dropped.
-    """
-    if not frames or sum(f.height for f in frames) == 0:
-        return None, 0
-    links = pl.concat(frames, rechunk=False)
-    key = links["row_hash"]
-    if overlap:  # one row gives several links: the target bin tells them apart
-        key = pl.Series(
-            key.to_numpy()
-            ^ (links["target_bin"].to_numpy().astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
-        )
-    first = key.is_first_distinct()
-    n_dup = links.height - int(first.sum())
-    lazy = links.lazy().filter(first) if n_dup else links.lazy()
-    return lazy.drop("row_hash").with_columns(pl.lit(type_id, pl.Int32).alias("edge_type")), n_dup
 
 
 def aggregate_edges(links: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
@@ -326,18 +310,18 @@ def build_graph(
     per_file = _edge_types(paths, edge_types)
     names = list(dict.fromkeys(per_file)) + ([LOOP_TYPE] if loops else [])
     opts = {"format": fmt, "phenotypes": phenotypes, "columns": columns, "block_bytes": block_bytes}
-    frames: dict[str, list] = {n: [] for n in names}
+    overlap = target_mode == "overlap"
+    stats = {n: EdgeStats(i, overlap) for i, n in enumerate(n for n in names if n != LOOP_TYPE)}
     inputs = []
     for path, etype in zip(paths, per_file):
-        chunk_frames, record, layout = _read_input(path, index, options, opts, progress)
-        frames[etype].extend(chunk_frames)
+        record, layout = _read_input(path, index, options, opts, progress, stats[etype])
         inputs.append({"path": str(path), "format": layout, "edge_type": etype, **record})
     edge_frames = []
-    for i, etype in enumerate(n for n in names if n != LOOP_TYPE):
-        links, n_dup = _dedupe(frames[etype], i, target_mode == "overlap")
-        _share_duplicates(inputs, etype, n_dup, frames[etype])
-        if links is not None:
-            edge_frames.append(aggregate_edges(links))
+    for etype, acc in stats.items():
+        edges, n_dup = acc.finish()
+        _share_duplicates(inputs, etype, n_dup)
+        if edges is not None:
+            edge_frames.append(edges)
     if loops:
         loop_edges, record = _loop_edges(Path(loops), index, len(names) - 1)
         edge_frames.append(loop_edges)
@@ -354,7 +338,7 @@ def build_graph(
     return BuiltGraph(index, names, edges, degrees, meta)
 
 
-def _share_duplicates(inputs: list[dict], name: str, n_dup: int, frames: list) -> None:
+def _share_duplicates(inputs: list[dict], name: str, n_dup: int) -> None:
     """Record duplicates against the (first) input of this edge type; fill ``kept``."""
     records = [r for r in inputs if r["edge_type"] == name]
     for j, r in enumerate(records):

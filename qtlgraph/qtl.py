@@ -2,7 +2,7 @@
 
 Text tables (plain or gzip) are read by polars' streaming engine (``scan_csv`` +
 ``collect_batches``: parallel parsing, fast gzip, bounded memory) in chunks of about
-``block_bytes / 128`` rows. When polars reports a problem, the rest of the file is read
+``block_bytes / 256`` rows. When polars reports a problem, the rest of the file is read
 again by this module's own block reader (blocks of ``block_bytes`` of text, decompressed by
 a background thread), which names the bad row and column or the truncated gzip. tensorQTL
 parquet is read batch by batch. The layouts and their column conventions are in
@@ -399,7 +399,7 @@ def _stream_chunks(
     lf = lf.select([pl.col(f"column_{i}").alias(spec.names[i]) for i in spec.index])
     row = first = 2 if spec.header else 1
     try:
-        for df in _prefetch(iter(lf.collect_batches(chunk_size=max(block_bytes // 128, 1)))):
+        for df in _prefetch(iter(lf.collect_batches(chunk_size=max(block_bytes // 256, 1)))):
             if df.height:
                 yield QtlChunk(layout.canonical(df.lazy(), ctx), df.height, row, -1)
                 row += df.height
