@@ -357,17 +357,18 @@ def graph_inputs_fingerprint(manifest: str | Path, graph_specs, embed_dir: str |
 
     Every graph's ``build.json`` genome (chromosomes in order, lengths, bin size) must be
     the dataset's; the cache must come from a run on this dataset (same manifest and
-    files). Refusals name both sides.
+    files). Refusals name both sides. Which graph serves which cell type is left to the
+    loader (:func:`qtlgraph.gnn.data.match_graph_dirs`); every graph given is checked.
 
     Args:
         manifest: the dataset TOML.
-        graph_specs: the ``--graph`` values (:func:`qtlgraph.gnn.data.match_graph_dirs`).
+        graph_specs: the ``--graph`` values, ``CELL=DIR`` or ``DIR``.
         embed_dir: a ``qtlgraph embed`` cache.
 
     Returns:
-        ``{"dataset", "genome", "graphs": {cell: ...}, "embeddings"}`` for ``config.json``.
+        ``{"dataset", "genome", "graphs": {cell or dir: ...}, "embeddings"}`` for
+        ``config.json``.
     """
-    from qtlgraph.gnn.data import match_graph_dirs
     from qtlgraph.manifest import load_dataset
 
     ds = load_dataset(manifest)
@@ -375,10 +376,12 @@ def graph_inputs_fingerprint(manifest: str | Path, graph_specs, embed_dir: str |
     genome = genome_fingerprint(ds.genome, int(meta.get("bin_size", 10_000)))
     dataset = dataset_fingerprint(manifest, ds)
     graphs = {}
-    for cell, path in match_graph_dirs(list(graph_specs), list(ds.cell_type_names)).items():
-        graphs[cell] = graph_fingerprint(path)
+    for spec in graph_specs:
+        cell, sep, path = str(spec).partition("=")
+        path = path if sep else cell
+        graphs[cell if sep else str(path)] = fp = graph_fingerprint(path)
         left = f"graph {path} (build.json)"
-        check_same("genome bins", left, graphs[cell]["genome"], f"dataset {manifest}", genome)
+        check_same("genome bins", left, fp["genome"], f"dataset {manifest}", genome)
     emb = embeddings_fingerprint(embed_dir)
     source = emb["source"] or {}
     left = f"embeddings {embed_dir} (made by run {emb['run']})"
