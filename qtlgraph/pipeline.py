@@ -43,15 +43,15 @@ class Stage(NamedTuple):
     args: list[str]
 
 
-def demo_stages(out: Path, seed: int) -> list[Stage]:
-    """The demo's stages in order; paths relative to ``out``."""
+def demo_stages(out: Path, seed: int, preset: str = "demo") -> list[Stage]:
+    """The demo's stages in order on ``qtlgraph simulate --preset PRESET``; paths under ``out``."""
     data = out / "data"
     manifest = str(data / "dataset.toml")
     stages = [
         Stage(
             "simulate",
             "data",
-            ["simulate", "--preset", "demo", "--seed", str(seed), "--out", str(data), "--force"],
+            ["simulate", "--preset", preset, "--seed", str(seed), "--out", str(data), "--force"],
         )
     ]
     for cell in CELL_TYPES:
@@ -165,7 +165,10 @@ def demo_stages(out: Path, seed: int) -> list[Stage]:
     for name, extra in [
         ("gnn", ["--model", "gnn"]),
         ("local", ["--model", "local"]),
+        ("local_stats", ["--model", "local-stats"]),
         ("gnn_shuffled", ["--model", "gnn", "--shuffle-edges"]),
+        ("distal", ["--model", "distal"]),
+        ("distal_shuffled", ["--model", "distal", "--shuffle-edges"]),
         ("gnn_holdout_tcel", ["--model", "gnn", "--holdout-cell-type", "tcel"]),
         ("local_holdout_tcel", ["--model", "local", "--holdout-cell-type", "tcel"]),
     ]:
@@ -178,7 +181,18 @@ def demo_stages(out: Path, seed: int) -> list[Stage]:
         )
     runs = [
         str(out / "runs" / r)
-        for r in ("gnn", "local", "gnn_shuffled", "unet_A", "unet_B", "unet_C", "unet_D")
+        for r in (
+            "gnn",
+            "local",
+            "local_stats",
+            "gnn_shuffled",
+            "distal",
+            "distal_shuffled",
+            "unet_A",
+            "unet_B",
+            "unet_C",
+            "unet_D",
+        )
     ]
     stages.append(Stage("compare", "compare", ["compare", *runs, "--out", str(out / "compare")]))
     holdout = [str(out / "runs" / r) for r in ("gnn_holdout_tcel", "local_holdout_tcel")]
@@ -189,20 +203,21 @@ def demo_stages(out: Path, seed: int) -> list[Stage]:
             ["compare", *holdout, "--out", str(out / "compare_holdout")],
         )
     )
-    stages.append(
-        Stage(
-            "score-variants",
-            "variants",
-            [
-                "score-variants",
-                "--run",
-                str(out / "runs" / "gnn"),
-                "--evaluate-qtl",
-                "--out",
-                str(out / "variants" / "qtl_eval.tsv"),
-            ],
+    for run, folder in (("gnn", "variants"), ("distal", "variants_distal")):
+        stages.append(
+            Stage(
+                f"score-variants {run}",
+                folder,
+                [
+                    "score-variants",
+                    "--run",
+                    str(out / "runs" / run),
+                    "--evaluate-qtl",
+                    "--out",
+                    str(out / folder / "qtl_eval.tsv"),
+                ],
+            )
         )
-    )
     stages.append(
         Stage(
             "rf unet:A",

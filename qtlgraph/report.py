@@ -25,7 +25,8 @@ _SECTIONS = [
         True,
     ),
     (
-        "Models on held-out chromosomes: GNN vs local vs U-Net baselines",
+        "Models on held-out chromosomes: distal model and GNN vs local, local + graph "
+        "statistics, edge-shuffled controls and U-Net baselines",
         "compare",
         ("comparison.md",),
         True,
@@ -46,9 +47,12 @@ def _first_existing(folder: Path, names: tuple[str, ...]) -> Path | None:
 
 #: Demo runs in the summary, in order, with the label they get there.
 SUMMARY_RUNS = (
-    ("gnn", "GNN"),
+    ("distal", "distal model (source DNA encoded through the target's loss)"),
+    ("distal_shuffled", "distal model, edges shuffled (degrees kept)"),
+    ("gnn", "GNN (cached embeddings)"),
+    ("gnn_shuffled", "GNN, edges shuffled (degrees kept)"),
+    ("local_stats", "local + graph statistics (degrees, QTL counts, edge summaries)"),
     ("local", "local baseline (GNN without edges)"),
-    ("gnn_shuffled", "GNN, edges shuffled"),
     ("local_encoder", "bin encoder (train-local)"),
     ("unet_A", "U-Net A: sequence -> marks x cells"),
     ("unet_B", "U-Net B: sequence + accessibility -> marks"),
@@ -149,17 +153,19 @@ def write_report(out: Path, timings: list[tuple[str, float]]) -> Path:
             "```",
             "",
         ]
-    variants = out / "variants" / "qtl_eval.tsv"
-    if variants.is_file():
-        import pandas as pd
+    for folder, label in (("variants_distal", "distal model"), ("variants", "GNN")):
+        variants = out / folder / "qtl_eval.tsv"
+        if variants.is_file():
+            import pandas as pd
 
-        table = pd.read_csv(variants, sep="\t")
-        lines += [
-            "## Variant effects on held-out chromosomes vs QTL betas and the true effects",
-            "",
-            table.to_markdown(index=False, floatfmt=".3f"),
-            "",
-        ]
+            table = pd.read_csv(variants, sep="\t")
+            lines += [
+                f"## Variant effects ({label}) on held-out chromosomes vs QTL betas and the "
+                "true effects",
+                "",
+                table.to_markdown(index=False, floatfmt=".3f"),
+                "",
+            ]
     if timings:
         lines += ["## Stage timings (this run)", "", "| stage | seconds |", "|---|---|"]
         lines += [f"| {name} | {sec:.1f} |" for name, sec in timings]

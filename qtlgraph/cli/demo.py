@@ -16,8 +16,15 @@ import click
     help="Output directory; the demo resumes stages already finished there.",
 )
 @click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--preset",
+    type=click.Choice(["demo", "realistic"]),
+    default="demo",
+    show_default=True,
+    help="Simulated dataset: demo, or realistic (JASPAR motifs, hg38-like background, LD).",
+)
 @click.option("--force", is_flag=True, help="Start over, discarding a previous demo in --out.")
-def command(out: Path, seed: int, force: bool) -> None:
+def command(out: Path, seed: int, preset: str, force: bool) -> None:
     """Simulate the demo dataset (3 cell types, 2 marks, known distal links), build its QTL
     graphs, analyse their degrees, train U-Net baselines A-D, the local bin encoder and
     the GNN with its controls, compare them, probe receptive fields, and write
@@ -31,7 +38,7 @@ def command(out: Path, seed: int, force: bool) -> None:
     if force and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    timings = run_stages(demo_stages(out, seed), out)
+    timings = run_stages(demo_stages(out, seed, preset), out)
     report = write_report(out, timings)
     click.echo(report.read_text())
     click.echo(f"demo finished: {report}", err=True)

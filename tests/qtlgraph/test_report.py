@@ -90,7 +90,9 @@ def test_report_summary_first_then_sections_with_figures(tmp_path):
     text = write_report(out, [("train-unet A", 12.5)]).read_text()
     lines = text.splitlines()
     assert lines[2].startswith("## Summary")
-    assert text.index("| GNN | gnn:graphconv |") < text.index("## U-Net baselines A-D")
+    assert text.index("| GNN (cached embeddings) | gnn:graphconv |") < text.index(
+        "## U-Net baselines A-D"
+    )
     assert text.count("| U-Net A: sequence -> marks x cells |") == 1 and text.count("| U-Net") == 4
     assert "[U-Net training curves (report Figure 12)](unet_eval/training_curves.png)" in text
     assert "[model comparison](compare/comparison.png)" in text
