@@ -308,7 +308,7 @@ def _graph_prepare(model: nn.Module):
 def graph_run_target(run_dir: str | Path) -> GraphTarget:
     """Rebuild a ``qtlgraph train`` run: its model (checkpoint weights), graph and features."""
     from qtlgraph.genome import BinIndex
-    from qtlgraph.gnn.data import load_graph_data
+    from qtlgraph.gnn.data import run_graph_data
     from qtlgraph.gnn.models import build_model
     from qtlgraph.manifest import load_dataset
     from qtlgraph.runtime import load_checkpoint, read_json
@@ -327,17 +327,7 @@ def graph_run_target(run_dir: str | Path) -> GraphTarget:
     )
     if not isinstance(state, dict) or "model" not in state:
         raise InputError(f"{run_dir / 'checkpoint.pt'}: missing, or no 'model' state in it")
-    options = {k: d[k] for k in ("kmer", "kmer_top", "scale") if k in d}
-    inputs = load_graph_data(
-        d["dataset"],
-        d["graphs"],
-        d["embeddings"],
-        neighbor=d.get("neighbor_edges", False),
-        shuffle=d.get("shuffle_edges", False),
-        seed=config.get("options", {}).get("seed", 0),
-        holdout_cell_type=d.get("holdout_cell_type"),
-        **options,
-    )
+    inputs = run_graph_data(config)  # every data option the run recorded
     model = build_model(config["model_config"])
     try:
         model.load_state_dict(state["model"])
