@@ -58,9 +58,8 @@ def _graph_spec(spec: str) -> str:
 
 def load_run(run_dir: str | Path, device: str = "auto") -> LoadedRun:
     """Rebuild a ``qtlgraph train`` run: its data (same options) and its checkpoint."""
-    from qtlgraph.gnn.data import load_graph_data
+    from qtlgraph.gnn.data import run_graph_data
     from qtlgraph.gnn.models import build_model
-
     from qtlgraph.runtime import load_checkpoint, read_json, select_device
 
     run_dir = Path(run_dir)
@@ -78,18 +77,7 @@ def load_run(run_dir: str | Path, device: str = "auto") -> LoadedRun:
         from qtlgraph.gnn.distal_score import load_distal_run
 
         return load_distal_run(run_dir, config, [_graph_spec(g) for g in d["graphs"]], device)
-    inputs = load_graph_data(
-        d["dataset"],
-        [_graph_spec(g) for g in d["graphs"]],
-        d["embeddings"],
-        neighbor=d.get("neighbor_edges", False),
-        shuffle=d.get("shuffle_edges", False),
-        seed=config.get("options", {}).get("seed", 0),
-        holdout_cell_type=d.get("holdout_cell_type"),
-        kmer=d.get("kmer", 0),
-        kmer_top=d.get("kmer_top", 0),
-        scale=d.get("scale", False),
-    )
+    inputs = run_graph_data(config, [_graph_spec(g) for g in d["graphs"]])
     dev = select_device(device)
     model = build_model(config["model_config"])
     ckpt = load_checkpoint(run_dir / "checkpoint.pt")
@@ -104,7 +92,6 @@ def open_encoder(embed_dir: str | Path, device="cpu") -> Encoder:
     """The encoder run named in ``embed_dir/embed.json`` and its dataset's per-bin inputs."""
     from qtlgraph.encoders.bin_dataset import load_bin_arrays
     from qtlgraph.encoders.embed import load_local_model
-
     from qtlgraph.genome import BinIndex
     from qtlgraph.manifest import load_dataset
     from qtlgraph.runtime import read_json
@@ -199,6 +186,7 @@ def feature_rows(data, nodes, emb: np.ndarray, onehot: np.ndarray, d: int):
     Shapes: nodes ``(C,)``, emb ``(C, d)``, onehot ``(4, L)`` -> ``(C, F)`` float64 tensor.
     """
     import torch
+
     from qtlgraph.gnn.data import kmer_rows
 
     x = data.x[torch.as_tensor(nodes)].double()
@@ -327,8 +315,9 @@ def score_variants(
         cell_type, bin, bin_chrom, bin_start, distance_bp, hops, path, ref_<mark>,
         delta_<mark>[, top_edge]`` (``hops`` 0 = the variant's own bin).
     """
-    from qtlgraph.gnn.scoring import propagate
     from tqdm.auto import tqdm
+
+    from qtlgraph.gnn.scoring import propagate
 
     run = run or load_run(run_dir, device)
     enc = encoder or open_encoder(run.config["data"]["embeddings"], run.device)
