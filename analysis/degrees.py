@@ -20,8 +20,8 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from qtlgraph.analysis.powerlaw_fit import DegreeFit
 
+from qtlgraph.analysis.powerlaw_fit import DegreeFit
 from qtlgraph.errors import InputError
 
 DEGREES_FILE = "degrees.tsv.gz"

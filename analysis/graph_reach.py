@@ -279,7 +279,8 @@ def graph_reach(
         mode: ``direction`` or ``swap`` (module docstring).
         delta: scale of the ``direction`` perturbation, in feature standard deviations.
         quantile: distance quantile reported as ``quantile_distance``.
-        rel_tol, abs_tol: the "non-zero" tolerance (module docstring).
+        rel_tol: relative part of the "non-zero" tolerance (module docstring).
+        abs_tol: absolute part of the "non-zero" tolerance (module docstring).
         max_hops: longest path searched for the hop count of an affected target.
         batch_size: sources per forward pass (each pass holds that many graph copies).
         prepare_graph: ``(edge_index, num_nodes) -> graph`` the model reads in place of
@@ -301,7 +302,8 @@ def graph_reach(
         raise InputError(f"mode {mode!r}: expected one of {', '.join(MODES)}")
     if not (delta > 0 and 0 < quantile <= 1 and batch_size >= 1):
         raise InputError(
-            f"delta {delta} > 0, 0 < quantile {quantile} <= 1 and batch_size {batch_size} >= 1 expected"
+            f"delta {delta} > 0, 0 < quantile {quantile} <= 1 and "
+            f"batch_size {batch_size} >= 1 expected"
         )
     net = _prepare(model, precision)
     dtype = _model_dtype(net)

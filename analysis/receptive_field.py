@@ -96,7 +96,10 @@ def random_onehot(
 
 
 def same_padding_map(length_in: int, length_out: int) -> OutputMap:
-    """``j -> j * s + (s - 1) / 2`` with ``s = length_in // length_out`` (outputs tile the input)."""
+    """``j -> j * s + (s - 1) / 2`` with ``s = length_in // length_out``.
+
+    The outputs tile the input.
+    """
     if length_out < 1 or length_in % length_out:
         raise InputError(
             f"output length {length_out} does not divide input length {length_in}: pass "
@@ -197,7 +200,8 @@ def perturbation_probe(
         output_to_input: output index -> input bp (see the module docstring).
         batch_size: inputs per forward pass (each pass carries the originals and mutants).
         quantile: mass fraction defining ``effective_width``.
-        rel_tol, abs_tol: the "non-zero" tolerance (module docstring).
+        rel_tol: relative part of the "non-zero" tolerance (module docstring).
+        abs_tol: absolute part of the "non-zero" tolerance (module docstring).
         precision: dtype the probe runs in (a copy of the model); None keeps the model's.
         seed: seeds the choice of substituted bases.
         progress: show a tqdm bar.
@@ -249,8 +253,13 @@ def gradient_probe(
         X: random one-hot inputs.
         output_position: ``"center"`` (L' // 2), ``"edge"`` (0) or an output index.
         track: one output track, or None for the sum over tracks.
-        output_to_input, batch_size, quantile, rel_tol, abs_tol, precision, progress:
-            as in :func:`perturbation_probe`.
+        output_to_input: as in :func:`perturbation_probe`.
+        batch_size: as in :func:`perturbation_probe`.
+        quantile: as in :func:`perturbation_probe`.
+        rel_tol: as in :func:`perturbation_probe`.
+        abs_tol: as in :func:`perturbation_probe`.
+        precision: as in :func:`perturbation_probe`.
+        progress: as in :func:`perturbation_probe`.
 
     Shapes:
         X: (n, 4, L); result offsets, profile, peak: (L,)
@@ -298,7 +307,9 @@ def summarise(
         effects: absolute effects, one row per input.
         stride: bp one column covers (the output stride; 1 for gradients).
         position: stored in the result.
-        quantile, rel_tol, abs_tol: as in :func:`perturbation_probe`.
+        quantile: as in :func:`perturbation_probe`.
+        rel_tol: as in :func:`perturbation_probe`.
+        abs_tol: as in :func:`perturbation_probe`.
 
     Shapes:
         offsets: (P,); effects: (n, P)

@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from qtlgraph.analysis.receptive_field import ProbeResult
 
+from qtlgraph.analysis.receptive_field import ProbeResult
 from qtlgraph.outputs import atomic_path
 
 _XLABEL = {
@@ -168,7 +168,9 @@ def plot_reach(result, path: str | Path, title: str) -> Path:
 
 
 def plot_reach_compare(spans: dict, distances: np.ndarray, path: str | Path, title: str) -> Path:
-    """ "Reach in bp" on one log axis: U-Net and Enformer (analytic), the GNN (edges and measured).
+    """Plot "reach in bp" on one log axis: U-Net, Enformer (analytic) and the GNN.
+
+    The GNN is drawn both from its edges (analytic) and as measured.
 
     Args:
         spans: ``rf.json``'s ``compare`` section: ``unet``, ``enformer``, ``gnn_analytic``,

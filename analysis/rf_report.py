@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from qtlgraph.analysis.receptive_field import (
     ProbeResult,
     gradient_probe,
@@ -28,7 +29,6 @@ from qtlgraph.analysis.rf_targets import (
     run_target,
     untrained_twin,
 )
-
 from qtlgraph.errors import InputError
 
 METHODS = ("perturbation", "gradient")
@@ -40,7 +40,8 @@ def _versions(model: str, trained: str | Path | None, seed: int) -> dict[str, Pr
         return {("trained" if base.trained else "untrained"): base}
     if base.trained:
         raise InputError(
-            f"--model {model}: with --trained give the architecture (unet:A.., bin-encoder), not a run"
+            f"--model {model}: with --trained give the architecture (unet:A.., bin-encoder), "
+            "not a run"
         )
     done = run_target(trained, seed)
     if done.family != base.family:
@@ -92,7 +93,10 @@ def _markdown(summary: dict[str, Any]) -> str:
         f"Receptive field of `{summary['model']}` ({summary['n_inputs']} random inputs of "
         f"{summary['input_length']:,} bp; report: {summary['report']['source']}).",
         "",
-        "| version | method | span (bp) | effective width (bp) | sensitive fraction | analytic (bp) |",
+        (
+            "| version | method | span (bp) | effective width (bp) | sensitive fraction "
+            "| analytic (bp) |"
+        ),
         "|---|---|---|---|---|---|",
     ]
     for version, methods in summary["probes"].items():
@@ -132,6 +136,8 @@ def run_rf(
         seed: seeds the inputs, the substitutions and untrained weights.
         force: replace a non-empty ``out``.
         progress: tqdm bars.
+        **graph: options for :func:`run_graph_rf` when ``model`` is a GNN run directory
+            (``mode``, ``delta``).
 
     Returns:
         The summary written to ``rf.json``.
@@ -213,7 +219,9 @@ def reach_spans(
         "unet": {
             "label": f"U-Net {unet.split(':')[1]} (analytic)",
             "reach_bp": max(-u["start"], u["end"] - 1),
-            "source": f"analytic receptive field of the default {unet} config ({u['start']}..{u['end']})",
+            "source": (
+                f"analytic receptive field of the default {unet} config ({u['start']}..{u['end']})"
+            ),
         },
         "enformer": {
             "label": "Enformer (input / 2)",
@@ -272,9 +280,9 @@ def _graph_markdown(summary: dict[str, Any]) -> str:
         lines.append(f"| {s['label']} | {s['reach_bp']:,.0f} | {q} | {s['source']} |")
     lines += [
         "",
-        f"Affected targets: {r['n_targets']:,} ({r['mean_targets_per_source']:.1f} per source, up to "
-        f"{r['max_hops']} hops); on other chromosomes: {r['n_other_chrom']}, other cell types: "
-        f"{r['n_other_cell_type']}.",
+        f"Affected targets: {r['n_targets']:,} ({r['mean_targets_per_source']:.1f} per source, "
+        f"up to {r['max_hops']} hops); on other chromosomes: {r['n_other_chrom']}, "
+        f"other cell types: {r['n_other_cell_type']}.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -290,14 +298,13 @@ def run_graph_rf(
     force: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """``qtlgraph rf --model GNN_RUN``: measure the graph reach and compare it with the sequence models.
+    """``qtlgraph rf --model GNN_RUN``: measure the graph reach, compare with the sequence models.
 
     Writes ``rf.json``, ``rf.md``, ``reach.npz`` (every affected pair) and ``rf_reach.png``
     (effect against distance) and ``rf_compare.png`` (reach in bp of U-Net, Enformer, GNN).
     """
     from qtlgraph.analysis.graph_reach import analytic_reach, graph_reach, select_sources
     from qtlgraph.analysis.rf_targets import REPORT, graph_run_target
-
     from qtlgraph.outputs import check_output_dir
     from qtlgraph.runtime import versions
 
@@ -354,7 +361,6 @@ def _jsonable(v):
 
 def _write_graph_rf(out, force: bool, summary: dict[str, Any], result, name: str) -> None:
     from qtlgraph.analysis.rf_plots import plot_reach, plot_reach_compare
-
     from qtlgraph.outputs import staged_dir
     from qtlgraph.runtime import write_json
 

@@ -77,7 +77,8 @@ def main() -> None:
     print(f"plain pyBigWig stats loop: {t_ref:.3f} s, {n / t_ref:,.0f} bins/s")
     print(f"qtlgraph bin_stat        : {t_ours:.3f} s, {n / t_ours:,.0f} bins/s")
     print(
-        f"ratio bin_stat / plain   : {t_ours / t_ref:.2f}x (target <= 1.5x); {n:,} bins, values equal"
+        f"ratio bin_stat / plain   : {t_ours / t_ref:.2f}x (target <= 1.5x); "
+        f"{n:,} bins, values equal"
     )
 
 

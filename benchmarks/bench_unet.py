@@ -14,14 +14,18 @@ import statistics
 import time
 
 import torch
+from torch import nn
+
 from qtlgraph.encoders.baselines import baseline_spec, unet_config
 from qtlgraph.encoders.losses import masked_loss
 from qtlgraph.encoders.unet import UNet
-from torch import nn
 
 
 class RefUNet(nn.Module):
-    """Leopard's layout, written out plainly: conv-relu-bn x2, 5 x (pool, conv x2), 5 x (up, cat, conv x2)."""
+    """Leopard's layout, written out plainly.
+
+    conv-relu-bn x2, 5 x (pool, conv x2), 5 x (up, cat, conv x2).
+    """
 
     def __init__(self, n_in: int, n_out: int) -> None:
         super().__init__()
@@ -43,9 +47,10 @@ class RefUNet(nn.Module):
         self.c0 = cc(n_in, 15)
         self.down = nn.ModuleList(cc(down[i], down[i + 1]) for i in range(5))
         self.up, self.uc = nn.ModuleList(), nn.ModuleList()
+        prev = down[5]
         for i in range(5):
             num = int(num / 1.5)
-            self.up.append(nn.ConvTranspose1d(down[5] if i == 0 else prev, num, 2, stride=2))
+            self.up.append(nn.ConvTranspose1d(prev, num, 2, stride=2))
             self.uc.append(cc(num + down[4 - i], num))
             prev = num
         self.out = nn.Conv1d(prev, n_out, 1)
@@ -107,7 +112,8 @@ def main() -> None:
         rt, ot = _train_rate(ref, x, y, a.steps), _train_rate(ours, x, y, a.steps)
         oi, ri = _infer_rate(ours, x, a.steps), _infer_rate(ref, x, a.steps)
         print(
-            f"{name:5}  {ot:10.1f}  {rt:9.1f}  {ot / rt:5.2f}   {oi:10.1f}  {ri:9.1f}  {oi / ri:5.2f}"
+            f"{name:5}  {ot:10.1f}  {rt:9.1f}  {ot / rt:5.2f}   "
+            f"{oi:10.1f}  {ri:9.1f}  {oi / ri:5.2f}"
         )
 
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from qtlgraph.encoders.unet import UNetConfig, check_config
 
+from qtlgraph.encoders.unet import UNetConfig, check_config
 from qtlgraph.errors import InputError
 
 N_BASES = 4
@@ -70,6 +70,7 @@ def make_inputs(
     """Stack the model's input channels.
 
     Args:
+        spec: the baseline (its ``accessibility`` flag selects the channels).
         onehot: one-hot sequence.
         access: normalised accessibility of every cell type (NaN already 0), or None for
             models without accessibility.

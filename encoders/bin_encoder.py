@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, NamedTuple
 
 import torch
-from qtlgraph.encoders.kmer_stem import first_block, lookup_applies, lookup_table
 from torch import nn
 
+from qtlgraph.encoders.kmer_stem import first_block, lookup_applies, lookup_table
 from qtlgraph.errors import InputError
 
 
@@ -79,7 +79,8 @@ class BinEncoderConfig:
             )
         if self.bin_size % self.acc_resolution:
             raise InputError(
-                f"bin encoder config: bin_size {self.bin_size} not a multiple of {self.acc_resolution}"
+                f"bin encoder config: bin_size {self.bin_size} not a multiple of "
+                f"{self.acc_resolution}"
             )
         if self.acc_positions % math.prod(self.trunk_pools):
             raise InputError(

@@ -18,9 +18,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-from qtlgraph.encoders.blocks import UpBlock, conv_conv, down_block, same_padding
 from torch import nn
 
+from qtlgraph.encoders.blocks import UpBlock, conv_conv, down_block, same_padding
 from qtlgraph.errors import InputError
 
 

@@ -114,7 +114,10 @@ def paired_table(frame_a, frame_b, *, n_boot: int = 200, seed: int = 0) -> list[
     """Paired bootstrap of model a minus model b (Pearson and MSE) over the same bins.
 
     Args:
-        frame_a, frame_b: bin-prediction tables; ``in_degree`` is taken from ``frame_a``.
+        frame_a: bin-prediction table of model a; ``in_degree`` is taken from it.
+        frame_b: bin-prediction table of model b (matched on cell type, mark and bin).
+        n_boot: bootstrap replicates.
+        seed: bootstrap seed.
     """
     keys = ["cell_type", "mark", "bin"]
     both = frame_a.merge(frame_b[keys + ["pred"]], on=keys, suffixes=("", "_b"))

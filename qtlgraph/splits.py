@@ -106,7 +106,8 @@ class Split:
             ]
         if cell_types and self.held_out_cell_type not in (None, *cell_types):
             problems.append(
-                f"[splits] held_out_cell_type: {self.held_out_cell_type!r} is not one of {list(cell_types)}"
+                f"[splits] held_out_cell_type: {self.held_out_cell_type!r} is not one of "
+                f"{list(cell_types)}"
             )
         if not self.chroms(genome, "train"):
             problems.append(f"[splits]: no training chromosome left in genome {genome.name}")

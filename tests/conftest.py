@@ -53,7 +53,7 @@ class TinyPipeline(NamedTuple):
 
 @pytest.fixture(scope="session")
 def tiny_pipeline(tmp_path_factory) -> TinyPipeline:
-    """simulate --preset tiny -> one graph per cell type -> a 1-epoch local encoder -> its embeddings."""
+    """simulate --preset tiny -> graphs per cell type -> 1-epoch local encoder -> embeddings."""
     root = tmp_path_factory.mktemp("tiny_pipeline")
     sim = root / "sim"
     assert run_cli(["simulate", "--preset", "tiny", "--out", str(sim)]) == 0

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
+
 from qtlgraph.analysis.enformer_probe import ENFORMER_BIN, build_enformer_probe, enformer_available
 from qtlgraph.analysis.receptive_field import perturbation_probe, random_onehot
-
 from qtlgraph.errors import InputError
 
 

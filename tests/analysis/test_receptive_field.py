@@ -3,6 +3,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from torch import nn
+
 from qtlgraph.analysis.receptive_field import (
     gradient_probe,
     perturbation_probe,
@@ -14,8 +16,6 @@ from qtlgraph.analysis.receptive_field import (
 from qtlgraph.analysis.rf_report import sensitivity
 from qtlgraph.analysis.rf_targets import SequenceOnly, bin_encoder_target, load_target, unet_target
 from qtlgraph.encoders.unet import UNet, UNetConfig, receptive_field
-from torch import nn
-
 from qtlgraph.errors import InputError
 
 

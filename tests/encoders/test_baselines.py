@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+
 from qtlgraph.encoders.baselines import (
     baseline_spec,
     channels,
@@ -11,7 +12,6 @@ from qtlgraph.encoders.baselines import (
     unet_config,
 )
 from qtlgraph.encoders.unet import UNet
-
 from qtlgraph.errors import InputError
 
 

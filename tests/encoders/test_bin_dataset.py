@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from tiny_bin_data import SIZES, write_tiny_dataset
+
 from qtlgraph.encoders.bin_dataset import (
     BinDataset,
     bin_loader,
@@ -9,8 +11,6 @@ from qtlgraph.encoders.bin_dataset import (
     sequence_codes,
 )
 from qtlgraph.encoders.bin_encoder import BinEncoderConfig
-from tiny_bin_data import SIZES, write_tiny_dataset
-
 from qtlgraph.genome import BinIndex, Genome
 
 

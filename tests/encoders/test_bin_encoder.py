@@ -1,8 +1,8 @@
 import pytest
 import torch
+
 from qtlgraph.encoders.bin_encoder import BinEncoder, BinEncoderConfig, conv_block, receptive_field
 from qtlgraph.encoders.losses import masked_loss
-
 from qtlgraph.errors import InputError
 
 # bin 200 bp; stem strides 2 * 2 * 5 = 20 bp = acc_resolution; 10 accessibility values

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+
 from qtlgraph.encoders.bin_dataset import one_hot_codes
 from qtlgraph.encoders.bin_encoder import conv_block
 from qtlgraph.encoders.kmer_stem import first_block, lookup_applies, lookup_table, smer_codes

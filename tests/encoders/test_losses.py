@@ -2,8 +2,8 @@ import math
 
 import pytest
 import torch
-from qtlgraph.encoders.losses import MaskedLoss, masked_loss, output_transform
 
+from qtlgraph.encoders.losses import MaskedLoss, masked_loss, output_transform
 from qtlgraph.errors import InputError
 
 

@@ -1,5 +1,6 @@
 import pytest
 import torch
+
 from qtlgraph.encoders.blocks import same_padding
 from qtlgraph.encoders.unet import (
     UNet,
@@ -8,7 +9,6 @@ from qtlgraph.encoders.unet import (
     receptive_field,
     receptive_field_sizes,
 )
-
 from qtlgraph.errors import InputError
 
 

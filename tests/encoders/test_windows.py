@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from qtlgraph.encoders.baselines import baseline_spec
 from qtlgraph.encoders.windows import (
     QuantileMap,
@@ -9,7 +10,6 @@ from qtlgraph.encoders.windows import (
     fit_quantile_map,
     mark_targets,
 )
-
 from qtlgraph.manifest import load_dataset
 
 

@@ -83,7 +83,8 @@ def write_tiny_dataset(root: Path, seed: int = 0) -> Path:
             f"[cell_types.{cell}]",
             f'accessibility = "tracks/{cell}.accessibility.bw"',
             'assay = "DNase"',
-            f'marks = {{ H3K27ac = "tracks/{cell}.H3K27ac.bw", H3K4me1 = "tracks/{cell}.H3K4me1.bw" }}',
+            f'marks = {{ H3K27ac = "tracks/{cell}.H3K27ac.bw", '
+            f'H3K4me1 = "tracks/{cell}.H3K4me1.bw" }}',
         ]
     manifest = root / "dataset.toml"
     manifest.write_text("\n".join(lines) + "\n")

@@ -63,7 +63,8 @@ def test_rank_batches_together_are_the_single_process_batches(shape):
     ds = TensorDataset(torch.arange(24))
     if shape == "auto":
         base = DataLoader(ds, batch_size=6, shuffle=True)
-    else:  # index-array datasets: a BatchSampler as the sampler, as qtlgraph.encoders.bin_dataset does
+    else:
+        # index-array datasets: a BatchSampler as the sampler, as in qtlgraph.encoders.bin_dataset
         base = DataLoader(
             torch.arange(24), sampler=BatchSampler(RandomSampler(ds), 6, False), batch_size=None
         )
@@ -131,8 +132,9 @@ def _grads(model, x, edge_index, target, loss_fn):
 
 @pytest.mark.parametrize("world", [2, 3])
 def test_sharded_full_graph_gradient_equals_unsharded(world):
-    from qtlgraph.encoders.losses import masked_loss
     from torch_geometric.nn import GraphConv
+
+    from qtlgraph.encoders.losses import masked_loss
 
     x, edge_index, y = _graph()
     torch.manual_seed(0)
