@@ -96,7 +96,7 @@ class BinCodes:
         ends = np.append(starts[1:], len(rows)).tolist()
         for lo, hi in zip(starts.tolist(), ends):
             offset, j = self._offset + first[lo] * width, dest[lo]
-            if dest[hi - 1] - j == hi - lo - 1:  # lands on consecutive rows: read in place
+            if dest[lo:hi] == list(range(j, j + hi - lo)):  # consecutive rows: read in place
                 os.preadv(fd, [out[j : j + hi - lo]], offset)
             else:
                 data = os.pread(fd, (hi - lo) * width, offset)
