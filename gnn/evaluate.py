@@ -13,7 +13,6 @@ import numpy as np
 
 from qtlgraph import metrics as M
 
-STRATA = ("all", "linked", "deg0", "deg1-10", "deg11-100", "deg>100")
 #: binarisation threshold of the raw bin mean; on log1p targets it is log1p(2)
 RAW_THRESHOLD = 2.0
 LOG1P_THRESHOLD = math.log1p(RAW_THRESHOLD)

@@ -97,22 +97,6 @@ def per_rank_batch(global_batch: int, ctx: DistContext) -> int:
     return global_batch // ctx.world_size
 
 
-def sampler_for(dataset, ctx: DistContext, *, shuffle: bool, seed: int):
-    """A ``DistributedSampler`` over ``dataset`` when distributed, else None."""
-    if not ctx.distributed:
-        return None
-    from torch.utils.data import DistributedSampler
-
-    return DistributedSampler(
-        dataset,
-        num_replicas=ctx.world_size,
-        rank=ctx.rank,
-        shuffle=shuffle,
-        seed=seed,
-        drop_last=True,
-    )
-
-
 def shard_indices(indices, ctx: DistContext):
     """This rank's share of ``indices`` (strided, so shares differ by at most one)."""
     return indices[ctx.rank :: ctx.world_size]
