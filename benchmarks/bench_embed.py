@@ -2,11 +2,12 @@
 
 The reference is the same encoder shape written straightforwardly (conv -> BatchNorm ->
 GELU -> pool blocks with ``padding=``, fp32, ``torch.no_grad``, one-hot built with
-``F.one_hot``). The project path is :func:`qtlgraph.encoders.embed.embed_batch` on base codes
-(the first block as an exact s-mer table lookup, :mod:`qtlgraph.encoders.kmer_stem`, so no one-hot
-is built; pooling before BatchNorm/GELU; BatchNorm folded into the convolutions;
-convolutions padding in place; ``inference_mode``; bf16 autocast). Both are timed interleaved in one process so shared-CPU noise hits them alike;
-the ratio is what to compare. bf16 is checked against fp32 on the same weights first
+``F.one_hot``). The project path is :func:`qtlgraph.encoders.embed.embed_batch` on base
+codes (the first block as an exact s-mer table lookup, :mod:`qtlgraph.encoders.kmer_stem`,
+so no one-hot is built; pooling before BatchNorm/GELU; BatchNorm folded into the
+convolutions; convolutions padding in place; ``inference_mode``; bf16 autocast). Both are
+timed interleaved in one process so shared-CPU noise hits them alike; the ratio is what to
+compare. bf16 is checked against fp32 on the same weights first
 (max |difference| of the unit-scale embedding <= ``BF16_TOLERANCE``).
 
     .venv/bin/python benchmarks/bench_embed.py [--batch-size 256] [--repeats 5]
@@ -22,6 +23,8 @@ import time
 
 import numpy as np
 import torch
+from torch import nn
+
 from qtlgraph.encoders.bin_encoder import BinEncoder, BinEncoderConfig
 from qtlgraph.encoders.embed import (
     BF16_TOLERANCE,
@@ -30,7 +33,6 @@ from qtlgraph.encoders.embed import (
     fold_batchnorm,
     stem_table,
 )
-from torch import nn
 
 TARGET = 500.0  # bins/s: the 303,114 hg38 bins in about 10 minutes
 HG38_BINS = 303_114

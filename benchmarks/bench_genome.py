@@ -1,4 +1,6 @@
-"""Genome-scale run on one machine: simulate (large) -> build -> train-local -> embed -> train -> evaluate.
+"""Genome-scale run on one machine.
+
+Stages: simulate (large) -> build -> train-local -> embed -> train -> evaluate.
 
 Every stage is a subprocess of the real ``qtlgraph`` CLI, launched under ``/usr/bin/time -v``
 (when present; else a fresh Python parent reading ``RUSAGE_CHILDREN``), so the peak
@@ -41,8 +43,9 @@ def run_stage(name: str, argv: list[str], log: Path) -> dict:
             sys.executable,
             "-c",
             "import resource,subprocess,sys; r=subprocess.run(sys.argv[1:]);"
-            "print('Maximum resident set size (kbytes):', resource.getrusage(resource.RUSAGE_CHILDREN)"
-            ".ru_maxrss, file=sys.stderr); sys.exit(r.returncode)",
+            "print('Maximum resident set size (kbytes):',"
+            " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr);"
+            " sys.exit(r.returncode)",
             *argv,
         ]
     with open(log, "w") as fh:

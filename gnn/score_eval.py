@@ -16,11 +16,16 @@ import pandas as pd
 
 from qtlgraph.errors import InputError
 
-_ID = r"^(?:chr)?(?P<chrom>[^:_]+)[:_](?P<pos>\d+)[:_](?P<ref>[ACGTNacgtn]+)[:_/](?P<alt>[ACGTNacgtn]+)$"
+_ID = (
+    r"^(?:chr)?(?P<chrom>[^:_]+)[:_](?P<pos>\d+)"
+    r"[:_](?P<ref>[ACGTNacgtn]+)[:_/](?P<alt>[ACGTNacgtn]+)$"
+)
 
 
 def parse_variant_ids(ids: pd.Series, where: str = "variant_id") -> pd.DataFrame:
-    """``chrom:pos_ref_alt`` / ``chrom_pos_ref_alt`` / ``chrom:pos:ref:alt`` -> ``chrom, pos, ref, alt, id``.
+    """``chrom:pos_ref_alt`` / ``chrom_pos_ref_alt`` / ``chrom:pos:ref:alt`` -> a frame.
+
+    The frame has ``chrom, pos, ref, alt, id``.
 
     Raises:
         InputError: naming the first id without alleles.
@@ -191,7 +196,6 @@ def evaluate_run(
         mark; the scored evaluation rows with ``comparison, pred, reached``.
     """
     from qtlgraph.gnn.score_run import load_run, open_encoder, score_variants
-
     from qtlgraph.manifest import load_dataset
 
     run = load_run(run_dir, device)

@@ -51,7 +51,8 @@ def _graph_spec(spec: str) -> str:
     p = Path(path if sep else spec)
     if not p.is_dir():
         raise InputError(
-            f"config.json: graph directory {p} not found (run from the folder the run was trained in)"
+            f"config.json: graph directory {p} not found "
+            "(run from the folder the run was trained in)"
         )
     return f"{name}={p.absolute()}" if sep else str(p.absolute())
 
@@ -151,8 +152,11 @@ def reembed(
     """Embed each bin's (possibly edited) sequence for each cell type (the model's dtype).
 
     Args:
-        onehot: sequence per bin; bins: global bin ids (accessibility inputs); cells:
-            indices into ``enc.arrays.cell_types``.
+        enc: the embedding cache's encoder and its input arrays.
+        onehot: sequence per bin.
+        bins: global bin ids (accessibility inputs).
+        cells: indices into ``enc.arrays.cell_types``.
+        batch_size: rows per forward pass.
 
     Shapes: onehot ``(V, 4, L)``, bins ``(V,)`` -> ``(V, len(cells), d)`` float64.
     """
@@ -180,7 +184,8 @@ def feature_rows(data, nodes, emb: np.ndarray, onehot: np.ndarray, d: int):
         data: the run's graph ``Data`` (``x`` and, when present, ``x_mean``, ``x_scale``,
             ``kmer``, ``kmer_columns`` from :func:`qtlgraph.gnn.data.load_graph_data`).
         nodes: node ids of one bin in each cell type.
-        emb: the bin's embedding per cell type; onehot: the bin's sequence.
+        emb: the bin's embedding per cell type.
+        onehot: the bin's sequence.
         d: embedding width.
 
     Shapes: nodes ``(C,)``, emb ``(C, d)``, onehot ``(4, L)`` -> ``(C, F)`` float64 tensor.
@@ -308,7 +313,8 @@ def score_variants(
         device: ``cpu``, ``cuda`` or ``auto``.
         attribute: ablate the edges that can carry each change (:mod:`qtlgraph.gnn.scoring`).
         max_edges: at most this many ablated edges per variant.
-        run, encoder: already loaded ones (to score several files without reloading).
+        run: an already loaded run (to score several files without reloading).
+        encoder: an already opened encoder, likewise.
 
     Returns:
         :class:`ScoreResult`; ``effects`` columns ``variant_id, chrom, pos, ref, alt,

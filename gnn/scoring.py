@@ -176,7 +176,8 @@ def propagate(
         edge_index: edges, row 0 = source, row 1 = target.
         edge_attr: edge features or None.
         nodes: the changed nodes.
-        ref_rows, alt_rows: their features before and after the change.
+        ref_rows: their features before the change.
+        alt_rows: their features after the change.
         hops: message-passing layers of ``model`` (0 for a model without message passing).
         attribute: also ablate each edge that can carry the change.
         max_edges: ablate at most this many edges (nearest the changed nodes first).

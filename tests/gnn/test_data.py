@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+
+from qtlgraph.errors import InputError
 from qtlgraph.gnn.data import (
     N_BASE_FEATURES,
     CellEdges,
@@ -8,8 +10,6 @@ from qtlgraph.gnn.data import (
     neighbor_edges,
     qtl_in_degree,
 )
-
-from qtlgraph.errors import InputError
 
 
 def _edges(src, dst, typ):

@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+
 from qtlgraph.gnn.evaluate import metrics_table, paired_table, stratum_masks
 
 

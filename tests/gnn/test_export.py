@@ -1,10 +1,10 @@
 import numpy as np
 import pandas as pd
 import pytest
-from qtlgraph.gnn.export import BEDPE_COLUMNS, INTERACT_COLUMNS, write_bigwig, write_edges
 
 from qtlgraph.errors import InputError
 from qtlgraph.genome import BinIndex, Genome
+from qtlgraph.gnn.export import BEDPE_COLUMNS, INTERACT_COLUMNS, write_bigwig, write_edges
 
 # chrA: bins 0 [0,10) 1 [10,20) 2 [20,25); chrB: bins 3 [0,10) 4 [10,12)
 INDEX = BinIndex(Genome("t", ("chrA", "chrB"), (25, 12)), 10)

@@ -2,13 +2,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+
+from qtlgraph.errors import InputError
+from qtlgraph.genome import BinIndex, Genome
 from qtlgraph.gnn.models import GraphRegressor, mean_adjacency
 from qtlgraph.gnn.score_eval import concordance_metrics, parse_variant_ids
 from qtlgraph.gnn.score_run import Encoder, allele_onehots, variant_bins
 from qtlgraph.gnn.scoring import downstream, node_path, propagate
-
-from qtlgraph.errors import InputError
-from qtlgraph.genome import BinIndex, Genome
 from qtlgraph.sequence import decode, one_hot
 
 # 0 -> 1 -> 2 is the variant's chain; 5 -> 3 -> 4 is a separate component
@@ -143,10 +143,10 @@ def test_feature_rows_rebuild_standardised_features_from_sequence():
     changes the k-mer columns it touches, in the run's standardised units."""
     import numpy as np
     import torch
-    from qtlgraph.gnn.data import feature_stats, kmer_rows
-    from qtlgraph.gnn.score_run import feature_rows
     from torch_geometric.data import Data
 
+    from qtlgraph.gnn.data import feature_stats, kmer_rows
+    from qtlgraph.gnn.score_run import feature_rows
     from qtlgraph.sequence import one_hot
 
     seqs = ["ACGTACGTAA", "CCCCGGGGAA", "ATATATATAT"]

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 from gnn_helpers import neighbour_copy_graph
+
 from qtlgraph.encoders.losses import masked_loss
 from qtlgraph.gnn.models import build_model
 from qtlgraph.gnn.train import (
@@ -145,9 +146,8 @@ def test_resume_keeps_the_best_epoch(tmp_path):
 
 @pytest.mark.parametrize("bad", [dict(aggr="max"), dict(dropout=1.0), dict(weight_decay=-1.0)])
 def test_bad_options_are_refused(bad):
-    from qtlgraph.gnn.train import check_options
-
     from qtlgraph.errors import InputError
+    from qtlgraph.gnn.train import check_options
 
     with pytest.raises(InputError):
         check_options(TrainOptions(**bad))

@@ -138,7 +138,10 @@ def test_tensorqtl_parquet(tmp_path):
 
 
 def test_gtex_egenes_tss_by_strand(tmp_path):
-    head = "gene_id\tgene_chr\tgene_start\tgene_end\tstrand\tvariant_id\tchr\tvariant_pos\tpval_nominal\tslope\tslope_se\tqval\n"
+    head = (
+        "gene_id\tgene_chr\tgene_start\tgene_end\tstrand\tvariant_id\tchr\tvariant_pos\t"
+        "pval_nominal\tslope\tslope_se\tqval\n"
+    )
     rows = (
         "G+\tchr1\t1000\t5000\t+\tchr1_800_A_G_b38\tchr1\t800\t1e-9\t0.5\t0.1\t0.001\n"
         "G-\tchr1\t1000\t5000\t-\tchr1_800_A_G_b38\tchr1\t800\t1e-3\t-0.5\t0.1\t0.2\n"

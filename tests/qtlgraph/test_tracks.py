@@ -9,8 +9,8 @@ import pytest
 from qtlgraph.errors import InputError
 from qtlgraph.genome import BinIndex, Genome
 from qtlgraph.tracks import (
-    average_track,
     TARGET,
+    average_track,
     bin_profile,
     bin_stat,
     bin_target,
