@@ -166,6 +166,13 @@ def write_report(out: Path, timings: list[tuple[str, float]]) -> Path:
                 table.to_markdown(index=False, floatfmt=".3f"),
                 "",
             ]
+            if table["sign_concordance"].isna().all():
+                lines += [
+                    f"The {label} predicts no change (exactly 0) at every reached target, so "
+                    "sign and rank are undefined: it has not learnt what the variants' "
+                    "source sequence does at a distance.",
+                    "",
+                ]
     if timings:
         lines += ["## Stage timings (this run)", "", "| stage | seconds |", "|---|---|"]
         lines += [f"| {name} | {sec:.1f} |" for name, sec in timings]

@@ -113,3 +113,14 @@ def test_demo_unet_stages_use_one_budget_and_write_the_conditioning_figures(tmp_
     assert all(b == budget[0] for b in budget) and "--patience" in budget[0]
     ev = stages["evaluate U-Nets"].args
     assert ev[ev.index("--conditioning") + 1] == str(tmp_path / "unet_eval")
+
+
+def test_variant_tables_say_when_a_model_predicts_no_change(tmp_path):
+    cols = "comparison\tmark\tn\tn_reached\tsign_concordance\tspearman\n"
+    for folder, value in (("variants_distal", "nan"), ("variants", "0.9")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "qtl_eval.tsv").write_text(cols + f"truth\tall\t4\t2\t{value}\t0.5\n")
+    text = write_report(tmp_path, []).read_text()
+    assert text.index("Variant effects (distal model)") < text.index("Variant effects (GNN)")
+    assert text.count("predicts no change (exactly 0)") == 1
+    assert "The distal model predicts no change" in text
