@@ -317,8 +317,8 @@ def _score(model, inputs, sequences, opts, config, out: Path, dev, history, n_bo
     import torch
 
     from qtlgraph import runs
-    from qtlgraph.gnn.evaluate import metrics_table
-    from qtlgraph.gnn.train import best_epoch, prediction_frame
+    from qtlgraph.gnn.evaluate import metrics_table, prediction_frame
+    from qtlgraph.gnn.train import best_epoch
     from qtlgraph.outputs import atomic_path
 
     data = inputs.data

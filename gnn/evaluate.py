@@ -141,3 +141,29 @@ def paired_table(frame_a, frame_b, *, n_boot: int = 200, seed: int = 0) -> list[
                 }
             )
     return rows
+
+
+def prediction_frame(data, pred, cell_types, marks, part: str = "test"):
+    """Long table ``cell_type, mark, bin, pred, target, in_degree`` for one split's nodes.
+
+    Shapes: pred ``(num_nodes, n_marks)``.
+    """
+    import pandas as pd
+
+    idx = np.flatnonzero(data[f"{part}_mask"].cpu().numpy())
+    ct = data.cell_type.cpu().numpy()[idx]
+    frames = []
+    for m, mark in enumerate(marks):
+        frames.append(
+            pd.DataFrame(
+                {
+                    "cell_type": np.asarray(cell_types, dtype=object)[ct],
+                    "mark": mark,
+                    "bin": data.bin.cpu().numpy()[idx].astype(np.int64),
+                    "pred": pred[idx, m].cpu().numpy().astype(np.float32),
+                    "target": data.y[idx, m].cpu().numpy().astype(np.float32),
+                    "in_degree": data.in_degree.cpu().numpy()[idx].astype(np.int64),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)

@@ -88,8 +88,9 @@ def predictions_for(
     import torch
 
     from qtlgraph.genome import BinIndex
+    from qtlgraph.gnn.evaluate import prediction_frame
     from qtlgraph.gnn.score_run import load_run
-    from qtlgraph.gnn.train import predict_nodes, prediction_frame
+    from qtlgraph.gnn.train import predict_nodes
     from qtlgraph.manifest import load_dataset
 
     if part not in ("all", "train", "valid", "test"):

@@ -270,32 +270,6 @@ def predict_nodes(model, data, device="cpu"):
     return predict(model, [(model_inputs(model, data), None)], device)
 
 
-def prediction_frame(data, pred, cell_types, marks, part: str = "test"):
-    """Long table ``cell_type, mark, bin, pred, target, in_degree`` for one split's nodes.
-
-    Shapes: pred ``(num_nodes, n_marks)``.
-    """
-    import pandas as pd
-
-    idx = np.flatnonzero(data[f"{part}_mask"].cpu().numpy())
-    ct = data.cell_type.cpu().numpy()[idx]
-    frames = []
-    for m, mark in enumerate(marks):
-        frames.append(
-            pd.DataFrame(
-                {
-                    "cell_type": np.asarray(cell_types, dtype=object)[ct],
-                    "mark": mark,
-                    "bin": data.bin.cpu().numpy()[idx].astype(np.int64),
-                    "pred": pred[idx, m].cpu().numpy().astype(np.float32),
-                    "target": data.y[idx, m].cpu().numpy().astype(np.float32),
-                    "in_degree": data.in_degree.cpu().numpy()[idx].astype(np.int64),
-                }
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
-
-
 def train_run(
     dataset: str | Path,
     graphs: list[str],
@@ -382,7 +356,7 @@ def train_run(
 
 def _fit_and_score(inputs, opts: TrainOptions, config: dict, out: Path, dev, ctx, resume, n_boot):
     """Train, then (rank 0) predict the test bins, score them and finish the run."""
-    from qtlgraph.gnn.evaluate import metrics_table
+    from qtlgraph.gnn.evaluate import metrics_table, prediction_frame
     from qtlgraph.outputs import atomic_path
 
     model = new_model(inputs.data, opts)

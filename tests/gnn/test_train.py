@@ -4,6 +4,7 @@ import torch
 from gnn_helpers import neighbour_copy_graph
 
 from qtlgraph.encoders.losses import masked_loss
+from qtlgraph.gnn.evaluate import prediction_frame
 from qtlgraph.gnn.models import build_model
 from qtlgraph.gnn.train import (
     TrainOptions,
@@ -11,7 +12,6 @@ from qtlgraph.gnn.train import (
     model_config,
     new_model,
     predict_nodes,
-    prediction_frame,
     train_model,
 )
 
