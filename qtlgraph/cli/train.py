@@ -111,7 +111,7 @@ import click
     help="distal: linked sources sampled per target and step (all at evaluation).",
 )
 @click.option(
-    "--batch-size", type=int, default=512, show_default=True, help="distal: targets per step."
+    "--batch-size", type=int, default=64, show_default=True, help="distal: targets per step."
 )
 @click.option(
     "--qtl-aux-weight",
@@ -124,7 +124,7 @@ import click
     "--distal-activation",
     type=click.Choice(["relu", "softplus"]),
     default=None,
-    help="distal: source-encoder activation [default: relu].",
+    help="distal: source-encoder activation [default: softplus].",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)
