@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from qtlgraph.errors import InputError
+from qtlgraph.tracks import TARGET
 
 MODEL = "distal"
 
@@ -292,7 +293,7 @@ def distal_run(
         "cell_types": inputs.cell_types,
         "marks": inputs.marks,
         "edge_types": inputs.edge_types,
-        "target": "log1p(bin mean)",
+        "target": TARGET,
         "fingerprint": fingerprint,
         "versions": versions(),
     }

@@ -14,6 +14,7 @@ import numpy as np
 
 from qtlgraph import runs
 from qtlgraph.errors import InputError
+from qtlgraph.tracks import TARGET
 
 
 class TrainOptions(NamedTuple):
@@ -344,7 +345,7 @@ def train_run(
         "cell_types": inputs.cell_types,
         "marks": inputs.marks,
         "edge_types": inputs.edge_types,
-        "target": "log1p(bin mean)",
+        "target": TARGET,
         "fingerprint": fingerprint,
         "versions": versions(),
     }
