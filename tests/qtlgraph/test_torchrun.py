@@ -26,11 +26,16 @@ ROOT = Path(__file__).resolve().parents[2]
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 
 
-def _torchrun(args: list[str], tmp_path: Path) -> None:
+def _launch(cmd: list[str], tmp_path: Path) -> None:
     env = {**os.environ, "QTLGRAPH_CACHE_DIR": str(tmp_path / "cache")}
-    cmd = [str(TORCHRUN), "--standalone", "--nproc_per_node", "2", "-m", "qtlgraph", *args]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def _torchrun(args: list[str], tmp_path: Path) -> None:
+    _launch(
+        [str(TORCHRUN), "--standalone", "--nproc_per_node", "2", "-m", "qtlgraph", *args], tmp_path
+    )
 
 
 def _same_training(one: Path, two: Path, atol: float = 1e-4) -> None:
@@ -47,9 +52,11 @@ def _same_training(one: Path, two: Path, atol: float = 1e-4) -> None:
         assert second == pytest.approx(first, rel=1e-5), name
 
 
-def _run(run_cli, args: list[str], out: Path, tmp_path: Path) -> tuple[Path, Path]:
+def _run(args: list[str], out: Path, tmp_path: Path) -> tuple[Path, Path]:
+    # The one-process run gets a fresh interpreter too, so neither side inherits thread or
+    # RNG settings from the tests that ran before it in this process.
     one, two = out / "one", out / "two"
-    assert run_cli([*args, "--out", str(one)]) == 0
+    _launch([sys.executable, "-m", "qtlgraph", *args, "--out", str(one)], tmp_path)
     _torchrun([*args, "--out", str(two)], tmp_path)
     return one, two
 
@@ -59,24 +66,24 @@ def _cache(tmp_path, monkeypatch):
     monkeypatch.setenv("QTLGRAPH_CACHE_DIR", str(tmp_path / "cache"))
 
 
-def test_train_local(tiny_pipeline, run_cli, tmp_path):
+def test_train_local(tiny_pipeline, tmp_path):
     """The bin encoder has BatchNorm and the tiny targets have NaNs: both must be global."""
     args = ["train-local", "--dataset", str(tiny_pipeline.dataset), "--epochs", "1"]
     args += ["--dim", "8", "--batch-size", "32", "--device", "cpu"]
-    _same_training(*_run(run_cli, args, tmp_path, tmp_path))
+    _same_training(*_run(args, tmp_path, tmp_path))
 
 
-def test_train_gnn(tiny_pipeline, run_cli, tmp_path):
+def test_train_gnn(tiny_pipeline, tmp_path):
     """Full-graph mode: every rank the whole graph, its share of the labelled nodes."""
     args = ["train", "--dataset", str(tiny_pipeline.dataset), *tiny_pipeline.graph_args()]
     args += ["--embeddings", str(tiny_pipeline.embeddings), "--epochs", "3", "--hidden", "16"]
     args += ["--bootstrap", "10", "--device", "cpu"]
-    _same_training(*_run(run_cli, args, tmp_path, tmp_path))
+    _same_training(*_run(args, tmp_path, tmp_path))
 
 
-def test_train_unet(tiny_pipeline, run_cli, tmp_path):
+def test_train_unet(tiny_pipeline, tmp_path):
     args = ["train-unet", "--dataset", str(tiny_pipeline.dataset), "--model", "b"]
     args += ["--epochs", "2", "--windows", "32", "--batch-size", "8", "--base-filters", "4"]
     args += ["--depth", "2", "--length", "2048", "--valid-windows", "8", "--device", "cpu"]
     args += ["--no-evaluate"]
-    _same_training(*_run(run_cli, args, tmp_path, tmp_path))
+    _same_training(*_run(args, tmp_path, tmp_path))
