@@ -184,6 +184,7 @@ def train_local(
     }
     ctx = init_distributed(dev)
     runs.prepare(out, config, resume=resume, force=force, epochs=epochs)
+    barrier(ctx)  # every rank has checked OUT before rank 0 writes in it
     parts = load_parts(dataset, enc)
     with runs.started(out, config, kind="local", fresh=not resume):
         barrier(ctx)

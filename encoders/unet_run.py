@@ -300,6 +300,7 @@ def train_unet_run(
         }
     runs.prepare(out, cfg, resume=resume, force=force, epochs=cfg["training"]["epochs"])
     ctx = init_distributed(dev)
+    barrier(ctx)  # every rank has checked OUT before rank 0 writes in it
     with runs.started(out, cfg, kind="unet", fresh=not resume):
         barrier(ctx)
         t0 = time.perf_counter()

@@ -298,6 +298,7 @@ def distal_run(
         "versions": versions(),
     }
     runs.prepare(out, config, resume=resume, force=force, epochs=opts.epochs)
+    barrier(ctx)  # every rank has checked OUT before rank 0 writes in it
     with runs.started(out, config, kind="distal", fresh=not resume):
         barrier(ctx)
         model = new_model(inputs.data, opts)

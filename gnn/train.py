@@ -350,6 +350,7 @@ def train_run(
         "versions": versions(),
     }
     runs.prepare(out, config, resume=resume, force=force, epochs=opts.epochs)
+    barrier(ctx)  # every rank has checked OUT before rank 0 writes in it
     with runs.started(out, config, kind="gnn", fresh=not resume):
         barrier(ctx)
         return _fit_and_score(inputs, opts, config, out, dev, ctx, resume, n_boot)
