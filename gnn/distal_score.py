@@ -20,7 +20,7 @@ import torch
 
 from qtlgraph.gnn.distal_data import BinSequences
 from qtlgraph.gnn.distal_effects import pair_outputs
-from qtlgraph.gnn.score_run import LoadedRun, ScoreResult
+from qtlgraph.gnn.score_run import LoadedRun, ScoreResult, variant_columns
 
 
 def load_distal_run(run_dir: str | Path, config: dict, graph_specs: list[str], device="auto"):
@@ -59,23 +59,14 @@ def variant_pairs(data, n_bins: int, n_cells: int, bin_: int) -> tuple[np.ndarra
 
 
 def _variant_rows(run, variant, bin_, nodes, hops, ref, alt, index) -> pd.DataFrame:
-    n = index.n_bins
-    bins = nodes % n
-    starts = index.starts(bins).astype(np.int64)
-    cols = {
-        "variant_id": variant["id"],
-        "chrom": variant["chrom"],
-        "pos": int(variant["pos"]),
-        "ref": variant["ref"],
-        "alt": variant["alt"],
-        "cell_type": np.asarray(run.inputs.cell_types, dtype=object)[nodes // n],
-        "bin": bins,
-        "bin_chrom": np.asarray(index.chroms, dtype=object)[index.chrom_of_bins(bins)],
-        "bin_start": starts,
-        "distance_bp": starts + index.bin_size // 2 - int(variant["pos"]),
-        "hops": hops.astype(np.int64),
-        "path": [str(bin_) if h == 0 else f"{bin_}>{b}" for h, b in zip(hops, bins)],
-    }
+    bins = nodes % index.n_bins
+    cols = variant_columns(run.inputs.cell_types, index, variant, nodes, index.n_bins)
+    cols.update(
+        {
+            "hops": hops.astype(np.int64),
+            "path": [str(bin_) if h == 0 else f"{bin_}>{b}" for h, b in zip(hops, bins)],
+        }
+    )
     for m, mark in enumerate(run.inputs.marks):
         cols[f"ref_{mark}"] = ref[:, m]
         cols[f"delta_{mark}"] = alt[:, m] - ref[:, m]

@@ -17,7 +17,6 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from qtlgraph.errors import InputError
-from qtlgraph.tracks import TARGET
 
 MODEL = "distal"
 
@@ -263,7 +262,8 @@ def distal_run(
     """
     from qtlgraph import runs
     from qtlgraph.distributed import barrier, init_distributed
-    from qtlgraph.runtime import select_device, versions
+    from qtlgraph.gnn.train import run_config
+    from qtlgraph.runtime import select_device
 
     check_options(opts)
     dev = select_device(device)
@@ -284,19 +284,8 @@ def distal_run(
     )
     inputs, sequences = load_distal_data(data_opts, opts.seed)
     ctx = init_distributed(dev)
-    config = {
-        "run": out.name,
-        "model": MODEL,
-        "options": opts._asdict(),
-        "model_config": model_config(inputs.data, opts),
-        "data": data_opts,
-        "cell_types": inputs.cell_types,
-        "marks": inputs.marks,
-        "edge_types": inputs.edge_types,
-        "target": TARGET,
-        "fingerprint": fingerprint,
-        "versions": versions(),
-    }
+    config = run_config(out, MODEL, opts, model_config(inputs.data, opts), data_opts, inputs)
+    config["fingerprint"] = fingerprint
     runs.prepare(out, config, resume=resume, force=force, epochs=opts.epochs)
     barrier(ctx)  # every rank has checked OUT before rank 0 writes in it
     with runs.started(out, config, kind="distal", fresh=not resume):

@@ -213,12 +213,12 @@ def _bin_columns(index, bins: np.ndarray, prefix: str) -> dict:
     return {f"{prefix}chrom": chrom, f"{prefix}start": index.starts(bins).astype(np.int64)}
 
 
-def effect_frame(run: LoadedRun, index, variant: pd.Series, effect, attribution) -> pd.DataFrame:
-    """Rows of one variant: every changed node with its change per mark, distance and path."""
-    from qtlgraph.gnn.scoring import Downstream, node_path
+def variant_columns(cell_types, index, variant: pd.Series, nodes: np.ndarray, n: int) -> dict:
+    """The leading columns of an effects table: the variant, then each node's cell type and
+    bin (``bin, bin_chrom, bin_start``) and its distance from the variant (bin midpoint - pos).
 
-    n = int(run.inputs.data.bin.max()) + 1
-    nodes = effect.nodes
+    Shapes: nodes ``(A,)`` (node = cell type * n + bin) -> columns of length ``A``.
+    """
     bins = nodes % n
     cols = {
         "variant_id": variant["id"],
@@ -226,11 +226,21 @@ def effect_frame(run: LoadedRun, index, variant: pd.Series, effect, attribution)
         "pos": int(variant["pos"]),
         "ref": variant["ref"],
         "alt": variant["alt"],
-        "cell_type": np.asarray(run.inputs.cell_types, dtype=object)[nodes // n],
+        "cell_type": np.asarray(cell_types, dtype=object)[nodes // n],
         "bin": bins,
         **_bin_columns(index, bins, "bin_"),
     }
     cols["distance_bp"] = cols["bin_start"] + index.bin_size // 2 - int(variant["pos"])
+    return cols
+
+
+def effect_frame(run: LoadedRun, index, variant: pd.Series, effect, attribution) -> pd.DataFrame:
+    """Rows of one variant: every changed node with its change per mark, distance and path."""
+    from qtlgraph.gnn.scoring import Downstream, node_path
+
+    n = int(run.inputs.data.bin.max()) + 1
+    nodes = effect.nodes
+    cols = variant_columns(run.inputs.cell_types, index, variant, nodes, n)
     cols["hops"] = effect.depth
     down = Downstream(effect.nodes, effect.depth, effect.parent)
     cols["path"] = [">".join(str(p % n) for p in node_path(down, int(x))) for x in nodes]

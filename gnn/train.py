@@ -271,6 +271,24 @@ def predict_nodes(model, data, device="cpu"):
     return predict(model, [(model_inputs(model, data), None)], device)
 
 
+def run_config(out: Path, model: str, opts, model_cfg: dict, data: dict, inputs) -> dict:
+    """``config.json`` of a run over graph data (GNN, local, local-stats, distal)."""
+    from qtlgraph.runtime import versions
+
+    return {
+        "run": out.name,
+        "model": model,
+        "options": opts._asdict(),
+        "model_config": model_cfg,
+        "data": data,
+        "cell_types": inputs.cell_types,
+        "marks": inputs.marks,
+        "edge_types": inputs.edge_types,
+        "target": TARGET,
+        "versions": versions(),
+    }
+
+
 def train_run(
     dataset: str | Path,
     graphs: list[str],
@@ -301,7 +319,7 @@ def train_run(
     the edge attributes (``data.edge_attr``).
     """
     from qtlgraph.gnn.data import load_graph_data
-    from qtlgraph.runtime import select_device, versions
+    from qtlgraph.runtime import select_device
 
     check_options(opts)
     dev = select_device(device)
@@ -324,31 +342,21 @@ def train_run(
     from qtlgraph.distributed import barrier, init_distributed
 
     ctx = init_distributed(dev)
-    config = {
-        "run": out.name,
-        "model": model_name(opts),
-        "options": opts._asdict(),
-        "model_config": model_config(inputs.data, opts),
-        "data": {
-            "dataset": str(Path(dataset).absolute()),
-            "graphs": list(graphs),
-            "embeddings": str(Path(embeddings).absolute()),
-            "neighbor_edges": neighbor,
-            "shuffle_edges": shuffle,
-            "holdout_cell_type": holdout_cell_type,
-            "kmer": kmer,
-            "kmer_top": kmer_top,
-            "scale": scale,
-            "edge_attr": edge_attr,
-            "node_stats": list(inputs.data.node_stat_names),
-        },
-        "cell_types": inputs.cell_types,
-        "marks": inputs.marks,
-        "edge_types": inputs.edge_types,
-        "target": TARGET,
-        "fingerprint": fingerprint,
-        "versions": versions(),
+    data = {
+        "dataset": str(Path(dataset).absolute()),
+        "graphs": list(graphs),
+        "embeddings": str(Path(embeddings).absolute()),
+        "neighbor_edges": neighbor,
+        "shuffle_edges": shuffle,
+        "holdout_cell_type": holdout_cell_type,
+        "kmer": kmer,
+        "kmer_top": kmer_top,
+        "scale": scale,
+        "edge_attr": edge_attr,
+        "node_stats": list(inputs.data.node_stat_names),
     }
+    config = run_config(out, model_name(opts), opts, model_config(inputs.data, opts), data, inputs)
+    config["fingerprint"] = fingerprint
     runs.prepare(out, config, resume=resume, force=force, epochs=opts.epochs)
     barrier(ctx)  # every rank has checked OUT before rank 0 writes in it
     with runs.started(out, config, kind="gnn", fresh=not resume):
