@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from qtlgraph import bigwig
 from qtlgraph.errors import InputError
 
 BEDPE_COLUMNS = (
@@ -56,27 +57,18 @@ def write_bigwig(path: str | Path, index, bins: np.ndarray, values: np.ndarray) 
 
     Shapes: bins, values ``(n,)``; bins are global ids of ``index``.
     """
-    import pyBigWig
-
     from qtlgraph.outputs import atomic_path
 
     bins, values = np.asarray(bins, np.int64), np.asarray(values, np.float64)
+    dense = np.full(index.n_bins, np.nan)
     keep = np.isfinite(values)
-    bins, values = bins[keep], values[keep]
-    order = np.argsort(bins, kind="stable")
-    bins, values = bins[order], values[order]
-    code = index.chrom_of_bins(bins)
-    starts = index.starts(bins)
-    lengths = np.asarray(index.genome.lengths, np.int64)
-    ends = np.minimum(starts + index.bin_size, lengths[code])
+    dense[bins[keep]] = values[keep]
+    per_chrom = [(c, 0, v) for c, v in zip(index.chroms, np.split(dense, index.offsets[1:-1]))]
+    sizes = list(zip(index.chroms, index.genome.lengths))
     with atomic_path(path) as tmp:
-        bw = pyBigWig.open(str(tmp), "w")
-        bw.addHeader(list(zip(index.chroms, map(int, index.genome.lengths))), maxZooms=4)
-        if len(bins):
-            chroms = np.asarray(index.chroms, dtype=object)[code].tolist()
-            bw.addEntries(chroms, starts.tolist(), ends=ends.tolist(), values=values.tolist())
-        bw.close()
-    return int(len(bins))
+        return bigwig.write_bigwig(
+            tmp, sizes, per_chrom, index.bin_size, fixed_step=False, max_zooms=4
+        )
 
 
 def predictions_for(

@@ -24,10 +24,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from qtlgraph.bigwig import write_bigwig
+from qtlgraph.fasta import write_fasta
 from qtlgraph.genome import BinIndex, Genome, load_genome
 from qtlgraph.simulate import model as sim
 from qtlgraph.simulate.output import write_dataset
-from qtlgraph.simulate.write import LINE, constant_runs, write_chrom_sizes, write_gzip, write_table
+from qtlgraph.simulate.write import write_chrom_sizes, write_gzip, write_table
 
 STEP = 20
 PLACE_AT = 0.1  # block start, as a fraction of the chromosome (rounded down to a bin)
@@ -56,59 +58,41 @@ def _bin_map(preset, place: pd.DataFrame, bin_size: int) -> np.ndarray:
     )
 
 
-def write_bgzf_fasta(path: Path, host: Genome, blocks: dict[str, tuple[int, bytes]]) -> None:
-    """BGZF FASTA of ``host`` (60 bases a line), N except ``blocks[chrom] = (offset, seq)``."""
-    from Bio import bgzf
-
-    fai, pos = [], 0
-    with bgzf.BgzfWriter(str(path), "wb") as fh:
-        for chrom, n in zip(host.chroms, host.lengths):
-            header = f">{chrom}\n".encode()
-            fh.write(header)
-            pos += len(header)
-            fai.append(f"{chrom}\t{n}\t{pos}\t{LINE}\t{LINE + 1}\n")
-            seq = np.full(n, ord("N"), dtype=np.uint8)
-            if chrom in blocks:
-                off, text = blocks[chrom]
-                seq[off : off + len(text)] = np.frombuffer(text, dtype=np.uint8)
-            for lo in range(0, n, LINE * 100_000):
-                part = seq[lo : lo + LINE * 100_000]
-                full = len(part) // LINE * LINE
-                body = np.full((full // LINE, LINE + 1), ord("\n"), dtype=np.uint8)
-                body[:, :LINE] = part[:full].reshape(-1, LINE)
-                tail = part[full:].tobytes()
-                fh.write(body.tobytes() + (tail + b"\n" if tail else b""))
-                pos += body.size + (len(tail) + 1 if tail else 0)
-    Path(f"{path}.fai").write_text("".join(fai))
-
-
 def _place_fasta(compact: Path, root: Path, host: Genome, place: pd.DataFrame) -> None:
+    """BGZF FASTA of ``host``: N everywhere but the blocks, at their offsets."""
     import pyfaidx
 
     fa = pyfaidx.Fasta(str(compact / "genome.fa"), as_raw=True, sequence_always_upper=True)
     blocks = {c: (int(o), str(fa[c][:]).encode()) for c, o in zip(place["chrom"], place["offset"])}
     fa.close()
-    write_bgzf_fasta(root / "genome.fa.gz", host, blocks)
+
+    def chromosomes():
+        for chrom, n in zip(host.chroms, host.lengths):
+            seq = np.full(n, ord("N"), dtype=np.uint8)
+            if chrom in blocks:
+                off, text = blocks[chrom]
+                seq[off : off + len(text)] = np.frombuffer(text, dtype=np.uint8)
+            yield chrom, seq
+
+    write_fasta(root / "genome.fa.gz", chromosomes(), bgzf=True)
 
 
 def _place_bigwig(src: Path, dst: Path, host: Genome, place: pd.DataFrame) -> None:
     """Copy a 20 bp-step bigWig's values into host coordinates (no data outside blocks)."""
     import pyBigWig
 
-    inp, out = pyBigWig.open(str(src)), pyBigWig.open(str(dst), "w")
-    out.addHeader(list(zip(host.chroms, [int(n) for n in host.lengths])), maxZooms=10)
     offsets = dict(zip(place["chrom"], place["offset"]))
-    for chrom in host.chroms:
-        if chrom not in offsets:
-            continue
-        n = inp.chroms(chrom)
-        steps = np.asarray(inp.values(chrom, 0, n, numpy=True), dtype=np.float64)[::STEP]
-        for a, b in constant_runs(~np.isnan(steps)):
-            out.addEntries(
-                chrom, int(offsets[chrom]) + a * STEP, values=steps[a:b], span=STEP, step=STEP
-            )
+    inp = pyBigWig.open(str(src))
+
+    def steps():
+        for chrom in host.chroms:
+            if chrom in offsets:
+                n = inp.chroms(chrom)
+                values = inp.values(chrom, 0, n, numpy=True)
+                yield chrom, int(offsets[chrom]), np.asarray(values, dtype=np.float64)[::STEP]
+
+    write_bigwig(dst, list(zip(host.chroms, host.lengths)), steps(), STEP)
     inp.close()
-    out.close()
 
 
 def _shift_ids(chrom_pos: pd.Series, sep: str, offsets: dict[str, int], fields: int) -> pd.Series:

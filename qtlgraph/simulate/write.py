@@ -13,39 +13,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from qtlgraph import bigwig, fasta
 from qtlgraph.simulate.sequence import SequenceLayout, to_text
-
-LINE = 60
 
 
 def write_fasta(path: Path, codes: np.ndarray, layout: SequenceLayout) -> None:
-    """``path`` (60 bases a line) and ``path.fai`` (name, length, offset, 60, 61)."""
-    fai, offset = [], 0
-    with open(path, "wb") as fh:
-        for name, start, n in zip(layout.chroms, layout.offsets[:-1], layout.lengths):
-            header = f">{name}\n".encode()
-            fh.write(header)
-            offset += len(header)
-            fai.append(f"{name}\t{n}\t{offset}\t{LINE}\t{LINE + 1}\n")
-            text = np.frombuffer(to_text(codes[start : start + n]), dtype=np.uint8)
-            full = (n // LINE) * LINE
-            body = np.full((n // LINE, LINE + 1), ord("\n"), dtype=np.uint8)
-            body[:, :LINE] = text[:full].reshape(-1, LINE)
-            fh.write(body.tobytes())
-            rest = text[full:].tobytes()
-            fh.write(rest + b"\n" if rest else b"")
-            offset += body.size + (len(rest) + 1 if rest else 0)
-    Path(f"{path}.fai").write_text("".join(fai))
+    """``path`` (60 bases a line) and ``path.fai`` of base codes laid out as ``layout``."""
+    fasta.write_fasta(
+        path,
+        (
+            (name, to_text(codes[start : start + n]))
+            for name, start, n in zip(layout.chroms, layout.offsets[:-1], layout.lengths)
+        ),
+    )
 
 
 def write_chrom_sizes(path: Path, layout: SequenceLayout) -> None:
     path.write_text("".join(f"{c}\t{n}\n" for c, n in zip(layout.chroms, layout.lengths)))
-
-
-def constant_runs(valid: np.ndarray) -> list[tuple[int, int]]:
-    """Maximal runs of True as (start, end) index pairs."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], valid.astype(np.int8), [0]])))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
 def write_bigwig(
@@ -59,20 +43,8 @@ def write_bigwig(
         tracks: chromosome name -> (ceil(length / step),) values.
         step: bp per value; the last step of a chromosome is clipped to its end.
     """
-    import pyBigWig
-
-    bw = pyBigWig.open(str(path), "w")
-    bw.addHeader(list(zip(layout.chroms, [int(n) for n in layout.lengths])), maxZooms=10)
-    for chrom, n in zip(layout.chroms, layout.lengths):
-        values = np.asarray(tracks[chrom], dtype=np.float64)
-        full = int(n) // step
-        for a, b in constant_runs(~np.isnan(values)):
-            head = min(b, full)
-            if head > a:
-                bw.addEntries(chrom, a * step, values=values[a:head], span=step, step=step)
-            if b > full:  # the clipped last step
-                bw.addEntries([chrom], [full * step], ends=[int(n)], values=[float(values[full])])
-    bw.close()
+    sizes = list(zip(layout.chroms, layout.lengths))
+    bigwig.write_bigwig(path, sizes, ((c, 0, tracks[c]) for c in layout.chroms), step)
 
 
 def write_gzip(path: Path, data: bytes) -> None:
