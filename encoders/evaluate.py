@@ -162,36 +162,29 @@ def bin_targets(dataset, index, chroms: list[str]) -> np.ndarray:
     return out
 
 
-def metric_rows(acc: Accumulated, targets: np.ndarray, dataset, *, kind: str):
-    """results.json ``metrics`` rows and the ``bin_predictions`` columns (test bins only)."""
-    from qtlgraph import metrics
+def score_bins(acc: Accumulated, targets: np.ndarray, dataset, *, kind: str):
+    """results.json ``metrics`` rows and the ``bin_predictions`` columns (test bins only).
+
+    The AUCs score :func:`accumulate`'s base sample (:func:`qtlgraph.metrics.metric_rows`).
+    """
+    import pandas as pd
+
+    from qtlgraph.metrics import metric_rows
     from qtlgraph.tracks import target_transform
 
-    rows, frames = [], []
+    frames, samples = [], {}
     scored = np.flatnonzero(acc.counts > 0)
     for c, cell in enumerate(dataset.cell_types):
         for k, mark in enumerate(dataset.marks):
             pred = target_transform(acc.sums[c, k, scored] / acc.counts[scored])
-            target = targets[c, k, scored]
-            lab, sco = np.concatenate(acc.labels[c][k]), np.concatenate(acc.scores[c][k])
-            ok = np.isfinite(target)
-            rows.append(
-                {
-                    "cell_type": cell.name,
-                    "mark": mark,
-                    "split": "test",
-                    "stratum": "all",
-                    "n": int(ok.sum()),
-                    "pearson": metrics.pearson(target, pred),
-                    "spearman": metrics.spearman(target, pred),
-                    "mse": metrics.mse(target, pred) if kind != "bce" else None,
-                    "pr_auc": metrics.pr_auc(lab, sco),
-                    "roc_auc": metrics.roc_auc(lab, sco),
-                    "n_bases": int(np.isfinite(lab).sum()),
-                    "positive_fraction": float(np.nanmean(lab)) if np.isfinite(lab).any() else None,
-                }
+            frames.append((cell.name, mark, scored, pred, targets[c, k, scored]))
+            samples[cell.name, mark] = (
+                np.concatenate(acc.labels[c][k]),
+                np.concatenate(acc.scores[c][k]),
             )
-            frames.append((cell.name, mark, scored, pred, target))
+    columns = ("cell_type", "mark", "bin", "pred", "target")
+    table = pd.concat([pd.DataFrame(dict(zip(columns, f))) for f in frames], ignore_index=True)
+    rows = metric_rows(table, "test", samples=samples, with_mse=kind != "bce")
     return rows, frames
 
 
@@ -373,7 +366,7 @@ def evaluate_run(
     acc = accumulate(
         stream, index, base_fraction=base_fraction, threshold=cfg["threshold"], seed=seed
     )
-    rows, frames = metric_rows(acc, bin_targets(ds, index, chroms), ds, kind=cfg["loss"])
+    rows, frames = score_bins(acc, bin_targets(ds, index, chroms), ds, kind=cfg["loss"])
     results = {
         "run": cfg["run"],
         "model": cfg["model"],

@@ -25,6 +25,7 @@ from qtlgraph.encoders.bin_dataset import (
 from qtlgraph.encoders.bin_encoder import BinEncoder, BinEncoderConfig
 from qtlgraph.errors import InputError
 from qtlgraph.genome import BinIndex
+from qtlgraph.metrics import metric_rows
 from qtlgraph.tracks import TARGET
 
 #: PR/ROC-AUC label threshold on log1p targets (raw bin mean > 2), as the graph models use
@@ -37,37 +38,6 @@ class LocalRun(NamedTuple):
     metrics: list[dict]
     n_items: dict[str, int]
     seconds: float
-
-
-def metric_rows(frame, split: str) -> list[dict]:
-    """``results.json`` metric records (stratum ``all``) per cell type and mark.
-
-    Args:
-        frame: pandas DataFrame with ``cell_type, mark, pred, target`` (NaN targets ignored).
-        split: the split name written into each row.
-    """
-    from qtlgraph import metrics as M
-
-    rows = []
-    for (cell, mark), g in frame.groupby(["cell_type", "mark"], sort=False):
-        t, p = g["target"].to_numpy(np.float64), g["pred"].to_numpy(np.float64)
-        keep = np.isfinite(t)
-        labels = (t[keep] > LOG1P_THRESHOLD).astype(np.float64)
-        rows.append(
-            {
-                "cell_type": cell,
-                "mark": mark,
-                "split": split,
-                "stratum": "all",
-                "n": int(keep.sum()),
-                "pearson": M.pearson(t, p),
-                "spearman": M.spearman(t, p),
-                "mse": M.mse(t, p),
-                "pr_auc": M.pr_auc(labels, p[keep]),
-                "roc_auc": M.roc_auc(labels, p[keep]),
-            }
-        )
-    return rows
 
 
 def prediction_frame(dataset: BinDataset, pred: np.ndarray):
@@ -250,7 +220,7 @@ def _evaluate(
                 config["loss"],
             )
             frames[part] = prediction_frame(parts[part], pred.numpy())
-            rows += metric_rows(frames[part], part)
+            rows += metric_rows(frames[part], part, threshold=LOG1P_THRESHOLD)
     if "test" in frames:
         with atomic_path(out / "bin_predictions.parquet") as tmp:
             frames["test"].to_parquet(tmp, index=False)

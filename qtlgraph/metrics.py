@@ -1,4 +1,5 @@
-"""Metrics shared by every model comparison: correlations, PR/ROC-AUC, bootstrap CIs.
+"""Metrics shared by every model comparison: correlations, PR/ROC-AUC, bootstrap CIs, and
+the ``results.json`` metric rows built from them.
 
 Every function ignores positions where the target is NaN (the report's masking policy).
 """
@@ -114,3 +115,57 @@ def paired_bootstrap_diff(
 
     lo, hi = _bootstrap(diff, len(t), n_boot, level, seed)
     return Interval(metric(t, a_) - metric(t, b_), lo, hi)
+
+
+def metric_rows(
+    frame,
+    split: str,
+    *,
+    threshold: float | None = None,
+    samples: dict | None = None,
+    with_mse: bool = True,
+) -> list[dict]:
+    """``results.json`` metric rows (stratum ``all``), one per cell type and mark.
+
+    Pearson, Spearman and MSE compare ``pred`` with ``target`` over the bins; the AUCs
+    score either the bins themselves (``threshold``) or a sample taken elsewhere, such as
+    bases (``samples``).
+
+    Args:
+        frame: pandas DataFrame ``cell_type, mark, pred, target`` (NaN targets ignored);
+            rows come out in the order the (cell type, mark) pairs first appear.
+        split: the split name written into each row.
+        threshold: AUC labels of the bins with a finite target: ``target > threshold``,
+            scored by ``pred``.
+        samples: instead, ``(cell_type, mark) -> (labels, scores)``; each row then adds
+            ``n_bases`` (finite labels) and ``positive_fraction``.
+        with_mse: False writes ``mse`` as None (a classification loss has no comparable MSE).
+    """
+    if (threshold is None) == (samples is None):
+        raise ValueError("metric_rows: give exactly one of threshold and samples")
+    rows = []
+    for (cell, mark), g in frame.groupby(["cell_type", "mark"], sort=False):
+        t, p = g["target"].to_numpy(np.float64), g["pred"].to_numpy(np.float64)
+        keep = np.isfinite(t)
+        if samples is None:
+            labels, scores = (t[keep] > threshold).astype(np.float64), p[keep]
+        else:
+            labels, scores = samples[cell, mark]
+        row = {
+            "cell_type": cell,
+            "mark": mark,
+            "split": split,
+            "stratum": "all",
+            "n": int(keep.sum()),
+            "pearson": pearson(t, p),
+            "spearman": spearman(t, p),
+            "mse": mse(t, p) if with_mse else None,
+            "pr_auc": pr_auc(labels, scores),
+            "roc_auc": roc_auc(labels, scores),
+        }
+        if samples is not None:
+            finite = np.isfinite(labels)
+            row["n_bases"] = int(finite.sum())
+            row["positive_fraction"] = float(np.nanmean(labels)) if finite.any() else None
+        rows.append(row)
+    return rows

@@ -56,7 +56,7 @@ def test_comparison_table_and_markdown(tmp_path):
 def test_bin_predictions_go_through_the_target_transform():
     from types import SimpleNamespace
 
-    from qtlgraph.encoders.evaluate import Accumulated, metric_rows
+    from qtlgraph.encoders.evaluate import Accumulated, score_bins
 
     # bin 0 unscored; bins 1-3: base outputs summing to 2, 6 and 3 over 2, 3 and 1 bases
     acc = Accumulated(
@@ -67,7 +67,7 @@ def test_bin_predictions_go_through_the_target_transform():
     )
     ds = SimpleNamespace(cell_types=[SimpleNamespace(name="mono")], marks=("H3K27ac",))
     targets = np.log1p(np.array([[[np.nan, 1.0, 2.0, 3.0]]], np.float32))  # bin_targets' scale
-    rows, frames = metric_rows(acc, targets, ds, kind="bce")
+    rows, frames = score_bins(acc, targets, ds, kind="bce")
     cell, mark, bins, pred, target = frames[0]
     assert bins.tolist() == [1, 2, 3]
     np.testing.assert_allclose(pred, np.log1p([1.0, 2.0, 3.0]), rtol=1e-6)  # log1p(bin mean)
