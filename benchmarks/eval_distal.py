@@ -2,9 +2,9 @@
 
 For a simulated preset (``demo``; ``realistic``, the harder one) this runs simulate (with
 and without the distal term), build x3, train-local and embed, then ``qtlgraph train`` for
-local, local-stats, gnn, gnn shuffled, distal, distal shuffled, distal ``--edge-attr none``
-and distal shuffled ``--edge-attr none`` (and local / distal on the ``--no-distal`` data),
-and prints:
+local, local-stats, gnn, gnn shuffled, distal, distal shuffled, distal ``--edge-attr none``,
+distal shuffled ``--edge-attr none`` and distal without the QTL-effect loss (and local /
+distal on the ``--no-distal`` data), and prints:
 
 (a) held-out causal variants at distal targets (simulator truth, test chromosomes) and
     held-out QTL betas: sign concordance (target >= 0.9), Spearman (>= 0.7) and median
@@ -40,6 +40,7 @@ RUNS = {
     "distal_shuffled": ["--model", "distal", "--shuffle-edges"],
     "distal_noattr": ["--model", "distal", "--edge-attr", "none"],
     "distal_shuffled_noattr": ["--model", "distal", "--shuffle-edges", "--edge-attr", "none"],
+    "distal_noaux": ["--model", "distal", "--qtl-aux-weight", "0"],
 }
 NO_DISTAL_RUNS = ("local", "distal")
 
@@ -129,8 +130,18 @@ def main() -> None:
     print("\n(b) linked-bin Pearson differences, paired 95% bootstrap CI")
     pairs = [("distal", "local"), ("distal", "local_stats"), ("distal", "distal_shuffled"),
              ("distal_noattr", "local"), ("distal_noattr", "local_stats"),
-             ("distal_noattr", "distal_shuffled_noattr"), ("gnn", "gnn_shuffled")]  # fmt: skip
-    print(pd.concat([paired(root, a, b) for a, b in pairs]).to_string(**fmt))
+             ("distal_noattr", "distal_shuffled_noattr"), ("gnn", "gnn_shuffled"),
+             ("distal", "distal_noaux")]  # fmt: skip
+    b = pd.concat([paired(root, a, b) for a, b in pairs])
+    print(b.to_string(**fmt))
+    print("\nsummary: pairs (of 6) whose CI lies above / below 0")
+    summary = b.groupby(["a", "b"], sort=False).agg(
+        above=("low", lambda v: int((v > 0).sum())),
+        below=("high", lambda v: int((v < 0).sum())),
+        low=("d_pearson", "min"),
+        high=("d_pearson", "max"),
+    )
+    print(summary.reset_index().to_string(**fmt))
     print("\n(c) --no-distal data: distal minus local (no CI may lie above +0.02)")
     c = paired(nodist, "distal", "local")
     print(c.to_string(**fmt))

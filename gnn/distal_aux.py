@@ -12,15 +12,17 @@ main loss. Validation losses (computed without gradients) leave the term out.
 
 from __future__ import annotations
 
+import sys
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from qtlgraph.errors import InputError
-
 #: QTL rows per auxiliary draw
-AUX_ROWS = 16
+AUX_ROWS = 8
+#: in-neighbours of each row's target in the auxiliary pass: the SNP's bin and one
+#: other drawn at random (the sampled estimate of the rest; the pass costs ~ rows x this)
+AUX_NEIGHBOURS = 2
 
 
 class AuxRows(NamedTuple):
@@ -36,9 +38,41 @@ class AuxRows(NamedTuple):
     z: torch.Tensor
 
 
-def training_rows(data_opts: dict, inputs, sequences, fdr: float = 0.05) -> AuxRows:
+def lead_rows(q):
+    """The lead variant (smallest p-value, first on ties) of each cell type, mark, source
+    bin and target bin: the one SNP of an LD cluster most likely to be causal.
+
+    Tags in LD with a causal SNP share its beta without touching the sequence that acts,
+    so taking every significant row teaches the model that arbitrary base changes carry
+    the cluster's effect. Rows without p-values are all kept.
+    """
+    if not len(q) or q["pvalue"].isna().all():
+        return q
+    key = ["cell_type", "mark", "snp_bin", "target_bin"]
+    order = q.sort_values("pvalue", kind="stable", na_position="last")
+    return order.drop_duplicates(key).sort_index()
+
+
+def has_edge(data, source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Whether the graph ``data`` has an edge ``source -> target`` (any edge type), per row.
+
+    A row whose SNP bin does not send to its target in the graph the model reads (an
+    edge-shuffled control, a graph built at another threshold) has no path for its effect.
+    """
+    ei = data.edge_index.numpy().astype(np.int64)
+    n = int(data.num_nodes)
+    return np.isin(
+        np.asarray(source, np.int64) * n + np.asarray(target, np.int64), ei[0] * n + ei[1]
+    )
+
+
+def training_rows(
+    data_opts: dict, inputs, sequences, fdr: float = 0.05, lead: bool = True
+) -> AuxRows | None:
     """QTL rows (FDR < ``fdr``) with SNP and target on training chromosomes, distal only,
-    single-base alleles whose reference matches the genome.
+    single-base alleles whose reference matches the genome, whose SNP bin sends an edge to
+    the target in the model's graph (:func:`has_edge`); with ``lead``, only each cluster's
+    lead variant (:func:`lead_rows`). None when no row qualifies.
     """
     from qtlgraph.gnn.distal_effects import alt_codes_of
     from qtlgraph.gnn.score_eval import parse_variant_ids, qtl_rows
@@ -52,36 +86,59 @@ def training_rows(data_opts: dict, inputs, sequences, fdr: float = 0.05) -> AuxR
     if len(q):
         q = q[(q["snp_bin"] >= 0) & (q["target_bin"] >= 0) & (q["snp_bin"] != q["target_bin"])]
         cell = np.array([inputs.cell_types.index(c) for c in q["cell_type"]], np.int64)
-        q = q[train[cell * index.n_bins + q["target_bin"].to_numpy()]].reset_index(drop=True)
+        target = cell * index.n_bins + q["target_bin"].to_numpy()
+        q = q[train[target] & has_edge(inputs.data, cell * index.n_bins + q["snp_bin"], target)]
+        q = q.reset_index(drop=True)
+        if lead:
+            q = lead_rows(q).reset_index(drop=True)
     if not len(q):
-        raise InputError(f"{data_opts['dataset']}: no QTL rows on the training chromosomes")
+        return None
     v = parse_variant_ids(q["variant_id"])
     offset = v["pos"].to_numpy() - 1 - index.starts(q["snp_bin"].to_numpy())
     snv = (v["ref"].str.len() == 1) & (v["alt"].str.len() == 1)
     ref = sequences.codes(q["snp_bin"].to_numpy())[np.arange(len(q)), np.clip(offset, 0, None)]
     keep = snv.to_numpy() & (offset >= 0) & (ref == codes("".join(v["ref"].str[:1])))
     q, v, offset = q[keep], v[keep], offset[keep]
+    if not len(q):
+        return None
     cell = np.array([inputs.cell_types.index(c) for c in q["cell_type"]], np.int64)
     beta = q["value"].to_numpy(np.float64)
+    rms = max(float(np.sqrt(np.mean(beta**2))), 1e-12)
     return AuxRows(
         torch.from_numpy(cell * index.n_bins + q["target_bin"].to_numpy(np.int64)),
         torch.from_numpy(q["snp_bin"].to_numpy(np.int64).copy()),
         torch.tensor([inputs.marks.index(m) for m in q["mark"]], dtype=torch.long),
         torch.from_numpy(alt_codes_of(sequences, q["snp_bin"].to_numpy(), offset, v["alt"])),
-        torch.from_numpy(beta / max(np.sqrt(np.mean(beta**2)), 1e-12)).float(),
+        torch.from_numpy(beta / rms).float(),
     )
 
 
-def aux_loss(model, data, sequences, rows: AuxRows, draw: torch.Tensor) -> torch.Tensor:
-    """The auxiliary term over the rows ``draw`` (indices into ``rows``)."""
+def aux_loss(model, data, sequences, rows: AuxRows, draw: torch.Tensor, k=None) -> torch.Tensor:
+    """The auxiliary term over the rows ``draw`` (indices into ``rows``).
+
+    Args:
+        model: the :class:`qtlgraph.gnn.distal.DistalRegressor` being trained.
+        data: the run's prepared graph.
+        sequences: the run's :class:`qtlgraph.gnn.distal_data.BinSequences`.
+        rows: the training QTL rows (:func:`training_rows`).
+        draw: indices into ``rows``.
+        k: in-neighbours per target, the SNP's bin among them (None: all of them).
+    """
     from qtlgraph.gnn.distal_effects import pair_outputs
 
     t, b = rows.target[draw], rows.snp_bin[draw]
     ref_codes = torch.from_numpy(sequences.codes(b.numpy()))
-    # one call for both alleles: every linked source bin is encoded once
-    both = pair_outputs(
-        model, data, sequences, t.repeat(2), b.repeat(2), torch.cat([ref_codes, rows.alt[draw]])
-    )
+    # one call for both alleles: every linked source bin is encoded once. Dropout off
+    # (gradients kept): with independent masks for the two alleles, alt - ref would be
+    # the masks' difference, orders of magnitude above the SNP's own effect.
+    was_training = model.training
+    model.eval()
+    try:
+        both = pair_outputs(
+            model, data, sequences, t, b, torch.cat([ref_codes, rows.alt[draw]]), k=k, copies=2
+        )
+    finally:
+        model.train(was_training)
     ref, alt = both[: len(t)], both[len(t) :]
     marks = rows.mark[draw].to(ref.device)
     delta = (alt - ref).float().gather(1, marks[:, None])[:, 0]
@@ -94,9 +151,10 @@ class WithQtlAux:
     gradients (validation), so the chosen epoch depends on the targets' loss only.
     """
 
-    def __init__(self, loss, weight: float, model, data, sequences, rows: AuxRows) -> None:
+    def __init__(self, loss, weight: float, model, data, sequences, rows: AuxRows, k=None) -> None:
         self.loss, self.weight, self.model = loss, weight, model
         self.data, self.sequences, self.rows = data, sequences, rows
+        self.k = k
 
     def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         main = self.loss(pred, target)
@@ -104,7 +162,8 @@ class WithQtlAux:
             return main
         n = len(self.rows.target)
         draw = torch.randint(n, (min(AUX_ROWS, n),))
-        return main + self.weight * aux_loss(self.model, self.data, self.sequences, self.rows, draw)
+        aux = aux_loss(self.model, self.data, self.sequences, self.rows, draw, self.k)
+        return main + self.weight * aux
 
 
 def with_qtl_aux(loss, model, data, sequences, opts, data_opts: dict | None = None, inputs=None):
@@ -112,4 +171,10 @@ def with_qtl_aux(loss, model, data, sequences, opts, data_opts: dict | None = No
     if not opts.qtl_aux_weight:
         return loss
     rows = training_rows(data_opts, inputs, sequences)
-    return WithQtlAux(loss, opts.qtl_aux_weight, model, data, sequences, rows)
+    if rows is None:  # e.g. an edge-shuffled graph keeps none of the QTL pairs
+        print(
+            "note: no QTL row qualifies for --qtl-aux-weight; trained without it", file=sys.stderr
+        )
+        return loss
+    k = min(opts.k, AUX_NEIGHBOURS)
+    return WithQtlAux(loss, opts.qtl_aux_weight, model, data, sequences, rows, k)

@@ -29,22 +29,36 @@ def _all_in_edges(data):
     return hit[1]
 
 
-def pair_subgraph(data, targets: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """Every in-edge of each target, as a disjoint union over the pairs.
+def pair_subgraph(
+    data, targets: torch.Tensor, k: int | None = None, copies: int = 1, first_bins=None
+) -> tuple[torch.Tensor, ...]:
+    """Every in-edge of each target (or up to ``k`` drawn at random, edges from the pair's
+    ``first_bins`` bin always among them), as a disjoint union over the pairs, repeated
+    ``copies`` times with the same edges in every copy.
 
-    Nodes of the union: the ``R`` targets first, then one source node per edge.
+    Nodes of the union: the ``copies * R`` targets first, then one source node per edge.
 
     Returns:
         ``(nodes, edge_index, edge_ids, pair_of_edge)``: global node of each union node
-        ``(R + E,)``, local edges ``(2, E)``, the edges' ids in ``data`` ``(E,)`` and the
-        pair each edge belongs to ``(E,)``.
+        ``(copies * (R + E),)``, local edges ``(2, copies * E)``, the edges' ids in
+        ``data`` and the pair (``0 .. copies * R - 1``) each edge belongs to.
     """
     sampler = _all_in_edges(data)
     targets = targets.long().cpu()
     pos, pair = sampler.pick(targets)
+    if k is not None and len(pos):
+        key = torch.rand(len(pos))  # the training step's RNG: reproducible on resume
+        if first_bins is not None:  # the SNP's own edge is never left out of the sample
+            key[data.bin[sampler.source[pos]] == first_bins.long()[pair]] = -1.0
+        order = torch.argsort(pair.double() + key.double())  # random order within a pair
+        count = torch.bincount(pair, minlength=len(targets))
+        rank = torch.arange(len(pos)) - (torch.cumsum(count, 0) - count)[pair[order]]
+        keep = order[rank < k].sort().values
+        pos, pair = pos[keep], pair[keep]
     R, E = len(targets), len(pos)
-    nodes = torch.cat([targets, sampler.source[pos]])
-    edge_index = torch.stack([R + torch.arange(E), pair])
+    pos, pair = pos.repeat(copies), torch.cat([pair + c * R for c in range(copies)])
+    nodes = torch.cat([targets.repeat(copies), sampler.source[pos]])
+    edge_index = torch.stack([copies * R + torch.arange(copies * E), pair])
     return nodes, edge_index, sampler.edge_of[pos], pair
 
 
@@ -56,6 +70,8 @@ def pair_outputs(
     snp_bins: torch.Tensor,
     alt_codes: torch.Tensor | None = None,
     target_x: torch.Tensor | None = None,
+    k: int | None = None,
+    copies: int = 1,
 ) -> torch.Tensor:
     """The model's output at each target, its SNP's bin edited (gradients kept).
 
@@ -65,23 +81,28 @@ def pair_outputs(
         sequences: the run's :class:`qtlgraph.gnn.distal_data.BinSequences`.
         targets: target node of each pair.
         snp_bins: the bin holding each pair's SNP (global bin id).
-        alt_codes: the SNP bin's edited base codes per pair (None: the reference).
-        target_x: replacement node features of each target (None: unchanged).
+        alt_codes: the SNP bin's edited base codes per pair and copy (None: the reference).
+        target_x: replacement node features of each target and copy (None: unchanged).
+        k: in-neighbours per target (None: all), the SNP bin's edge always among them.
+        copies: evaluations per pair on the same neighbours (e.g. 2: reference and
+            alternative, whose difference is then the SNP's effect alone).
 
     Shapes:
-        targets, snp_bins ``(R,)``; alt_codes ``(R, bin_size)`` uint8; target_x
-        ``(R, in_dim)`` -> ``(R, n_marks)``.
+        targets, snp_bins ``(R,)``; alt_codes ``(copies * R, bin_size)`` uint8; target_x
+        ``(copies * R, in_dim)`` -> ``(copies * R, n_marks)``.
     """
     device = next(model.parameters()).device
-    nodes, edge_index, edge_ids, pair = pair_subgraph(data, targets)
-    R = len(targets)
+    first = snp_bins if k is not None else None
+    nodes, edge_index, edge_ids, pair = pair_subgraph(data, targets, k, copies, first)
+    R = copies * len(targets)
+    snp_bins = snp_bins.long().repeat(copies)
     src_bins = data.bin[nodes[R:]]
     uniq, inv = torch.unique(src_bins, return_inverse=True)
     seq = torch.from_numpy(sequences.codes(uniq.numpy()))
     seq_index = torch.full((len(nodes),), -1, dtype=torch.long)
     seq_index[R:] = inv
     if alt_codes is not None:
-        edited = src_bins == snp_bins.long()[pair]
+        edited = src_bins == snp_bins[pair]
         seq = torch.cat([seq, torch.as_tensor(alt_codes, dtype=torch.uint8)])
         seq_index[R:][edited] = len(uniq) + pair[edited]
     dtype = next(model.parameters()).dtype  # float64 for scoring: small differences

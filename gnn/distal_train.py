@@ -43,7 +43,7 @@ class DistalOptions(NamedTuple):
     # gradient and stay silent (every variant change exactly 0 on demo); softplus always does.
     activation: str = "softplus"
     edge_attr: str = "all"  # all | none
-    qtl_aux_weight: float = 0.0
+    qtl_aux_weight: float = 1.0
 
 
 def check_options(opts: DistalOptions) -> None:
@@ -186,7 +186,10 @@ def train_distal(
 
     ctx = init_distributed(device)
     if ctx.distributed and opts.qtl_aux_weight:
-        raise InputError("--qtl-aux-weight: not supported under torchrun (one process only)")
+        raise InputError(
+            "--qtl-aux-weight: not supported under torchrun (one process only); "
+            "pass --qtl-aux-weight 0"
+        )
     data = inputs.data
     loader, valid = loaders(data, sequences, opts, ctx)
     optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)

@@ -52,7 +52,8 @@ def qtl_rows(dataset, index, part: str = "test", fdr: float = 0.05) -> pd.DataFr
     """QTL rows with FDR < ``fdr`` whose SNP lies on the split's ``part`` chromosomes.
 
     Returns:
-        ``cell_type, mark, variant_id, snp_bin, target_bin, value`` (``value`` = beta).
+        ``cell_type, mark, variant_id, snp_bin, target_bin, value, pvalue`` (``value`` =
+        beta; ``pvalue`` NaN where the table has none).
     """
     from qtlgraph.genome import canonical_chrom
     from qtlgraph.qtl import read_qtl
@@ -82,6 +83,11 @@ def qtl_rows(dataset, index, part: str = "test", fdr: float = 0.05) -> pd.DataFr
                             index.chrom_codes(q["target_chrom"]), mid, one_based=False
                         ),
                         "value": q["beta"].to_numpy(np.float64),
+                        "pvalue": (
+                            q["pvalue"].to_numpy(np.float64)
+                            if "pvalue" in q
+                            else np.full(len(q), np.nan)
+                        ),
                     }
                 )
             )

@@ -116,9 +116,10 @@ import click
 @click.option(
     "--qtl-aux-weight",
     type=float,
-    default=0.0,
+    default=1.0,
     show_default=True,
-    help="distal: weight of the QTL-effect loss on training-chromosome QTL rows (0: off).",
+    help="distal: weight of the QTL-effect loss on training-chromosome QTL rows (each "
+    "cluster's lead variant; 0: off, required under torchrun).",
 )
 @click.option(
     "--distal-activation",
