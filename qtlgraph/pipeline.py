@@ -37,8 +37,9 @@ UNET_DEMO = [
 ]
 
 
-#: ``train --model distal`` options of the demo: 20 epochs instead of 30, to fit the budget.
-DISTAL_DEMO = ["--epochs", "20"]
+#: ``train --model distal`` options of the demo: 15 epochs instead of 30, to fit the budget
+#: (the QTL-effect loss makes an epoch about 4 s on demo data; docs/distal.md).
+DISTAL_DEMO = ["--epochs", "15"]
 
 
 class Stage(NamedTuple):

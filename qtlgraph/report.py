@@ -163,7 +163,7 @@ def write_report(out: Path, timings: list[tuple[str, float]]) -> Path:
                 f"## Variant effects ({label}) on held-out chromosomes vs QTL betas and the "
                 "true effects",
                 "",
-                table.to_markdown(index=False, floatfmt=".3f"),
+                table.to_markdown(index=False, floatfmt=".3g"),
                 "",
             ]
             if table["sign_concordance"].isna().all():
