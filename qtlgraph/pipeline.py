@@ -37,9 +37,9 @@ UNET_DEMO = [
 ]
 
 
-#: ``train --model distal`` options of the demo: 15 epochs instead of 30, to fit the budget
+#: ``train --model distal`` options of the demo: 10 epochs instead of 30, to fit the budget
 #: (the QTL-effect loss makes an epoch about 4 s on demo data; docs/distal.md).
-DISTAL_DEMO = ["--epochs", "15"]
+DISTAL_DEMO = ["--epochs", "10"]
 
 
 class Stage(NamedTuple):
