@@ -87,3 +87,18 @@ def test_train_unet(tiny_pipeline, tmp_path):
     args += ["--depth", "2", "--length", "2048", "--valid-windows", "8", "--device", "cpu"]
     args += ["--no-evaluate"]
     _same_training(*_run(args, tmp_path, tmp_path))
+
+
+def test_train_distal_finishes(tiny_pipeline, tmp_path):
+    """The distal trainer under torchrun: equal shards, so no rank waits for a step the
+    other never takes. Its weights are not one process's: each rank shuffles its own shard.
+    """
+    args = ["train", "--dataset", str(tiny_pipeline.dataset), *tiny_pipeline.graph_args()]
+    args += ["--embeddings", str(tiny_pipeline.embeddings), "--model", "distal"]
+    args += ["--epochs", "2", "--hidden", "16", "--batch-size", "16", "--qtl-aux-weight", "0"]
+    args += ["--bootstrap", "10", "--device", "cpu", "--out", str(tmp_path / "two")]
+    _torchrun(args, tmp_path)
+    history = torch.load(tmp_path / "two" / "checkpoint.pt", weights_only=False)["history"]
+    assert len(history) == 2 and all(row["train_loss"] > 0 for row in history)
+    assert (tmp_path / "two" / "run.json").is_file()
+    assert (tmp_path / "two" / "bin_predictions.parquet").is_file()
