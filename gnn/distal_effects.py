@@ -14,13 +14,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from qtlgraph.gnn.sampler import InNeighbourSampler, keep_smallest
+
 _CSC: dict[int, tuple] = {}
 
 
 def _all_in_edges(data):
     """The graph's edges in CSC order (one :class:`InNeighbourSampler` kept per graph)."""
-    from qtlgraph.gnn.sampler import InNeighbourSampler
-
     ei = data.edge_index
     hit = _CSC.get(id(ei))
     if hit is None or hit[0] is not ei:
@@ -48,12 +48,10 @@ def pair_subgraph(
     pos, pair = sampler.pick(targets)
     if k is not None and len(pos):
         key = torch.rand(len(pos))  # the training step's RNG: reproducible on resume
-        if first_bins is not None:  # the SNP's own edge is never left out of the sample
-            key[data.bin[sampler.source[pos]] == first_bins.long()[pair]] = -1.0
-        order = torch.argsort(pair.double() + key.double())  # random order within a pair
-        count = torch.bincount(pair, minlength=len(targets))
-        rank = torch.arange(len(pos)) - (torch.cumsum(count, 0) - count)[pair[order]]
-        keep = order[rank < k].sort().values
+        if first_bins is not None:  # the SNP's own edge first: never left out of the sample
+            first = data.bin[sampler.source[pos]] == first_bins.long()[pair]
+            key = torch.where(first, 0.0, 0.5 + key / 2)
+        keep = keep_smallest(pair, key, k)
         pos, pair = pos[keep], pair[keep]
     R, E = len(targets), len(pos)
     pos, pair = pos.repeat(copies), torch.cat([pair + c * R for c in range(copies)])

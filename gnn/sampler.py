@@ -67,11 +67,7 @@ class InNeighbourSampler(BaseSampler):
             return pos, group
         if self.k == 0:
             return pos[:0], group[:0]
-        key = torch.rand(len(pos), generator=self.generator)
-        order = torch.argsort(group.double() + key.double())  # random order within each target
-        rank = torch.arange(len(pos)) - first[group[order]]
-        keep = order[rank < self.k]
-        keep = keep.sort().values  # CSC order again
+        keep = keep_smallest(group, torch.rand(len(pos), generator=self.generator), self.k)
         return pos[keep], group[keep]
 
     def sample_from_nodes(self, inputs: NodeSamplerInput, **kwargs) -> SamplerOutput:
@@ -106,6 +102,22 @@ class InNeighbourSampler(BaseSampler):
 
     def sample_from_edges(self, inputs, neg_sampling=None):
         raise NotImplementedError("InNeighbourSampler samples around target nodes only")
+
+
+def keep_smallest(group: torch.Tensor, key: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices of the up to ``k`` entries of each group with the smallest ``key``, ascending.
+
+    Args:
+        group: group of each entry, ascending (e.g. the target of each in-edge).
+        key: one value in ``[0, 1)`` per entry (random: a random sample per group).
+        k: entries kept per group.
+
+    Shapes: group, key ``(E,)`` -> ``(<= E,)`` long, in the entries' order.
+    """
+    count = torch.bincount(group)
+    order = torch.argsort(group.double() + key.double())  # by group, then by key
+    rank = torch.arange(len(group)) - (torch.cumsum(count, 0) - count)[group[order]]
+    return order[rank < k].sort().values
 
 
 def shard_targets(nodes: torch.Tensor, ctx: DistContext) -> torch.Tensor:

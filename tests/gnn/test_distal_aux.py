@@ -84,3 +84,6 @@ def test_the_snp_edge_is_always_in_the_sample():
         torch.manual_seed(seed)
         nodes, ei, _, pair = pair_subgraph(data, targets, k=1, first_bins=snp)
         assert torch.equal(data.bin[nodes[ei[0]]], snp[pair])
+        nodes, ei, _, pair = pair_subgraph(data, targets, k=2, first_bins=snp)
+        assert torch.bincount(pair).tolist() == [2, 2]  # the cap holds in every pair
+        assert all((data.bin[nodes[ei[0]]][pair == p] == snp[p]).sum() == 1 for p in (0, 1))
