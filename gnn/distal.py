@@ -173,15 +173,10 @@ class DistalRegressor(nn.Module):
         edge_attr: torch.Tensor | None,
         degree: torch.Tensor,
     ) -> torch.Tensor:
-        h = self.local(x)
-        if edge_index.shape[1]:
-            h = h + self.mix(self.aggregate(x, seq, seq_index, edge_index, edge_attr, degree))
-        elif self.training:
-            # no edge in this batch: the message path still enters the graph, with weight
-            # 0, so that DistributedDataParallel finds a gradient for every parameter
-            unused = (self.encoder, self.message, self.mix)
-            h = h + 0.0 * sum(p.sum() for m in unused for p in m.parameters())
-        return self.head(h)
+        # also without edges (a = 0 exactly, so y = head(h)): every parameter then takes
+        # part in every step, as DistributedDataParallel requires
+        a = self.aggregate(x, seq, seq_index, edge_index, edge_attr, degree)
+        return self.head(self.local(x) + self.mix(a))
 
 
 def build_distal(config: dict) -> DistalRegressor:
