@@ -85,9 +85,7 @@ def score_distal(run: LoadedRun, enc, variants: pd.DataFrame, batch_size: int = 
     Returns:
         :class:`qtlgraph.gnn.score_run.ScoreResult` (no edge attribution: ``edges`` empty).
     """
-    from tqdm.auto import tqdm
-
-    from qtlgraph.gnn.score_run import allele_onehots, feature_rows, reembed, variant_bins
+    from qtlgraph.gnn.score_run import allele_onehots, feature_rows, reembedded, variant_bins
 
     run.model.double()
     enc.model.double()
@@ -97,23 +95,18 @@ def score_distal(run: LoadedRun, enc, variants: pd.DataFrame, batch_size: int = 
     oh_ref, oh_alt = allele_onehots(enc, variants, bins)
     cells = np.array([list(enc.arrays.cell_types).index(c) for c in run.inputs.cell_types])
     frames = []
-    for lo in tqdm(range(0, len(variants), batch_size), desc="scoring variants", disable=None):
-        sl = slice(lo, lo + batch_size)
-        e_ref = reembed(enc, oh_ref[sl], bins[sl], cells, batch_size)
-        e_alt = reembed(enc, oh_alt[sl], bins[sl], cells, batch_size)
-        for j in range(e_ref.shape[0]):
-            v = lo + j
-            nodes, hops = variant_pairs(data, enc.index.n_bins, len(cells), int(bins[v]))
-            out = []
-            for emb, oh in ((e_ref[j], oh_ref[v]), (e_alt[j], oh_alt[v])):
-                x = data.x[torch.from_numpy(nodes)].double()
-                x[: len(cells)] = feature_rows(data, nodes[: len(cells)], emb, oh, d)
-                codes = torch.from_numpy(np.repeat(_codes(oh[None]), len(nodes), axis=0))
-                t, b = torch.from_numpy(nodes), torch.full((len(nodes),), int(bins[v]))
-                with torch.no_grad():
-                    out.append(pair_outputs(run.model, data, seqs, t, b, codes, x).cpu().numpy())
-            frames.append(
-                _variant_rows(run, variants.iloc[v], int(bins[v]), nodes, hops, *out, enc.index)
-            )
+    for v, e_ref, e_alt in reembedded(enc, oh_ref, oh_alt, bins, cells, batch_size):
+        nodes, hops = variant_pairs(data, enc.index.n_bins, len(cells), int(bins[v]))
+        out = []
+        for emb, oh in ((e_ref, oh_ref[v]), (e_alt, oh_alt[v])):
+            x = data.x[torch.from_numpy(nodes)].double()
+            x[: len(cells)] = feature_rows(data, nodes[: len(cells)], emb, oh, d)
+            codes = torch.from_numpy(np.repeat(_codes(oh[None]), len(nodes), axis=0))
+            t, b = torch.from_numpy(nodes), torch.full((len(nodes),), int(bins[v]))
+            with torch.no_grad():
+                out.append(pair_outputs(run.model, data, seqs, t, b, codes, x).cpu().numpy())
+        frames.append(
+            _variant_rows(run, variants.iloc[v], int(bins[v]), nodes, hops, *out, enc.index)
+        )
     effects = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return ScoreResult(effects, pd.DataFrame())

@@ -146,6 +146,23 @@ def allele_onehots(
     return ref, alt
 
 
+def reembedded(enc: Encoder, onehot_ref, onehot_alt, bins: np.ndarray, cells, batch_size=64):
+    """Each variant's reference and alternative embeddings, re-embedded in batches.
+
+    Yields:
+        ``(v, e_ref, e_alt)``: the variant's row and its two ``(len(cells), d)`` embeddings
+        (:func:`reembed`), with a progress bar over the variants.
+    """
+    from tqdm.auto import tqdm
+
+    for lo in tqdm(range(0, len(bins), batch_size), desc="scoring variants", disable=None):
+        sl = slice(lo, lo + batch_size)
+        e_ref = reembed(enc, onehot_ref[sl], bins[sl], cells, batch_size)
+        e_alt = reembed(enc, onehot_alt[sl], bins[sl], cells, batch_size)
+        for j in range(e_ref.shape[0]):
+            yield lo + j, e_ref[j], e_alt[j]
+
+
 def reembed(
     enc: Encoder, onehot: np.ndarray, bins: np.ndarray, cells: np.ndarray, batch_size: int = 64
 ) -> np.ndarray:
@@ -331,8 +348,6 @@ def score_variants(
         cell_type, bin, bin_chrom, bin_start, distance_bp, hops, path, ref_<mark>,
         delta_<mark>[, top_edge]`` (``hops`` 0 = the variant's own bin).
     """
-    from tqdm.auto import tqdm
-
     from qtlgraph.gnn.scoring import propagate
 
     run = run or load_run(run_dir, device)
@@ -358,29 +373,24 @@ def score_variants(
         run.inputs.data.edge_attr.to(run.device),
     )
     effects, edges = [], []
-    for lo in tqdm(range(0, len(variants), batch_size), desc="scoring variants", disable=None):
-        sl = slice(lo, lo + batch_size)
-        e_ref = reembed(enc, onehot_ref[sl], bins[sl], cells, batch_size)
-        e_alt = reembed(enc, onehot_alt[sl], bins[sl], cells, batch_size)
-        for j in range(e_ref.shape[0]):
-            v = lo + j
-            nodes = np.arange(len(cells)) * n + bins[v]
-            ref_rows = feature_rows(run.inputs.data, nodes, e_ref[j], onehot_ref[lo + j], d).to(x)
-            alt_rows = feature_rows(run.inputs.data, nodes, e_alt[j], onehot_alt[lo + j], d).to(x)
-            effect, att = propagate(
-                run.model,
-                x,
-                ei,
-                ea,
-                nodes,
-                ref_rows,
-                alt_rows,
-                run.hops,
-                attribute=attribute,
-                max_edges=max_edges,
-            )
-            effects.append(effect_frame(run, enc.index, variants.iloc[v], effect, att))
-            if att is not None:
-                edges.append(edge_frame(run, enc.index, variants.iloc[v], effect, att))
+    for v, e_ref, e_alt in reembedded(enc, onehot_ref, onehot_alt, bins, cells, batch_size):
+        nodes = np.arange(len(cells)) * n + bins[v]
+        ref_rows = feature_rows(run.inputs.data, nodes, e_ref, onehot_ref[v], d).to(x)
+        alt_rows = feature_rows(run.inputs.data, nodes, e_alt, onehot_alt[v], d).to(x)
+        effect, att = propagate(
+            run.model,
+            x,
+            ei,
+            ea,
+            nodes,
+            ref_rows,
+            alt_rows,
+            run.hops,
+            attribute=attribute,
+            max_edges=max_edges,
+        )
+        effects.append(effect_frame(run, enc.index, variants.iloc[v], effect, att))
+        if att is not None:
+            edges.append(edge_frame(run, enc.index, variants.iloc[v], effect, att))
     eff = pd.concat(effects, ignore_index=True) if effects else pd.DataFrame()
     return ScoreResult(eff, pd.concat(edges, ignore_index=True) if edges else pd.DataFrame())

@@ -32,7 +32,7 @@ from qtlgraph.graph_io import (
     write_graphml,
 )
 from qtlgraph.graph_stats import degree_table, summary_table
-from qtlgraph.link_stats import EdgeStats
+from qtlgraph.link_stats import EdgeStats, edge_key
 from qtlgraph.loops import LOOP_TYPE, read_loops
 from qtlgraph.qtl import BLOCK_BYTES, open_qtl
 
@@ -134,13 +134,9 @@ def _filtered(source, index: BinIndex, options: FilterOptions, workers: int = 2)
 
 def aggregate_edges(links: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """One row per distinct ``(edge_type, source_bin, target_bin)`` with its statistics."""
-    # one int64 key (type, source, target: 62 bits for < 2^29 bins) groups fastest
-    key = (pl.col("edge_type").cast(pl.Int64) * (1 << 29) + pl.col("source_bin")) * (
-        1 << 29
-    ) + pl.col("target_bin")
     out = (
         links.lazy()
-        .group_by(key.alias("key"))
+        .group_by(edge_key().alias("key"))  # one int64 key groups fastest
         .agg(
             pl.first("edge_type"),
             pl.first("source_bin"),

@@ -17,7 +17,7 @@ BATCH_ROWS = 2_000_000  # pending links folded at once (about 90 MB)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-def _edge_key() -> pl.Expr:
+def edge_key() -> pl.Expr:
     """One int64 per (type, source, target): 62 bits for fewer than 2^29 bins."""
     return (pl.col("edge_type").cast(pl.Int64) * (1 << 29) + pl.col("source_bin")) * (
         1 << 29
@@ -26,7 +26,7 @@ def _edge_key() -> pl.Expr:
 
 def _partial(links: pl.LazyFrame) -> pl.DataFrame:
     return (
-        links.group_by(_edge_key().alias("key"))
+        links.group_by(edge_key().alias("key"))
         .agg(
             pl.first("edge_type"),
             pl.first("source_bin"),
