@@ -95,7 +95,13 @@ def qtl_rows(dataset, index, part: str = "test", fdr: float = 0.05) -> pd.DataFr
 
 
 def truth_rows(truth_dir: str | Path, dataset, index, part: str = "test") -> pd.DataFrame:
-    """Causal SNP -> linked target rows of a simulated dataset, ``value`` = true effect."""
+    """Causal SNP -> linked target rows of a simulated dataset, ``value`` = true effect.
+
+    ``value`` is ``true_target_effect`` (the change of the target bin's ``log1p`` mean, the
+    unit the models predict) where the truth has it; datasets simulated before that column
+    existed give ``true_effect`` (the target peak's mean signal), whose sizes are not
+    comparable with predictions (signs and ranks are).
+    """
     path = Path(truth_dir) / "variants.tsv.gz"
     if not path.is_file():
         raise InputError(f"{path}: no simulated truth (only qtlgraph simulate datasets have one)")
@@ -111,7 +117,9 @@ def truth_rows(truth_dir: str | Path, dataset, index, part: str = "test") -> pd.
             "variant_id": t["variant_id"].to_numpy(),
             "snp_bin": t["snp_bin"].to_numpy(),
             "target_bin": t["target_bin"].to_numpy(),
-            "value": t["true_effect"].to_numpy(),
+            "value": t[
+                "true_target_effect" if "true_target_effect" in t.columns else "true_effect"
+            ].to_numpy(),
         }
     )
 

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from qtlgraph.simulate import model as sim
 from qtlgraph.simulate.links import LinkParams
-from qtlgraph.simulate.qtl import Peaks, QtlParams
+from qtlgraph.simulate.qtl import Peaks, QtlParams, kernel_mean
 from qtlgraph.simulate.sequence import MOTIFS
 from qtlgraph.simulate.tables import ROLES, TableSpec, blueprint_text, table_rows
 from qtlgraph.simulate.tracks import (
@@ -170,6 +170,36 @@ def truth_frame(rows: pd.DataFrame, c: int, k: int, peaks: Peaks) -> pd.DataFram
     )
 
 
+def add_target_effect(
+    variants: pd.DataFrame, model, local: np.ndarray, dist: np.ndarray, p: TrackParams, q: QtlParams
+) -> pd.DataFrame:
+    """Add ``true_target_effect``: each row's true change of ``log1p`` of its target bin's
+    noise-free mean, the unit the models predict (``true_effect`` is the change of the
+    target *peak's* mean signal, the QTL phenotype's unit).
+
+    A row's distal amplitude change is ``true_effect / kappa_k``; over the target bin it
+    adds that times the bin mean of the unit peak at the target's anchor (the bin's distal
+    mean over its amplitude). Rows without a target or effect get 0; a target bin without
+    data gets NaN. ``local``, ``dist``: ``(C, n_marks, n_bins)`` noise-free bin means.
+    """
+    amp = distal_amplitudes(model, p, True)
+    kappa = np.array([kernel_mean(s, q.target_half_width) for s in p.sigma_mark])
+    c = pd.Index(sim.CELL_TYPES).get_indexer(variants["cell_type"])
+    k = pd.Index(MARKS).get_indexer(variants["mark"])
+    t = variants["target_bin"].to_numpy()
+    e = variants["true_effect"].to_numpy(dtype=np.float64)
+    out = np.zeros(len(variants))
+    on = (t >= 0) & (e != 0)
+    c, k, t, e = c[on], k[on], t[on], e[on]
+    a, d = amp[c, k, t], dist[c, k, t]
+    unit = np.divide(d, a, out=np.zeros_like(d), where=a > 0)
+    m = local[c, k, t] + d
+    out[on] = np.log1p(np.maximum(m + e / kappa[k] * unit, 0.0)) - np.log1p(m)
+    variants = variants.copy()
+    variants.insert(variants.columns.get_loc("true_effect") + 1, "true_target_effect", out)
+    return variants
+
+
 def _tables(
     root: Path,
     model: sim.Model,
@@ -316,6 +346,7 @@ def write_dataset(root: Path, seed: int, preset, distal: bool, progress: bool = 
     write_chrom_sizes(root / "genome.chrom.sizes", model.layout)
     qtl_files = {(c, m): f"qtl/{c}_{m}.txt.gz" for c in sim.CELL_TYPES for m in MARKS}
     (root / "dataset.toml").write_text(manifest_text(preset.name, sim.CELL_TYPES, MARKS, qtl_files))
+    variants = add_target_effect(variants, model, local, dist, p, q)
     summary = _summary(model, seed, preset, distal, positive, variants)
     _write_truth(root, model, variants, local, dist, summary, p)
     return summary

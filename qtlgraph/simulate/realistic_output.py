@@ -215,6 +215,7 @@ def write_realistic(
     write_chrom_sizes(root / "genome.chrom.sizes", model.layout)
     qtl_files = {(c, m): f"qtl/{c}_{m}.txt.gz" for c in sim.CELL_TYPES for m in MARKS}
     (root / "dataset.toml").write_text(manifest_text(preset.name, sim.CELL_TYPES, MARKS, qtl_files))
+    variants = out.add_target_effect(variants, model, local, dist, p, q)
     ranks = kmer_ranks(model)
     summary = _summary(model, seed, preset, distal, positive, variants, ranks, source)
     _write_truth(root, model, variants, local, dist, summary, ranks, p)

@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -118,6 +119,14 @@ def test_score_variants_and_exports_end_to_end(tiny_pipeline, run_cli, run, tmp_
     )
     m = pd.read_csv(tmp_path / "m.tsv", sep="\t")
     assert set(m["comparison"]) == {"qtl_beta", "truth"} and (m["n"] > 0).all()
+    # the truth rows are in the model's unit: the change of the target bin's log1p mean
+    rows = pd.read_csv(tmp_path / "m.rows.tsv", sep="\t")
+    rows = rows[rows["comparison"] == "truth"]
+    t = pd.read_csv(tiny_pipeline.root / "sim" / "truth" / "variants.tsv.gz", sep="\t")
+    key = ["cell_type", "mark", "variant_id", "target_bin"]
+    both = rows.merge(t[key + ["true_target_effect"]], on=key)
+    assert len(both) == len(rows) > 0
+    np.testing.assert_allclose(both["value"], both["true_target_effect"], rtol=1e-5)
 
 
 @pytest.mark.slow

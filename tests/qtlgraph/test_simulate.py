@@ -83,7 +83,7 @@ PINNED = {
     "qtl/mono_H3K27ac.txt.gz": "1eddf7812056f1b266dc54ccb49238aa7060120be3242abc0a3d3e0c6f568f5b",
     "truth/links.tsv": "16b626124a6337cc3ccaf36449c893af321b1ced717adbec236949e5176d7a33",
     "truth/model.json": "04022e09441690d36b0b9ecffbb9fc8877a75047534c70608eeb2daa893f1fb4",
-    "truth/variants.tsv.gz": "df6fa457cbff328ff50e0416f06f370e091a16e0da6a4fa3487f9146a37cc783",
+    "truth/variants.tsv.gz": "6db2c9285563cb6fbb84d6c1e07947f01355ccf92efc1e158b43f0c95c2ac2c3",
 }
 
 
@@ -293,3 +293,36 @@ def test_cli_one_line_error_and_success(tmp_path, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error:") and "not empty" in err[-1]
+
+
+def test_target_effect_is_the_bin_change_of_a_rerun_with_the_edited_source(tiny):
+    """``true_target_effect`` against a brute force: redraw the tracks with the causal row's
+    source strength changed by its ``delta_motif`` and read the target bin's noise-free mean.
+    """
+    from qtlgraph.simulate import model as sim
+    from qtlgraph.simulate.output import observed_tracks, track_gaps
+    from qtlgraph.simulate.tracks import TrackParams
+
+    var = pd.read_csv(tiny / "truth" / "variants.tsv.gz", sep="\t")
+    causal = var[(var["role"] == "causal") & (var["target_bin"] >= 0)]
+    assert (causal["true_target_effect"] != 0).all()
+    assert (var.loc[var["true_effect"] == 0, "true_target_effect"] == 0).all()
+    # unit check: a peak-mean change spread over a 10 kb bin, through log1p, is smaller
+    assert (causal["true_target_effect"].abs() < causal["true_effect"].abs()).all()
+    assert (np.sign(causal["true_target_effect"]) == np.sign(causal["true_effect"])).all()
+
+    p = TrackParams()
+    model = sim.build_model(SEED, sim.PRESETS["tiny"])
+    nan = track_gaps(np.random.default_rng(0), model, sim.PRESETS["tiny"].unmappable_per_mb)
+    _, local, dist, _ = observed_tracks(np.random.default_rng(1), model, p, True, nan, False)
+    # one row per source bin whose edited strength reaches a single target of the row's cell
+    rows = causal.drop_duplicates("snp_bin").head(3)
+    for row in rows.itertuples():
+        strength = model.strength.copy()
+        strength[row.snp_bin] += row.delta_motif
+        edited = model._replace(strength=strength)
+        _, _, dist2, _ = observed_tracks(np.random.default_rng(1), edited, p, True, nan, False)
+        c, k, t = CELLS.index(row.cell_type), MARKS.index(row.mark), row.target_bin
+        m = local[c, k, t] + dist[c, k, t]
+        want = np.log1p(local[c, k, t] + dist2[c, k, t]) - np.log1p(m)
+        assert row.true_target_effect == pytest.approx(want, rel=1e-3), row
