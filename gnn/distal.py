@@ -34,6 +34,13 @@ class SourceEncoder(nn.Module):
     source-only motif (tests/gnn/test_distal.py) stride 5 memorised the training targets
     without generalising, where stride 1 learned the motif.
 
+    The convolution runs as table lookups: its input is one-hot, so with the filter cut
+    into chunks of at most :attr:`CHUNK` positions, each output is the sum over chunks of
+    one row of a table holding the chunk's score for every k-mer (base 5, N scoring 0),
+    built from the weights on every call. That is ``F.conv1d`` with zero padding, up to
+    float rounding. Bins are pooled a block at a time so the activations stay in the
+    cache, and the backward recomputes them instead of keeping them.
+
     Args:
         channels: learned filters (each applied on both strands).
         kernel: filter width in bp.
@@ -46,6 +53,9 @@ class SourceEncoder(nn.Module):
         - **input:** codes ``(B, L)`` uint8 (0-3 = A, C, G, T, 4 = N)
         - **output:** ``(B, dim)``
     """
+
+    CHUNK = 6  # a table of 5**6 rows: 1.5 MB for 12 filters, about the L2 cache
+    BLOCK = 20_000  # output positions pooled at a time per thread (2 bins of 10 kb): in cache
 
     def __init__(
         self,
@@ -72,16 +82,153 @@ class SourceEncoder(nn.Module):
         self.out.reset_parameters()
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
-        onehot = F.one_hot(codes.long(), 5)[..., :4].transpose(1, 2).to(self.weight.dtype)
-        weight = torch.cat([self.weight, self.weight.flip(1, 2)])  # rows A,C,G,T: flip = complement
-        pad = (self.kernel - self.stride) // 2
-        act = ACTIVATIONS[self.activation](
-            F.conv1d(onehot, weight, self.bias.repeat(2), self.stride, pad)
-        )
+        rows, grid = self.kmer_rows(codes)
+        total, top = self._PooledLookup.apply(self.tables(), rows, grid, self.activation)
         c = self.channels
-        per_kb = (act[:, :c] + act[:, c:]).sum(dim=-1) * (1000.0 / codes.shape[-1])
-        peak = torch.maximum(act[:, :c].amax(dim=-1), act[:, c:].amax(dim=-1))
+        per_kb = (total[:, :c] + total[:, c:]) * (1000.0 / codes.shape[-1])
+        peak = torch.maximum(top[:, :c], top[:, c:])
         return self.out(torch.cat([per_kb, peak], dim=-1))
+
+    def chunking(self) -> tuple[int, int]:
+        """``(length, count)`` of the filter chunks; the last one may end in zero weights."""
+        count = -(-self.kernel // self.CHUNK)
+        return -(-self.kernel // count), count
+
+    def tables(self) -> torch.Tensor:
+        """Every chunk's k-mer scores, stacked chunk after chunk, the bias in the first.
+
+        Row ``h * 5**n + sum_j d_j 5**j`` holds ``sum_j w[:, d_j, h * n + j]`` for both
+        strands (``d = 4``, N, and positions past the kernel add 0).
+
+        Shapes: -> ``(count * 5 ** length, 2 * channels)``
+        """
+        n, count = self.chunking()
+        both = torch.cat([self.weight, self.weight.flip(1, 2)])  # rows A,C,G,T: flip = complement
+        both = F.pad(both, (0, n * count - self.kernel, 0, 1))  # (2c, 5, n * count), N row 0
+        rows = both.permute(2, 1, 0)  # (position, base, 2c)
+        tables = []
+        for h in range(count):
+            table = rows[h * n] + self.bias.repeat(2) if h == 0 else rows[h * n]
+            for j in range(h * n + 1, h * n + n):  # base j - h * n: the next power of 5
+                table = (rows[j][:, None] + table[None]).reshape(-1, table.shape[-1])
+            tables.append(table)
+        return torch.cat(tables)
+
+    def kmer_rows(self, codes: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+        """The k-mer (of one chunk's length) at every position some chunk starts at.
+
+        Codes are padded with N as ``F.conv1d`` pads with zeros, ``(kernel - stride) // 2``
+        on each side (and more on the right, read by zero weights only). Chunk ``h`` of
+        output ``o`` reads k-mer ``o * step + h * shift``; ``grid`` is
+        ``(L_out, step, shift, count)``.
+
+        Shapes: ``(B, L)`` -> ``(B, step * (L_out - 1) + shift * (count - 1) + 1)`` int64,
+        base 5, first base lowest
+        """
+        n, count = self.chunking()
+        pad = (self.kernel - self.stride) // 2
+        n_out = (codes.shape[-1] + 2 * pad - self.kernel) // self.stride + 1
+        every = math.gcd(self.stride, n)  # chunks start on this grid of positions
+        grid = (n_out, self.stride // every, n // every, count)
+        size = grid[1] * (n_out - 1) + grid[2] * (count - 1) + 1
+        padded = F.pad(codes.long(), (pad, every * (size - 1) + n - codes.shape[-1] - pad), value=4)
+        kmer = padded.new_zeros(codes.shape[0], size)
+        for j in reversed(range(n)):  # Horner: kmer = base_j + 5 * kmer
+            torch.add(padded[:, j : j + every * (size - 1) + 1 : every], kmer, alpha=5, out=kmer)
+        return kmer, grid
+
+    class _PooledLookup(torch.autograd.Function):
+        """Summed table lookups per position -> activation -> sum and max over positions.
+
+        Returns the sum of the activations and the activation of the maximum (the maximum
+        of the activations: both are monotone). The backward recomputes the lookups a block
+        at a time and adds each position's gradient into the table rows it read
+        (``index_add_``). Block-sized buffers are reused within a call.
+
+        Shapes: table ``(count * 5**n, C)``, rows ``(B, R)`` -> two of ``(B, C)``
+        """
+
+        @staticmethod
+        def forward(ctx, table, rows, grid, activation):
+            total = table.new_empty(rows.shape[0], table.shape[1])
+            top, where = torch.empty_like(total), total.new_empty(total.shape, dtype=torch.long)
+            for b in SourceEncoder._blocks(rows.shape[0], grid[0]):
+                pre = SourceEncoder._lookup(table, rows[b], grid)
+                top[b], where[b] = SourceEncoder._peak(pre)
+                if activation == "relu":
+                    pre.clamp_(min=0)
+                else:
+                    torch.ops.aten.softplus.out(pre, 1, 20, out=pre)
+                torch.sum(pre, dim=1, out=total[b])
+            ctx.save_for_backward(table, rows, top, where)
+            ctx.grid, ctx.activation = grid, activation
+            return total, ACTIVATIONS[activation](top)
+
+        @staticmethod
+        @torch.autograd.function.once_differentiable
+        def backward(ctx, grad_total, grad_top):
+            table, rows, top, where = ctx.saved_tensors
+            n_out, step, shift, count = ctx.grid
+            slope = SourceEncoder._slope
+            grad_top = slope(ctx.activation, grad_top, top, torch.empty_like(top))
+            grad = torch.zeros_like(table)
+            tables = grad.view(count, -1, table.shape[1])
+            blocks = SourceEncoder._blocks(rows.shape[0], n_out)
+            size = blocks[0].stop - blocks[0].start if blocks else 0
+            buffer = table.new_empty(size, n_out, table.shape[1])
+            for b in blocks:
+                pre = SourceEncoder._lookup(table, rows[b], ctx.grid)
+                g = buffer[: pre.shape[0]]
+                g.copy_(grad_total[b, None].expand_as(g))
+                slope(ctx.activation, g, pre, g).scatter_add_(1, where[b, None], grad_top[b, None])
+                for h in range(count):
+                    read = rows[b, h * shift : h * shift + step * (n_out - 1) + 1 : step]
+                    tables[h].index_add_(0, read.reshape(-1), g.view(-1, table.shape[1]))
+            return grad, None, None, None
+
+    @staticmethod
+    def _blocks(n_bins: int, n_out: int) -> list[slice]:
+        """Consecutive bins, about :attr:`BLOCK` output positions per thread at a time."""
+        size = max(1, SourceEncoder.BLOCK * torch.get_num_threads() // max(n_out, 1))
+        return [slice(i, i + size) for i in range(0, n_bins, size)]
+
+    @staticmethod
+    def _peak(pre: torch.Tensor, group: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+        """Maximum over positions and a position holding it: ``(B, L, C)`` -> two ``(B, C)``.
+
+        ``max(dim=1)`` with indices is slow on CPU; ``amax`` over positions taken
+        ``group`` at a time is not, and leaves one position in ``group`` to search.
+        """
+        n, length, c = pre.shape
+        q = length // group
+        if q == 0:
+            return pre.max(1)
+        head = pre[:, : q * group].reshape(n, q, group, c)
+        _, phase = head.reshape(n, q, group * c).amax(1).view(n, group, c).max(1)
+        top, where = head.gather(2, phase[:, None, None].expand(n, q, 1, c))[:, :, 0].max(1)
+        where = where * group + phase
+        if q * group < length:
+            tail, at = pre[:, q * group :].max(1)
+            later = tail > top
+            top, where = torch.where(later, tail, top), torch.where(later, at + q * group, where)
+        return top, where
+
+    @staticmethod
+    def _lookup(table: torch.Tensor, rows: torch.Tensor, grid: tuple) -> torch.Tensor:
+        """Pre-activations: ``(B, R)`` k-mer rows -> ``(B, L_out, C)``."""
+        n_out, step, shift, count = grid
+        first = torch.arange(count, device=rows.device) * (table.shape[0] // count)
+        index = rows.new_empty(rows.shape[0], n_out, count)
+        torch.add(rows.unfold(1, shift * (count - 1) + 1, step)[..., ::shift], first, out=index)
+        pre = F.embedding_bag(index.view(-1, count), table, mode="sum")
+        return pre.view(rows.shape[0], n_out, -1)
+
+    @staticmethod
+    def _slope(activation: str, grad: torch.Tensor, x: torch.Tensor, out: torch.Tensor):
+        """``out = grad * activation'(x)`` as autograd computes it, in one pass."""
+        if activation == "relu":
+            return torch.ops.aten.threshold_backward.grad_input(grad, x, 0, grad_input=out)
+        return torch.ops.aten.softplus_backward.grad_input(grad, x, 1, 20, grad_input=out)
 
 
 class DistalRegressor(nn.Module):

@@ -1,0 +1,118 @@
+"""The distal source encoder's table lookups against the F.conv1d they replace."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from qtlgraph.gnn.distal import ACTIVATIONS, SourceEncoder
+
+
+def conv_reference(enc: SourceEncoder, codes: torch.Tensor) -> torch.Tensor:
+    """The encoder's forward written as the strand-symmetric ``F.conv1d`` it computes."""
+    onehot = F.one_hot(codes.long(), 5)[..., :4].transpose(1, 2).to(enc.weight.dtype)
+    weight = torch.cat([enc.weight, enc.weight.flip(1, 2)])
+    pad = (enc.kernel - enc.stride) // 2
+    pre = F.conv1d(onehot, weight, enc.bias.repeat(2), enc.stride, pad)
+    act = ACTIVATIONS[enc.activation](pre)
+    c = enc.channels
+    per_kb = (act[:, :c] + act[:, c:]).sum(dim=-1) * (1000.0 / codes.shape[-1])
+    peak = torch.maximum(act[:, :c].amax(dim=-1), act[:, c:].amax(dim=-1))
+    return enc.out(torch.cat([per_kb, peak], dim=-1))
+
+
+def codes_with_n(n_bins=5, length=997, seed=0):
+    """Random bases with scattered N, an N run and one bin that is all N."""
+    gen = torch.Generator().manual_seed(seed)
+    codes = torch.randint(0, 4, (n_bins, length), generator=gen, dtype=torch.uint8)
+    codes[torch.rand(n_bins, length, generator=gen) < 0.05] = 4
+    codes[1, 100:160] = 4
+    codes[-1] = 4
+    return codes
+
+
+def output_and_grads(enc, forward, codes):
+    enc.zero_grad()
+    y = forward(codes)
+    (y * torch.linspace(-1, 1, y.shape[1], dtype=y.dtype)).sum().backward()
+    return [y.detach()] + [p.grad.clone() for p in enc.parameters()]
+
+
+@pytest.mark.parametrize("kernel, stride", [(12, 1), (7, 1), (12, 2), (13, 3), (5, 1)])
+@pytest.mark.parametrize("activation", ["relu", "softplus"])
+def test_lookups_equal_the_convolution(kernel, stride, activation, monkeypatch):
+    monkeypatch.setattr(SourceEncoder, "BLOCK", 2000)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)  # blocks of 2, 2 and 1 bins
+    torch.manual_seed(0)
+    enc = SourceEncoder(12, kernel, stride, 16, activation)
+    enc.bias.data.fill_(-0.3)  # some filters fire, so the ReLU passes gradient
+    exact = copy.deepcopy(enc).double()
+    codes = codes_with_n()
+    want = output_and_grads(exact, lambda c: conv_reference(exact, c), codes)
+    assert all(w.abs().max() > 0 for w in want)
+    for model, tol in [(enc, 1e-5), (exact, 1e-12)]:
+        # float32 against the exact (float64) convolution: F.conv1d in float32 is itself
+        # up to ~1.4e-5 off on the weight gradient, these lookups ~3e-7
+        got = output_and_grads(model, model, codes)
+        for g, w in zip(got, want):
+            assert g.shape == w.shape
+            torch.testing.assert_close(g.double(), w, rtol=0, atol=tol * w.abs().max().item())
+
+
+def test_table_row_is_the_sum_of_its_weights():
+    torch.manual_seed(0)
+    enc = SourceEncoder(channels=2, kernel=12)
+    assert enc.chunking() == (6, 2)
+    tables = enc.tables()
+    assert tables.shape == (2 * 5**6, 4)
+    w, b = enc.weight.detach(), enc.bias.detach()
+    # ACGTNA on the first chunk: digits 0 1 2 3 4 0, first base lowest; N adds nothing
+    row = 0 + 1 * 5 + 2 * 25 + 3 * 125 + 4 * 625 + 0 * 3125
+    forward = b + w[:, 0, 0] + w[:, 1, 1] + w[:, 2, 2] + w[:, 3, 3] + w[:, 0, 5]
+    torch.testing.assert_close(tables[row, :2], forward)
+    # reverse strand: the weights flipped in base (A<->T, C<->G) and position
+    flipped = w.flip(1, 2)
+    reverse = b + flipped[:, 0, 0] + flipped[:, 1, 1] + flipped[:, 2, 2] + flipped[:, 3, 3]
+    torch.testing.assert_close(tables[row, 2:], reverse + flipped[:, 0, 5])
+    # second chunk, all N: zero, no bias
+    assert torch.equal(tables[5**6 + 5**6 - 1], torch.zeros(4))
+
+
+def test_kmer_rows_of_a_short_sequence():
+    enc = SourceEncoder(channels=1, kernel=3, stride=1)  # one chunk of 3, pad 1
+    rows, grid = enc.kmer_rows(torch.tensor([[0, 1, 2, 3]], dtype=torch.uint8))
+    assert grid == (4, 1, 3, 1)
+    # padded N A C G T N: k-mers NAC, ACG, CGT, GTN, base 5 with the first base lowest
+    assert rows.tolist() == [[4 + 0 * 5 + 1 * 25, 0 + 5 + 50, 1 + 10 + 75, 2 + 15 + 100]]
+
+
+def test_state_dict_is_unchanged():
+    enc = SourceEncoder(channels=12, kernel=12, dim=32)
+    shapes = {k: tuple(v.shape) for k, v in enc.state_dict().items()}
+    assert shapes == {
+        "weight": (12, 4, 12),
+        "bias": (12,),
+        "out.weight": (32, 24),
+        "out.bias": (32,),
+    }
+
+
+def test_empty_batch():
+    enc = SourceEncoder(dim=8)
+    y = enc(torch.zeros(0, 400, dtype=torch.uint8))
+    assert y.shape == (0, 8)
+    y.sum().backward()
+    assert torch.equal(enc.weight.grad, torch.zeros_like(enc.weight))
+
+
+@pytest.mark.parametrize("length", [5, 32, 33, 100])
+def test_peak_is_the_maximum_and_where_it_is(length):
+    gen = torch.Generator().manual_seed(length)
+    pre = torch.randn(3, length, 4, generator=gen)
+    pre[0, :, 1] = 1.0  # ties everywhere
+    top, where = SourceEncoder._peak(pre)
+    assert torch.equal(top, pre.amax(1))
+    assert torch.equal(pre.gather(1, where[:, None])[:, 0], top)
