@@ -23,6 +23,8 @@ AUX_ROWS = 8
 #: in-neighbours of each row's target in the auxiliary pass: the SNP's bin and one
 #: other drawn at random (the sampled estimate of the rest; the pass costs ~ rows x this)
 AUX_NEIGHBOURS = 2
+#: parameters the auxiliary term trains (name prefixes): the source encoder only
+AUX_TRAINS = ("encoder.",)
 
 
 class AuxRows(NamedTuple):
@@ -133,16 +135,27 @@ def aux_loss(model, data, sequences, rows: AuxRows, draw: torch.Tensor, k=None) 
     # the masks' difference, orders of magnitude above the SNP's own effect.
     was_training = model.training
     model.eval()
+    # the term trains what the model reads from a source's DNA (the source encoder) only;
+    # how messages turn into levels is left to the targets' loss
+    frozen = [
+        p for n, p in model.named_parameters() if p.requires_grad and not n.startswith(AUX_TRAINS)
+    ]
+    for p in frozen:
+        p.requires_grad_(False)
     try:
         both = pair_outputs(
             model, data, sequences, t, b, torch.cat([ref_codes, rows.alt[draw]]), k=k, copies=2
         )
     finally:
         model.train(was_training)
+        for p in frozen:
+            p.requires_grad_(True)
     ref, alt = both[: len(t)], both[len(t) :]
     marks = rows.mark[draw].to(ref.device)
     delta = (alt - ref).float().gather(1, marks[:, None])[:, 0]
-    scaled = delta / (delta.pow(2).mean().sqrt() + 1e-6)
+    # the tiny floor under the square root keeps its gradient finite when every change is
+    # exactly zero (a ReLU encoder below threshold at the SNP): sqrt'(0) would give NaN
+    scaled = delta / ((delta.pow(2).mean() + 1e-20).sqrt() + 1e-6)
     return (scaled - rows.z[draw].to(delta.device)).pow(2).mean()
 
 
