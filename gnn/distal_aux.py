@@ -28,16 +28,25 @@ AUX_TRAINS = ("encoder.",)
 
 
 class AuxRows(NamedTuple):
-    """Training QTL rows ready for :func:`pair_outputs`.
+    """Training QTL rows ready for :func:`pair_outputs`: the SNP as its offset in the bin
+    and its alternative base (the bin's sequence is read when a row is drawn, so the rows
+    cost a few bytes each, not a bin of sequence).
 
-    Shapes: target, snp_bin, mark ``(R,)`` long; alt ``(R, bin_size)`` uint8; z ``(R,)``.
+    Shapes: target, snp_bin, mark, offset ``(R,)`` long; base ``(R,)`` uint8; z ``(R,)``.
     """
 
     target: torch.Tensor
     snp_bin: torch.Tensor
     mark: torch.Tensor
-    alt: torch.Tensor
+    offset: torch.Tensor
+    base: torch.Tensor
     z: torch.Tensor
+
+    def alt_codes(self, draw: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        """``ref`` (the drawn rows' bin codes, ``(n, bin_size)``) with each SNP's base."""
+        alt = ref.clone()
+        alt[torch.arange(len(draw)), self.offset[draw]] = self.base[draw]
+        return alt
 
 
 def lead_rows(q):
@@ -68,6 +77,15 @@ def has_edge(data, source: np.ndarray, target: np.ndarray) -> np.ndarray:
     )
 
 
+def reference_bases(sequences, bins: np.ndarray, offsets: np.ndarray, chunk: int = 4096):
+    """The genome's base code at each ``(bin, offset)``, reading ``chunk`` bins at a time."""
+    out = np.empty(len(bins), np.uint8)
+    for lo in range(0, len(bins), chunk):
+        sl = slice(lo, lo + chunk)
+        out[sl] = sequences.codes(bins[sl])[np.arange(len(out[sl])), offsets[sl]]
+    return out
+
+
 def training_rows(
     data_opts: dict, inputs, sequences, fdr: float = 0.05, lead: bool = True
 ) -> AuxRows | None:
@@ -76,7 +94,6 @@ def training_rows(
     the target in the model's graph (:func:`has_edge`); with ``lead``, only each cluster's
     lead variant (:func:`lead_rows`). None when no row qualifies.
     """
-    from qtlgraph.gnn.distal_effects import alt_codes_of
     from qtlgraph.gnn.score_eval import parse_variant_ids, qtl_rows
     from qtlgraph.manifest import load_dataset
     from qtlgraph.sequence import codes
@@ -98,7 +115,7 @@ def training_rows(
     v = parse_variant_ids(q["variant_id"])
     offset = v["pos"].to_numpy() - 1 - index.starts(q["snp_bin"].to_numpy())
     snv = (v["ref"].str.len() == 1) & (v["alt"].str.len() == 1)
-    ref = sequences.codes(q["snp_bin"].to_numpy())[np.arange(len(q)), np.clip(offset, 0, None)]
+    ref = reference_bases(sequences, q["snp_bin"].to_numpy(), np.clip(offset, 0, None))
     keep = snv.to_numpy() & (offset >= 0) & (ref == codes("".join(v["ref"].str[:1])))
     q, v, offset = q[keep], v[keep], offset[keep]
     if not len(q):
@@ -110,7 +127,8 @@ def training_rows(
         torch.from_numpy(cell * index.n_bins + q["target_bin"].to_numpy(np.int64)),
         torch.from_numpy(q["snp_bin"].to_numpy(np.int64).copy()),
         torch.tensor([inputs.marks.index(m) for m in q["mark"]], dtype=torch.long),
-        torch.from_numpy(alt_codes_of(sequences, q["snp_bin"].to_numpy(), offset, v["alt"])),
+        torch.from_numpy(offset.astype(np.int64)),
+        torch.from_numpy(codes("".join(v["alt"]))),
         torch.from_numpy(beta / rms).float(),
     )
 
@@ -144,7 +162,14 @@ def aux_loss(model, data, sequences, rows: AuxRows, draw: torch.Tensor, k=None) 
         p.requires_grad_(False)
     try:
         both = pair_outputs(
-            model, data, sequences, t, b, torch.cat([ref_codes, rows.alt[draw]]), k=k, copies=2
+            model,
+            data,
+            sequences,
+            t,
+            b,
+            torch.cat([ref_codes, rows.alt_codes(draw, ref_codes)]),
+            k=k,
+            copies=2,
         )
     finally:
         model.train(was_training)

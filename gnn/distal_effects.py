@@ -11,7 +11,6 @@ node features replaced (a SNP in the target bin changes its embedding). Variant 
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from qtlgraph.gnn.sampler import InNeighbourSampler, keep_smallest
@@ -110,21 +109,3 @@ def pair_outputs(
     inputs = (x, seq, seq_index, edge_index, data.edge_attr[edge_ids], data.n_in[nodes])
     inputs = tuple(t.to(device, dtype) if t.is_floating_point() else t.to(device) for t in inputs)
     return model(*inputs)[:R]
-
-
-def alt_codes_of(sequences, snp_bins: np.ndarray, offsets: np.ndarray, alts) -> np.ndarray:
-    """Base codes of each SNP's bin with its alternative base written in.
-
-    Args:
-        sequences: a :class:`qtlgraph.gnn.distal_data.BinSequences`.
-        snp_bins: global bin of each SNP.
-        offsets: 0-based position of each SNP inside its bin.
-        alts: single-base alternative alleles.
-
-    Shapes: ``(R,) -> (R, bin_size)`` uint8.
-    """
-    from qtlgraph.sequence import codes
-
-    out = sequences.codes(np.asarray(snp_bins, np.int64)).copy()
-    out[np.arange(len(out)), np.asarray(offsets, np.int64)] = codes("".join(alts))
-    return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from test_distal import MOTIF, small_model, toy_graph
+from test_distal import small_model, toy_graph
 
 from qtlgraph.gnn.distal_aux import AuxRows, aux_loss, has_edge, lead_rows
 from qtlgraph.gnn.distal_effects import pair_outputs, pair_subgraph
@@ -55,7 +55,9 @@ def test_aux_changes_are_the_snp_effect_alone_despite_dropout():
     targets = torch.arange(6)
     bins = data.edge_index[0, ::3].clone()  # the first source of each target
     ref = torch.from_numpy(seqs.codes(bins.numpy()))
-    rows = AuxRows(targets, bins, torch.zeros(6, dtype=torch.long), ref.clone(), torch.ones(6))
+    offset = torch.full((6,), 100, dtype=torch.long)
+    zeros = torch.zeros(6, dtype=torch.long)
+    rows = AuxRows(targets, bins, zeros, offset, ref[:, 100].clone(), torch.ones(6))
     # alt = ref: the changes are exactly zero, so the loss is its value at delta = 0
     loss = aux_loss(model, data, seqs, rows, torch.arange(6))
     assert model.training  # the training state is restored
@@ -63,17 +65,20 @@ def test_aux_changes_are_the_snp_effect_alone_despite_dropout():
     loss.backward()  # zero changes everywhere: the gradient stays finite
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
     model.zero_grad()
-    alt = ref.clone()
-    alt[:, 100 : 100 + len(MOTIF)] = torch.from_numpy(MOTIF)
+    rows = rows._replace(base=(ref[:, 100] + 1) % 4)  # a different base at offset 100
+    alt = rows.alt_codes(torch.arange(6), ref)
+    assert ((alt != ref).sum(dim=1) == 1).all() and (alt[:, 100] == rows.base).all()
     with torch.no_grad():
         model.eval()
         both = pair_outputs(model, data, seqs, targets, bins, torch.cat([ref, alt]), copies=2)
     d = (both[6:, 0] - both[:6, 0]).float()
-    assert d.abs().max() > 1e-6  # the motif edit reaches the targets
-    rows = rows._replace(alt=alt, z=d / d.pow(2).mean().sqrt())
+    assert d.abs().min() > 0  # the base edit reaches every target
+    rms = d.pow(2).mean().sqrt().item()
+    rows = rows._replace(z=d / rms)
     model.train()  # dropout 0.5 would dominate alt - ref if the two had their own masks
     loss = aux_loss(model, data, seqs, rows, torch.arange(6))
-    assert loss.item() < 1e-4  # the 1e-6 guard of the scale alone; masks would give ~1
+    # only the 1e-6 guard of the scale is left; masks would give ~1
+    assert loss.item() < max(1e-6, 4 * (1e-6 / rms) ** 2)
     loss.backward()
     # the term trains the source encoder only; how messages become levels is the main loss's
     for name, param in model.named_parameters():
