@@ -127,7 +127,9 @@ def main() -> None:
     graph_runs = [n for n in RUNS if n.startswith(("gnn", "distal"))]
     print("\n(a) held-out variants, distal targets (targets: sign >= 0.9, Spearman >= 0.7, "
           "median |pred|/|true| in 0.5-2)")  # fmt: skip
-    print(variant_table(root, graph_runs).to_string(**fmt))
+    table = variant_table(root, graph_runs)
+    table["median_abs_ratio"] = table["median_abs_ratio"].map(lambda v: f"{v:.2g}")
+    print(table.to_string(**fmt))
     print("\n(b) linked-bin Pearson differences, paired 95% bootstrap CI")
     pairs = [("distal", "local"), ("distal", "local_stats"), ("distal", "distal_shuffled"),
              ("distal_noattr", "local"), ("distal_noattr", "local_stats"),
