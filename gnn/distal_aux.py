@@ -105,7 +105,8 @@ def training_rows(
     if len(q):
         q = q[(q["snp_bin"] >= 0) & (q["target_bin"] >= 0) & (q["snp_bin"] != q["target_bin"])]
         cell = np.array([inputs.cell_types.index(c) for c in q["cell_type"]], np.int64)
-        target = cell * index.n_bins + q["target_bin"].to_numpy()
+        q = q.assign(node=cell * index.n_bins + q["target_bin"].to_numpy(np.int64))
+        target = q["node"].to_numpy()
         q = q[train[target] & has_edge(inputs.data, cell * index.n_bins + q["snp_bin"], target)]
         q = q.reset_index(drop=True)
         if lead:
@@ -120,11 +121,10 @@ def training_rows(
     q, v, offset = q[keep], v[keep], offset[keep]
     if not len(q):
         return None
-    cell = np.array([inputs.cell_types.index(c) for c in q["cell_type"]], np.int64)
     beta = q["value"].to_numpy(np.float64)
     rms = max(float(np.sqrt(np.mean(beta**2))), 1e-12)
     return AuxRows(
-        torch.from_numpy(cell * index.n_bins + q["target_bin"].to_numpy(np.int64)),
+        torch.from_numpy(q["node"].to_numpy(np.int64).copy()),
         torch.from_numpy(q["snp_bin"].to_numpy(np.int64).copy()),
         torch.tensor([inputs.marks.index(m) for m in q["mark"]], dtype=torch.long),
         torch.from_numpy(offset.astype(np.int64)),

@@ -97,16 +97,20 @@ def score_distal(run: LoadedRun, enc, variants: pd.DataFrame, batch_size: int = 
     frames = []
     for v, e_ref, e_alt in reembedded(enc, oh_ref, oh_alt, bins, cells, batch_size):
         nodes, hops = variant_pairs(data, enc.index.n_bins, len(cells), int(bins[v]))
-        out = []
+        x, codes = [], []
         for emb, oh in ((e_ref, oh_ref[v]), (e_alt, oh_alt[v])):
-            x = data.x[torch.from_numpy(nodes)].double()
-            x[: len(cells)] = feature_rows(data, nodes[: len(cells)], emb, oh, d)
-            codes = torch.from_numpy(np.repeat(_codes(oh[None]), len(nodes), axis=0))
-            t, b = torch.from_numpy(nodes), torch.full((len(nodes),), int(bins[v]))
-            with torch.no_grad():
-                out.append(pair_outputs(run.model, data, seqs, t, b, codes, x).cpu().numpy())
+            x.append(data.x[torch.from_numpy(nodes)].double())
+            x[-1][: len(cells)] = feature_rows(data, nodes[: len(cells)], emb, oh, d)
+            codes.append(torch.from_numpy(np.repeat(_codes(oh[None]), len(nodes), axis=0)))
+        t, b = torch.from_numpy(nodes), torch.full((len(nodes),), int(bins[v]))
+        # both alleles in one call (copies 2): every linked source bin is encoded once
+        with torch.no_grad():
+            both = pair_outputs(
+                run.model, data, seqs, t, b, torch.cat(codes), torch.cat(x), copies=2
+            )
+        ref, alt = both.cpu().numpy().reshape(2, len(nodes), -1)
         frames.append(
-            _variant_rows(run, variants.iloc[v], int(bins[v]), nodes, hops, *out, enc.index)
+            _variant_rows(run, variants.iloc[v], int(bins[v]), nodes, hops, ref, alt, enc.index)
         )
     effects = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return ScoreResult(effects, pd.DataFrame())

@@ -135,11 +135,7 @@ def loaders(data, sequences, opts: DistalOptions, ctx) -> tuple:
     from qtlgraph.gnn.distal_data import DistalBatches, labelled_nodes
     from qtlgraph.gnn.sampler import shard_targets
 
-    nodes = labelled_nodes(data, "train")
-    train = shard_targets(nodes, ctx)
-    if ctx.distributed:  # equal shards, so every rank takes the same number of steps (DDP
-        # would wait forever for the rank with one step less); up to world - 1 nodes rest
-        train = train[: len(nodes) // ctx.world_size]
+    train = shard_targets(labelled_nodes(data, "train"), ctx)
     batch = per_rank_batch(opts.batch_size, ctx) if ctx.distributed else opts.batch_size
     common = dict(batch_size=batch, seed=opts.seed)
     loader = DistalBatches(data, train, sequences, k=opts.k, shuffle=True, part="train", **common)

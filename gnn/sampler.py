@@ -121,8 +121,11 @@ def keep_smallest(group: torch.Tensor, key: torch.Tensor, k: int) -> torch.Tenso
 
 
 def shard_targets(nodes: torch.Tensor, ctx: DistContext) -> torch.Tensor:
-    """This rank's target nodes: disjoint across ranks, together all of ``nodes``."""
-    return shard_indices(nodes, ctx)
+    """This rank's target nodes: disjoint across ranks and of equal length, together all of
+    ``nodes`` but up to ``world_size - 1`` (so every rank takes the same number of steps:
+    DistributedDataParallel would wait forever for a rank with one step less).
+    """
+    return shard_indices(nodes, ctx)[: len(nodes) // ctx.world_size]
 
 
 def node_loader(

@@ -38,7 +38,7 @@ UNET_DEMO = [
 
 
 #: ``train --model distal`` options of the demo: 10 epochs instead of 30, to fit the budget
-#: (the QTL-effect loss makes an epoch about 4 s on demo data; docs/distal.md).
+#: (with the QTL-effect loss, the demo's distal stage took 16.7 s for 10 epochs; docs/distal.md).
 DISTAL_DEMO = ["--epochs", "10"]
 
 

@@ -84,10 +84,18 @@ def test_pyg_node_loader_drives_it():
 
 
 def test_ddp_shards_are_disjoint_and_cover():
-    nodes = torch.arange(10) * 3
+    nodes = torch.arange(9) * 3
     shards = [shard_targets(nodes, DistContext(r, 3, r, "cpu", True)).tolist() for r in range(3)]
     flat = sum(shards, [])
     assert sorted(flat) == nodes.tolist() and len(flat) == len(set(flat))
+    # ten nodes on three ranks: equal shards of three, one node left out
+    nodes = torch.arange(10) * 3
+    shards = [shard_targets(nodes, DistContext(r, 3, r, "cpu", True)).tolist() for r in range(3)]
+    flat = sum(shards, [])
+    assert [len(s) for s in shards] == [3, 3, 3] and len(flat) == len(set(flat))
+    assert set(flat) < set(nodes.tolist())
+    one = DistContext(0, 1, 0, "cpu", False)
+    assert torch.equal(shard_targets(nodes, one), nodes)  # one process keeps every node
 
 
 def test_same_subgraph_as_pyg_neighbor_loader():

@@ -315,7 +315,8 @@ def test_target_effect_is_the_bin_change_of_a_rerun_with_the_edited_source(tiny)
     model = sim.build_model(SEED, sim.PRESETS["tiny"])
     nan = track_gaps(np.random.default_rng(0), model, sim.PRESETS["tiny"].unmappable_per_mb)
     _, local, dist, _ = observed_tracks(np.random.default_rng(1), model, p, True, nan, False)
-    # one row per source bin whose edited strength reaches a single target of the row's cell
+    # one causal row per source bin (its edit changes every target of that bin; the row's
+    # own target is read)
     rows = causal.drop_duplicates("snp_bin").head(3)
     for row in rows.itertuples():
         strength = model.strength.copy()
