@@ -7,7 +7,8 @@ reference sequence of the SNP's bin (:func:`qtlgraph.gnn.distal_effects.pair_out
 against the row's beta. Both sides are put on one scale (the predicted changes divided by
 their root mean square over the draw, the betas by theirs over all rows), so the term
 asks for the sign and the relative size of the effects and leaves their units to the
-main loss. Validation losses (computed without gradients) leave the term out.
+main loss. Validation losses (computed without gradients) leave the term out. Under
+torchrun every rank computes the whole term (:class:`WithQtlAux`).
 """
 
 from __future__ import annotations
@@ -134,7 +135,8 @@ def training_rows(
 
 
 def aux_loss(model, data, sequences, rows: AuxRows, draw: torch.Tensor, k=None) -> torch.Tensor:
-    """The auxiliary term over the rows ``draw`` (indices into ``rows``).
+    """The auxiliary term over the rows ``draw`` (indices into ``rows``), the model's outputs
+    computed in float64 (:class:`Float64View`).
 
     Args:
         model: the :class:`qtlgraph.gnn.distal.DistalRegressor` being trained.
@@ -162,7 +164,7 @@ def aux_loss(model, data, sequences, rows: AuxRows, draw: torch.Tensor, k=None) 
         p.requires_grad_(False)
     try:
         both = pair_outputs(
-            model,
+            Float64View(model),
             data,
             sequences,
             t,
@@ -177,35 +179,79 @@ def aux_loss(model, data, sequences, rows: AuxRows, draw: torch.Tensor, k=None) 
             p.requires_grad_(True)
     ref, alt = both[: len(t)], both[len(t) :]
     marks = rows.mark[draw].to(ref.device)
-    delta = (alt - ref).float().gather(1, marks[:, None])[:, 0]
+    delta = (alt - ref).gather(1, marks[:, None])[:, 0]
     # the tiny floor under the square root keeps its gradient finite when every change is
     # exactly zero (a ReLU encoder below threshold at the SNP): sqrt'(0) would give NaN
     scaled = delta / ((delta.pow(2).mean() + 1e-20).sqrt() + 1e-6)
-    return (scaled - rows.z[draw].to(delta.device)).pow(2).mean()
+    return (scaled - rows.z[draw].to(delta)).pow(2).mean().float()
+
+
+class Float64View:
+    """``model`` evaluated in float64, gradients flowing to its own parameters.
+
+    A SNP's change is a small difference of two outputs (5e-6 of them on the tiny preset at
+    initialisation, 3e-5 after one epoch): in float32 their rounding was a median 8%, then
+    1%, of each change, noise in the term that also made it depend on the order of
+    floating-point sums (e.g. on how a batch is split across torchrun ranks).
+    What :func:`qtlgraph.gnn.distal_effects.pair_outputs` uses of a model: ``parameters()``
+    (for the dtype and device) and the call.
+    """
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.params = {n: p.double() for n, p in model.named_parameters()}
+
+    def parameters(self):
+        return iter(self.params.values())
+
+    def __call__(self, *inputs):
+        return torch.func.functional_call(self.model, self.params, inputs)
 
 
 class WithQtlAux:
     """``loss(pred, target) + weight * aux`` during training steps; ``loss`` alone without
     gradients (validation), so the chosen epoch depends on the targets' loss only.
+
+    Under torchrun (``ctx``) the targets' loss is weighted by this rank's share of the
+    global batch's finite targets (:func:`qtlgraph.distributed.global_batch_loss`), and
+    every rank computes the whole auxiliary term: the rows are drawn from torch's global
+    generator, which the ranks share as long as nothing else draws from it differently on
+    each (dropout does, with masks sized by each rank's share of the batch). With equal
+    terms on every rank, the DDP average of the gradients is one process's. The term is
+    not split across ranks: its scale (the root mean square of the changes over the draw)
+    ties the rows together, and it costs a small part of a step (``AUX_ROWS`` targets with
+    ``AUX_NEIGHBOURS`` sources against ``--batch-size`` targets with ``--neighbours``).
     """
 
-    def __init__(self, loss, weight: float, model, data, sequences, rows: AuxRows, k=None) -> None:
+    #: weighs its own parts: :func:`qtlgraph.distributed.global_batch_loss` leaves it as is
+    global_batch = True
+
+    def __init__(
+        self, loss, weight: float, model, data, sequences, rows: AuxRows, k=None, ctx=None
+    ) -> None:
+        from qtlgraph.distributed import global_batch_loss
+
         self.loss, self.weight, self.model = loss, weight, model
         self.data, self.sequences, self.rows = data, sequences, rows
         self.k = k
+        self.train_loss = loss if ctx is None else global_batch_loss(loss, ctx)
 
     def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        main = self.loss(pred, target)
         if not torch.is_grad_enabled():
-            return main
+            return self.loss(pred, target)
+        main = self.train_loss(pred, target)
         n = len(self.rows.target)
         draw = torch.randint(n, (min(AUX_ROWS, n),))
         aux = aux_loss(self.model, self.data, self.sequences, self.rows, draw, self.k)
         return main + self.weight * aux
 
 
-def with_qtl_aux(loss, model, data, sequences, opts, data_opts: dict | None = None, inputs=None):
-    """``loss`` itself when ``opts.qtl_aux_weight`` is 0, else :class:`WithQtlAux`."""
+def with_qtl_aux(
+    loss, model, data, sequences, opts, data_opts: dict | None = None, inputs=None, ctx=None
+):
+    """``loss`` itself when ``opts.qtl_aux_weight`` is 0, else :class:`WithQtlAux`
+    (``ctx``: the process group under torchrun).
+    """
     if not opts.qtl_aux_weight:
         return loss
     rows = training_rows(data_opts, inputs, sequences)
@@ -215,4 +261,4 @@ def with_qtl_aux(loss, model, data, sequences, opts, data_opts: dict | None = No
         )
         return loss
     k = min(opts.k, AUX_NEIGHBOURS)
-    return WithQtlAux(loss, opts.qtl_aux_weight, model, data, sequences, rows, k)
+    return WithQtlAux(loss, opts.qtl_aux_weight, model, data, sequences, rows, k, ctx)

@@ -92,18 +92,22 @@ def batch_inputs(batch, sequences: BinSequences, mask: torch.Tensor | None) -> t
 class DistalBatches:
     """Sampled subgraphs of ``nodes`` as ``(inputs, target)`` batches, for the shared loop.
 
-    ``sampler`` (an :class:`qtlgraph.gnn.sampler.InNeighbourSampler`) is exposed so
-    :func:`qtlgraph.distributed.set_loader_epoch` redraws the neighbours every epoch.
+    :meth:`set_epoch` (called by :func:`qtlgraph.distributed.set_loader_epoch`) reorders
+    the seed nodes and redraws the neighbours (:class:`qtlgraph.gnn.sampler.BatchShares`,
+    :class:`qtlgraph.gnn.sampler.InNeighbourSampler`); both depend on the seed and the
+    epoch only. With ``ctx`` under torchrun each rank gets its share of every global batch
+    (a stand-in with an all-NaN target where the last batch has none left for it).
 
     Args:
         data: the prepared graph (:func:`prepare_data`).
-        nodes: seed nodes (e.g. this rank's training nodes).
+        nodes: seed nodes (e.g. the labelled training nodes).
         sequences: source sequence reader.
         k: sources per target and step (None: all).
-        batch_size: seed nodes per batch.
-        shuffle: shuffle the seed nodes each epoch (torch's global generator).
+        batch_size: seed nodes per batch (the global batch under torchrun).
+        shuffle: a new order of the seed nodes every epoch.
         part: the split whose mask selects target entries (None: no target).
         seed: the sampling seed.
+        ctx: the process group whose rank takes its share of each batch; None: all of it.
     """
 
     def __init__(
@@ -117,23 +121,28 @@ class DistalBatches:
         shuffle: bool,
         part: str | None,
         seed: int = 0,
+        ctx=None,
     ) -> None:
-        from qtlgraph.gnn.sampler import InNeighbourSampler, node_loader
+        from qtlgraph.gnn.sampler import BatchShares, InNeighbourSampler, node_loader
 
-        self.sampler = InNeighbourSampler(data.edge_index, int(data.num_nodes), k, seed)
-        self.loader = node_loader(data, nodes, self.sampler, batch_size, shuffle=shuffle)
+        self.neighbours = InNeighbourSampler(data.edge_index, int(data.num_nodes), k, seed)
+        self.order = BatchShares(len(nodes), batch_size, ctx, shuffle=shuffle, seed=seed)
+        self.loader = node_loader(data, nodes, self.neighbours, self.order)
         self.sequences, self.part = sequences, part
         self.mask_name = None if part is None else f"{part}_mask"
 
     def set_epoch(self, epoch: int) -> None:
-        self.sampler.set_epoch(epoch)
+        self.neighbours.set_epoch(epoch)
+        self.order.set_epoch(epoch)
 
     def __len__(self) -> int:
-        return len(self.loader)
+        return len(self.order)
 
     def __iter__(self) -> Iterator:
-        for batch in self.loader:
+        for real, batch in zip(self.order.real, self.loader):
             mask = None if self.mask_name is None else batch[self.mask_name]
+            if mask is not None and not real:
+                mask = torch.zeros_like(mask)
             yield batch_inputs(batch, self.sequences, mask)
 
 

@@ -7,6 +7,13 @@ prediction use every in-neighbour. Epochs, checkpoints, ``--resume``, bf16 autoc
 CUDA, DDP and the best-validation-epoch weights come from
 :func:`qtlgraph.gnn.train.fit_best` (:func:`qtlgraph.encoders.train.fit` one epoch at a
 time). The run directory has the files of a graph run (docs/architecture.md, "Runs").
+
+Under torchrun the ranks train what one process trains (``tests/qtlgraph/test_torchrun.py``,
+without dropout, whose masks are drawn per rank): the order of the targets and their
+sampled neighbours depend on the seed and the epoch only, each rank takes its share of
+every global batch of ``--batch-size`` targets, its loss is weighted by its share of the
+batch's finite targets, and every rank computes the whole QTL-effect term
+(:class:`qtlgraph.gnn.distal_aux.WithQtlAux`).
 """
 
 from __future__ import annotations
@@ -127,18 +134,18 @@ def new_model(data, opts: DistalOptions):
     return build_distal(model_config(data, opts))
 
 
-def loaders(data, sequences, opts: DistalOptions, ctx) -> tuple:
-    """Training batches (this rank's share of the labelled training nodes, K sampled) and
-    validation batches (every in-neighbour), or None without validation nodes.
+def loaders(data, sequences, opts: DistalOptions, ctx=None) -> tuple:
+    """Training batches (the labelled training nodes, K sampled; under torchrun this rank's
+    share of every global batch of ``opts.batch_size``) and validation batches (every
+    in-neighbour, all of them: rank 0 validates alone), or None without validation nodes.
     """
-    from qtlgraph.distributed import per_rank_batch
     from qtlgraph.gnn.distal_data import DistalBatches, labelled_nodes
-    from qtlgraph.gnn.sampler import shard_targets
 
-    train = shard_targets(labelled_nodes(data, "train"), ctx)
-    batch = per_rank_batch(opts.batch_size, ctx) if ctx.distributed else opts.batch_size
-    common = dict(batch_size=batch, seed=opts.seed)
-    loader = DistalBatches(data, train, sequences, k=opts.k, shuffle=True, part="train", **common)
+    common = dict(batch_size=opts.batch_size, seed=opts.seed)
+    train = labelled_nodes(data, "train")
+    loader = DistalBatches(
+        data, train, sequences, k=opts.k, shuffle=True, part="train", ctx=ctx, **common
+    )
     valid_nodes = labelled_nodes(data, "valid") if "valid_mask" in data else None
     valid = None
     if valid_nodes is not None and len(valid_nodes):
@@ -185,15 +192,10 @@ def train_distal(
     from qtlgraph.gnn.train import fit_best
 
     ctx = init_distributed(device)
-    if ctx.distributed and opts.qtl_aux_weight:
-        raise InputError(
-            "--qtl-aux-weight: not supported under torchrun (one process only); "
-            "pass --qtl-aux-weight 0"
-        )
     data = inputs.data
     loader, valid = loaders(data, sequences, opts, ctx)
     optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
-    loss = with_qtl_aux(MaskedLoss("mse"), model, data, sequences, opts, data_opts, inputs)
+    loss = with_qtl_aux(MaskedLoss("mse"), model, data, sequences, opts, data_opts, inputs, ctx)
     return fit_best(
         model,
         loader,

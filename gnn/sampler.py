@@ -8,17 +8,29 @@ generic ``torch_geometric.loader.NodeLoader(data, node_sampler=..., input_nodes=
 drives it and ``NeighborLoader(data, num_neighbors=[K])`` (one hop, needs pyg-lib) could
 stand in for it. Edges follow the graph convention: ``edge_index[0]`` = source bin,
 ``edge_index[1]`` = target bin; a target draws its K sources among its incoming edges,
-without replacement, afresh each epoch (generator seeded with ``seed + epoch``), so the
-model cannot memorise one fixed set of edges per target.
+without replacement, afresh each epoch, so the model cannot memorise one fixed set of edges
+per target. Each edge gets one random key per epoch (generator seeded ``seed + epoch``) and
+a target keeps its K smallest, so a target's sample does not depend on the batch it is in.
+
+:class:`BatchShares` orders the target nodes for the training loop: one order per epoch,
+the same for every number of processes, cut into global batches, of which each rank takes
+its share. Together with the per-edge keys, the ranks of a ``torchrun`` job then see, step
+by step, exactly the subgraphs one process sees.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
 from torch_geometric.sampler import BaseSampler, NodeSamplerInput, SamplerOutput
 
-from qtlgraph.distributed import DistContext, shard_indices
+from qtlgraph.distributed import DistContext
+
+#: added to ``seed + epoch`` for the order of the targets, so that it and the edge keys
+#: come from different generators
+ORDER_STREAM = 1_000_003
 
 
 class InNeighbourSampler(BaseSampler):
@@ -28,7 +40,8 @@ class InNeighbourSampler(BaseSampler):
         edge_index: ``(2, E)`` long, row 0 = source node, row 1 = target node.
         num_nodes: number of nodes.
         k: edges kept per target and batch; ``None`` keeps every incoming edge (evaluation).
-        seed: the sampling seed; epoch ``e`` draws from a generator seeded ``seed + e``.
+        seed: the sampling seed; epoch ``e`` draws one key per edge from a generator seeded
+            ``seed + e`` (the first time a batch of the epoch needs them).
 
     Shapes:
         - **input:** ``NodeSamplerInput.node`` ``(T,)`` distinct seed nodes
@@ -52,9 +65,16 @@ class InNeighbourSampler(BaseSampler):
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
-        """Restart the generator for ``epoch`` (called by the training loop every epoch)."""
+        """Redraw the edge keys for ``epoch`` (called by the training loop every epoch)."""
         self.epoch = int(epoch)
-        self.generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        self.keys: torch.Tensor | None = None
+
+    def edge_keys(self) -> torch.Tensor:
+        """This epoch's random key of every edge, in CSC order. Shapes: ``(E,)``."""
+        if self.keys is None:
+            gen = torch.Generator().manual_seed(self.seed + self.epoch)
+            self.keys = torch.rand(len(self.source), generator=gen)
+        return self.keys
 
     def pick(self, seeds: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Positions into the CSC edge order and the seed (local target) of each kept edge."""
@@ -67,7 +87,7 @@ class InNeighbourSampler(BaseSampler):
             return pos, group
         if self.k == 0:
             return pos[:0], group[:0]
-        keep = keep_smallest(group, torch.rand(len(pos), generator=self.generator), self.k)
+        keep = keep_smallest(group, self.edge_keys()[pos], self.k)
         return pos[keep], group[keep]
 
     def sample_from_nodes(self, inputs: NodeSamplerInput, **kwargs) -> SamplerOutput:
@@ -120,26 +140,64 @@ def keep_smallest(group: torch.Tensor, key: torch.Tensor, k: int) -> torch.Tenso
     return order[rank < k].sort().values
 
 
-def shard_targets(nodes: torch.Tensor, ctx: DistContext) -> torch.Tensor:
-    """This rank's target nodes: disjoint across ranks and of equal length, together all of
-    ``nodes`` but up to ``world_size - 1`` (so every rank takes the same number of steps:
-    DistributedDataParallel would wait forever for a rank with one step less).
+class BatchShares:
+    """This rank's share of every global batch of one process's order (a batch sampler).
+
+    Epoch ``e``'s order is a permutation of ``range(n)`` drawn from a generator seeded
+    ``seed + e + ORDER_STREAM`` (``0 .. n - 1`` without shuffle), whatever the number of
+    processes. It is cut into global batches of ``batch_size``; rank ``r`` of ``W`` takes
+    positions ``r, r + W, ...`` of each, so every rank takes the same number of steps
+    (as DistributedDataParallel needs) and step ``j`` of all ranks together is step ``j``
+    of one process. A rank with nothing left of the last batch (fewer than ``W`` items)
+    gets the batch's first item as a stand-in; :attr:`real` is False there and the caller
+    masks its target, so it weighs nothing in the global batch's loss.
+
+    Args:
+        n: items to order (positions into the caller's node list).
+        batch_size: the global batch.
+        ctx: the process group (:func:`qtlgraph.distributed.init_distributed`); None: one
+            process.
+        shuffle: a new order every epoch; False keeps ``0 .. n - 1``.
+        seed: the run's seed.
     """
-    return shard_indices(nodes, ctx)[: len(nodes) // ctx.world_size]
+
+    def __init__(
+        self, n: int, batch_size: int, ctx: DistContext | None, *, shuffle: bool, seed: int = 0
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch size {batch_size}: expected >= 1")
+        self.n, self.batch_size, self.shuffle, self.seed = int(n), int(batch_size), shuffle, seed
+        self.rank, self.world = (ctx.rank, ctx.world_size) if ctx is not None else (0, 1)
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Reorder for ``epoch`` (called by the training loop every epoch)."""
+        self.epoch = int(epoch)
+        order = torch.arange(self.n)
+        if self.shuffle:
+            gen = torch.Generator().manual_seed(self.seed + self.epoch + ORDER_STREAM)
+            order = torch.randperm(self.n, generator=gen)
+        self.shares: list[torch.Tensor] = []  # views into ``order``
+        self.real: list[bool] = []
+        for batch in order.split(self.batch_size):
+            mine = batch[self.rank :: self.world]
+            self.real.append(len(mine) > 0)
+            self.shares.append(mine if len(mine) else batch[:1])
+
+    def __len__(self) -> int:
+        return math.ceil(self.n / self.batch_size)
+
+    def __iter__(self):
+        return (share.tolist() for share in self.shares)
 
 
-def node_loader(
-    data, nodes: torch.Tensor, sampler: InNeighbourSampler, batch_size: int, *, shuffle: bool
-):
-    """PyG's ``NodeLoader`` over ``nodes`` (seed nodes), driven by ``sampler``.
-
-    Shuffling draws from torch's global generator, which a resumed run restores.
+def node_loader(data, nodes: torch.Tensor, sampler: InNeighbourSampler, order: BatchShares):
+    """PyG's ``NodeLoader`` over ``nodes`` (seed nodes), driven by ``sampler``, batched by
+    ``order`` (positions into ``nodes``).
     """
     from torch_geometric.loader import NodeLoader
 
-    return NodeLoader(
-        data, node_sampler=sampler, input_nodes=nodes, batch_size=batch_size, shuffle=shuffle
-    )
+    return NodeLoader(data, node_sampler=sampler, input_nodes=nodes, batch_sampler=order)
 
 
 def in_degree(edge_index: torch.Tensor, num_nodes: int) -> np.ndarray:

@@ -192,7 +192,12 @@ def shard_loader(loader, ctx: DistContext, *, seed: int):
 
 
 def set_loader_epoch(loader, epoch: int) -> None:
-    """Tell a loader's ``DistributedSampler`` and its dataset (``set_epoch``) the epoch."""
+    """Tell a loader the epoch (``set_epoch``): the loader itself when it has its own (the
+    distal model's batches), else its ``DistributedSampler`` and its dataset.
+    """
+    if hasattr(loader, "set_epoch"):
+        loader.set_epoch(epoch)
+        return
     sampler = getattr(loader, "sampler", None)
     for obj in (sampler, getattr(sampler, "sampler", None), getattr(loader, "dataset", None)):
         if hasattr(obj, "set_epoch"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import torch
@@ -68,21 +70,23 @@ def test_aux_changes_are_the_snp_effect_alone_despite_dropout():
     rows = rows._replace(base=(ref[:, 100] + 1) % 4)  # a different base at offset 100
     alt = rows.alt_codes(torch.arange(6), ref)
     assert ((alt != ref).sum(dim=1) == 1).all() and (alt[:, 100] == rows.base).all()
-    with torch.no_grad():
-        model.eval()
-        both = pair_outputs(model, data, seqs, targets, bins, torch.cat([ref, alt]), copies=2)
-    d = (both[6:, 0] - both[:6, 0]).float()
+    with torch.no_grad():  # the changes in float64, as the term computes them
+        wide = copy.deepcopy(model).double().eval()
+        both = pair_outputs(wide, data, seqs, targets, bins, torch.cat([ref, alt]), copies=2)
+    d = both[6:, 0] - both[:6, 0]
     assert d.abs().min() > 0  # the base edit reaches every target
     rms = d.pow(2).mean().sqrt().item()
-    rows = rows._replace(z=d / rms)
+    rows = rows._replace(z=(d / rms).float())
     model.train()  # dropout 0.5 would dominate alt - ref if the two had their own masks
     loss = aux_loss(model, data, seqs, rows, torch.arange(6))
-    # only the 1e-6 guard of the scale is left; masks would give ~1
-    assert loss.item() < max(1e-6, 4 * (1e-6 / rms) ** 2)
+    # only the 1e-6 guard of the scale is left; masks would give ~1, and float32 outputs
+    # (changes under 1e-4 of them here) about 1e-4 from their rounding
+    assert loss.dtype == torch.float32 and loss.item() < max(1e-6, 4 * (1e-6 / rms) ** 2)
     loss.backward()
     # the term trains the source encoder only; how messages become levels is the main loss's
     for name, param in model.named_parameters():
         assert (param.grad is not None) == name.startswith("encoder."), name
+        assert param.grad is None or param.grad.dtype == torch.float32  # the model's own
         assert param.requires_grad  # restored after the pass
 
 

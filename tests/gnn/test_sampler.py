@@ -8,7 +8,7 @@ from torch_geometric.data import Data
 from torch_geometric.sampler import NodeSamplerInput
 
 from qtlgraph.distributed import DistContext
-from qtlgraph.gnn.sampler import InNeighbourSampler, node_loader, shard_targets
+from qtlgraph.gnn.sampler import BatchShares, InNeighbourSampler, node_loader
 
 # edges (source -> target): 1->0, 2->0, 3->0, 4->0, 0->1, 4->2
 EDGES = torch.tensor([[1, 2, 3, 4, 0, 4], [0, 0, 0, 0, 1, 2]])
@@ -60,9 +60,27 @@ def test_same_seed_and_epoch_same_sample_other_epoch_differs():
     assert len(set(draws)) > 1
 
 
+def test_a_targets_sample_does_not_depend_on_its_batch():
+    # what lets each torchrun rank draw its share of a batch as one process draws it
+    for epoch in range(5):
+        samplers = [InNeighbourSampler(EDGES, 5, 2, seed=5) for _ in range(3)]
+        for s in samplers:
+            s.set_epoch(epoch)
+        together, alone, reordered = (
+            _sample(s, seeds) for s, seeds in zip(samplers, ([0, 1, 2], [0], [2, 1, 0]))
+        )
+        into0 = {p for p in _pairs(together) if p[1] == 0}
+        assert len(into0) == 2 and into0 == _pairs(alone)
+        assert into0 == {p for p in _pairs(reordered) if p[1] == 0}
+
+
 def test_k_zero_gives_the_seeds_alone():
     out = _sample(InNeighbourSampler(EDGES, 5, 0), [0, 2])
     assert out.node.tolist() == [0, 2] and out.row.numel() == 0 and out.edge.numel() == 0
+
+
+def _ctx(rank: int, world: int) -> DistContext:
+    return DistContext(rank, world, rank, "cpu", world > 1)
 
 
 def test_pyg_node_loader_drives_it():
@@ -70,9 +88,8 @@ def test_pyg_node_loader_drives_it():
         x=torch.arange(5.0)[:, None], edge_index=EDGES, edge_attr=torch.arange(6.0)[:, None]
     )
     data.num_nodes = 5
-    loader = node_loader(
-        data, torch.tensor([0, 1, 2]), InNeighbourSampler(EDGES, 5, None), 2, shuffle=False
-    )
+    order = BatchShares(3, 2, None, shuffle=False)
+    loader = node_loader(data, torch.tensor([0, 1, 2]), InNeighbourSampler(EDGES, 5, None), order)
     batches = list(loader)
     assert [b.batch_size for b in batches] == [2, 1]
     for b in batches:
@@ -83,19 +100,36 @@ def test_pyg_node_loader_drives_it():
     assert batches[1].n_id.tolist() == [2, 4]
 
 
-def test_ddp_shards_are_disjoint_and_cover():
-    nodes = torch.arange(9) * 3
-    shards = [shard_targets(nodes, DistContext(r, 3, r, "cpu", True)).tolist() for r in range(3)]
-    flat = sum(shards, [])
-    assert sorted(flat) == nodes.tolist() and len(flat) == len(set(flat))
-    # ten nodes on three ranks: equal shards of three, one node left out
-    nodes = torch.arange(10) * 3
-    shards = [shard_targets(nodes, DistContext(r, 3, r, "cpu", True)).tolist() for r in range(3)]
-    flat = sum(shards, [])
-    assert [len(s) for s in shards] == [3, 3, 3] and len(flat) == len(set(flat))
-    assert set(flat) < set(nodes.tolist())
-    one = DistContext(0, 1, 0, "cpu", False)
-    assert torch.equal(shard_targets(nodes, one), nodes)  # one process keeps every node
+def test_batch_shares_by_hand():
+    # 7 items, global batch 4, 3 ranks, no shuffle: batches [0 1 2 3] and [4 5 6]
+    shares = [list(BatchShares(7, 4, _ctx(r, 3), shuffle=False)) for r in range(3)]
+    assert shares == [[[0, 3], [4]], [[1], [5]], [[2], [6]]]
+    # 5 items: the last batch [4] has nothing for ranks 1 and 2, who stand in with item 4
+    orders = [BatchShares(5, 4, _ctx(r, 3), shuffle=False) for r in range(3)]
+    assert [list(o) for o in orders] == [[[0, 3], [4]], [[1], [4]], [[2], [4]]]
+    assert [o.real for o in orders] == [[True, True], [True, False], [True, False]]
+    assert list(BatchShares(5, 4, None, shuffle=False)) == [[0, 1, 2, 3], [4]]
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_rank_shares_together_are_one_process_batches(world):
+    one = BatchShares(23, 6, None, shuffle=True, seed=4)
+    ranks = [BatchShares(23, 6, _ctx(r, world), shuffle=True, seed=4) for r in range(world)]
+    orders = []
+    for epoch in range(3):
+        for o in (one, *ranks):
+            o.set_epoch(epoch)
+        assert all(len(o) == len(one) == 4 for o in ranks)  # every rank: the same steps
+        shares = [list(o) for o in ranks]
+        for step, batch in enumerate(one):
+            mine = [s[step] for s, o in zip(shares, ranks) if o.real[step]]
+            assert sorted(sum(mine, [])) == sorted(batch)
+        orders.append(sum(list(one), []))
+    assert sorted(orders[0]) == list(range(23))
+    assert orders[0] != orders[1] != orders[2]  # reshuffled every epoch
+    again = BatchShares(23, 6, None, shuffle=True, seed=4)
+    again.set_epoch(1)
+    assert sum(list(again), []) == orders[1]  # the seed and the epoch fix the order
 
 
 def test_same_subgraph_as_pyg_neighbor_loader():
