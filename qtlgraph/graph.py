@@ -34,7 +34,8 @@ from qtlgraph.graph_io import (
 from qtlgraph.graph_stats import degree_table, summary_table
 from qtlgraph.link_stats import EdgeStats, edge_key
 from qtlgraph.loops import LOOP_TYPE, read_loops
-from qtlgraph.qtl import BLOCK_BYTES, open_qtl
+from qtlgraph.qtl import BLOCK_BYTES, QtlSource, open_qtl
+from qtlgraph.qtl_stream import stream_links
 
 __all__ = [
     "EDGE_ATTRS",
@@ -94,7 +95,7 @@ def _read_input(
         block_bytes=opts["block_bytes"],
     )
     check_options(options, source.provides, str(path))
-    counts, rows = dict.fromkeys(REASONS, 0), 0
+    counts = dict.fromkeys(REASONS, 0)
     with tqdm(
         unit=" rows",
         unit_scale=True,
@@ -103,13 +104,43 @@ def _read_input(
         disable=not progress,
         leave=False,
     ) as bar:
-        for links in _filtered(source, index, options):
-            stats.add(links.frame)
-            rows += links.rows
-            for k, v in links.counts.items():
-                counts[k] += v
-            bar.update(links.rows)
+        rows, dropped = _links_into(stats, source, index, options, bar, opts["block_bytes"])
+    for k, v in dropped.items():
+        counts[k] += v
     return {"rows_read": rows, "dropped": counts}, source.format
+
+
+def _links_into(
+    stats: EdgeStats,
+    source: QtlSource,
+    index: BinIndex,
+    options: FilterOptions,
+    bar,
+    block_bytes: int,
+) -> tuple[int, dict[str, int]]:
+    """Rows read and dropped per reason; the kept links added to ``stats``, progress on ``bar``.
+
+    One streaming pass where the table allows it (:func:`qtlgraph.qtl_stream.stream_links`);
+    chunk by chunk otherwise, and after any read error of that pass, so that the chunked
+    reader can name the bad row (what the pass added is rolled back first).
+    """
+    if source.scan is not None:
+        mark = stats.checkpoint()
+        try:
+            return stream_links(
+                source, index, options, stats.add, bar.update, max(block_bytes // 256, 1)
+            )
+        except (pl.exceptions.PolarsError, OSError):
+            stats.rollback(mark)
+            bar.reset()
+    counts, rows = dict.fromkeys(REASONS, 0), 0
+    for links in _filtered(source, index, options):
+        stats.add(links.frame)
+        rows += links.rows
+        for k, v in links.counts.items():
+            counts[k] += v
+        bar.update(links.rows)
+    return rows, counts
 
 
 def _filtered(source, index: BinIndex, options: FilterOptions, workers: int = 2):

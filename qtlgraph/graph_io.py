@@ -7,7 +7,6 @@ the layout is in ``docs/architecture.md``.
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 from typing import NamedTuple
 
@@ -122,7 +121,7 @@ def _bins_frame(built: BuiltGraph) -> pl.DataFrame:
     codes = np.repeat(np.arange(len(idx.chroms)), idx.n_bins_per_chrom)
     starts = idx.starts()
     ends = np.minimum(starts + idx.bin_size, np.asarray(idx.genome.lengths)[codes])
-    chrom = pl.Series("chrom", np.asarray(idx.chroms, dtype=object)[codes], dtype=pl.Utf8)
+    chrom = pl.Series("chrom", idx.chroms, dtype=pl.Utf8).gather(codes)
     return pl.DataFrame([chrom, pl.Series("start", starts), pl.Series("end", ends)])
 
 
@@ -145,8 +144,9 @@ def write_graph_dir(
         edges = _named_edges(built)
         edges.write_parquet(tmp / "edges.parquet")
         degrees = pl.concat([_bins_frame(built), built.degrees], how="horizontal")
-        with gzip.open(tmp / "degrees.tsv.gz", "wb", compresslevel=3) as fh:
-            degrees.write_csv(fh, separator="\t")
+        degrees.write_csv(
+            tmp / "degrees.tsv.gz", separator="\t", compression="gzip", compression_level=3
+        )
         summary_table(built.degrees, built.edge_types).to_csv(
             tmp / "summary.tsv", sep="\t", index=False
         )

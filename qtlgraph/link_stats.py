@@ -1,6 +1,6 @@
 """Links of one edge type -> edges, in memory that does not grow with the table's rows.
 
-Kept links arrive chunk by chunk (:func:`qtlgraph.filters.filter_chunk`). Holding them all
+Kept links arrive chunk by chunk (:func:`qtlgraph.filters.bin_rows`). Holding them all
 until the end costs 44 bytes per kept row (a 100 M-row table would need gigabytes); here
 every ``batch_rows`` pending links are folded into partial sums per edge and only each
 kept row's 8-byte hash is retained, to drop exact duplicates of rows seen earlier.
@@ -15,22 +15,21 @@ import polars as pl
 
 BATCH_ROWS = 2_000_000  # pending links folded at once (about 90 MB)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_BITS = 29  # bins per field of an edge key
 
 
 def edge_key() -> pl.Expr:
     """One int64 per (type, source, target): 62 bits for fewer than 2^29 bins."""
-    return (pl.col("edge_type").cast(pl.Int64) * (1 << 29) + pl.col("source_bin")) * (
-        1 << 29
+    return (pl.col("edge_type").cast(pl.Int64) * (1 << _BITS) + pl.col("source_bin")) * (
+        1 << _BITS
     ) + pl.col("target_bin")
 
 
 def _partial(links: pl.LazyFrame) -> pl.DataFrame:
+    """Partial sums per edge ``key`` (edge type, source and target are read back from it)."""
     return (
         links.group_by(edge_key().alias("key"))
         .agg(
-            pl.first("edge_type"),
-            pl.first("source_bin"),
-            pl.first("target_bin"),
             pl.len().cast(pl.Int64).alias("n_qtl"),
             pl.col("pvalue").min().alias("min_pvalue"),
             pl.col("abs_beta").cast(pl.Float64).sum().alias("sum_abs_beta"),
@@ -40,6 +39,15 @@ def _partial(links: pl.LazyFrame) -> pl.DataFrame:
         )
         .collect()
     )
+
+
+def _decoded_key() -> list[pl.Expr]:
+    field, key = 1 << _BITS, pl.col("key")
+    return [
+        (key // (field * field)).cast(pl.Int32).alias("edge_type"),
+        (key // field % field).alias("source_bin"),
+        (key % field).alias("target_bin"),
+    ]
 
 
 class EdgeStats:
@@ -68,6 +76,30 @@ class EdgeStats:
         if self.n_pending >= self.batch_rows:
             self._fold()
 
+    def checkpoint(self) -> tuple[int, int, int]:
+        """A mark to :meth:`rollback` to (pending links are folded first)."""
+        self._fold()
+        return len(self.parts), self.seen.len(), self.n_dup
+
+    def rollback(self, mark: tuple[int, int, int]) -> None:
+        """Forget every link added since :meth:`checkpoint` returned ``mark``."""
+        self.pending, self.n_pending = [], 0
+        self.parts = self.parts[: mark[0]]
+        self.seen = self.seen.head(mark[1])
+        self.n_dup = mark[2]
+
+    def _first_seen(self, key: pl.Series) -> pl.Series | None:
+        """Which links are not repeats of earlier ones; None when none is a repeat.
+
+        Exact repeats are rare, so one distinct count over these and the earlier hashes
+        (which are distinct) usually settles it without marking each link.
+        """
+        every = pl.concat([self.seen, key]) if self.seen.len() else key
+        if every.n_unique() == every.len():
+            return None
+        first = key.is_first_distinct()
+        return first & ~key.is_in(self.seen.implode()) if self.seen.len() else first
+
     def _fold(self) -> None:
         if not self.pending:
             return
@@ -77,15 +109,16 @@ class EdgeStats:
         if self.overlap:
             target = links["target_bin"].to_numpy().astype(np.uint64)
             key = pl.Series("row_hash", key.to_numpy() ^ (target * _GOLDEN))
-        first = key.is_first_distinct()
-        if self.seen.len():
-            first &= ~key.is_in(self.seen.implode())
-        self.n_dup += links.height - int(first.sum())
-        self.seen = pl.concat([self.seen, key.filter(first)])
-        lazy = links.lazy().filter(first).drop("row_hash")
-        self.parts.append(
-            _partial(lazy.with_columns(pl.lit(self.type_id, pl.Int32).alias("edge_type")))
+        first = self._first_seen(key)
+        if first is not None:
+            self.n_dup += links.height - int(first.sum())
+            links, key = links.filter(first), key.filter(first)
+        self.seen = pl.concat([self.seen, key])
+        lazy = links.lazy().select(
+            pl.lit(self.type_id, pl.Int32).alias("edge_type"),
+            pl.exclude("row_hash"),
         )
+        self.parts.append(_partial(lazy))
 
     def finish(self) -> tuple[pl.DataFrame | None, int]:
         """The edges and the number of duplicate rows dropped.
@@ -102,9 +135,6 @@ class EdgeStats:
             .lazy()
             .group_by("key")
             .agg(
-                pl.first("edge_type"),
-                pl.first("source_bin"),
-                pl.first("target_bin"),
                 pl.col("n_qtl").sum(),
                 pl.col("min_pvalue").min(),
                 pl.col("sum_abs_beta").sum(),
@@ -114,9 +144,7 @@ class EdgeStats:
             )
         )
         edges = merged.select(
-            "edge_type",
-            "source_bin",
-            "target_bin",
+            *_decoded_key(),
             "n_qtl",
             "min_pvalue",
             pl.when(pl.col("n_beta") > 0)

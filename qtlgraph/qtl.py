@@ -9,7 +9,7 @@ file's first line is :mod:`qtlgraph.qtl_sniff`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -17,7 +17,14 @@ import polars as pl
 
 from qtlgraph.errors import InputError
 from qtlgraph.genome import canonical_chrom
-from qtlgraph.qtl_chunks import NULLS, QtlChunk, parquet_chunks, stream_chunks, text_spec
+from qtlgraph.qtl_chunks import (
+    NULLS,
+    QtlChunk,
+    parquet_chunks,
+    stream_chunks,
+    text_scan,
+    text_spec,
+)
 from qtlgraph.qtl_formats import (
     CANONICAL,
     FORMATS,
@@ -45,13 +52,21 @@ __all__ = [
 
 
 class QtlSource(NamedTuple):
-    """An opened QTL table: its layout, what statistics it has, and its chunks."""
+    """An opened QTL table: its layout, what statistics it has, and its chunks.
+
+    ``scan`` is the whole table as one lazy frame of its raw columns, for one streaming
+    pass (:mod:`qtlgraph.qtl_stream`), and ``canonical`` maps such a frame onto the
+    canonical columns; ``scan`` is None where the table is read chunk by chunk only
+    (parquet, or targets joined from ``--phenotypes``).
+    """
 
     path: Path
     format: str
     provides: frozenset  # of "pvalue", "fdr", "beta"
     size: int
     chunks: Iterator[QtlChunk]
+    scan: pl.LazyFrame | None = None
+    canonical: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None
 
 
 def parse_columns(spec: str | dict | None) -> dict[str, str] | None:
@@ -159,6 +174,7 @@ def open_qtl(
         )
     else:
         layout, required = LAYOUTS[fmt], REQUIRED.get(fmt, ())
+    scan = None
     if magic(path) == b"PAR1":
         import pyarrow.parquet as pq
 
@@ -172,7 +188,16 @@ def open_qtl(
         spec = text_spec(path, layout, required)
         ctx = Context(str(path), frozenset(spec.names), ph, mapping)
         chunks = stream_chunks(spec, layout, ctx, block_bytes)
-    return QtlSource(path, fmt, layout.provides(ctx.present), path.stat().st_size, chunks)
+        scan = text_scan(spec) if ph is None else None
+    return QtlSource(
+        path,
+        fmt,
+        layout.provides(ctx.present),
+        path.stat().st_size,
+        chunks,
+        scan,
+        lambda frame: layout.canonical(frame, ctx),
+    )
 
 
 def read_qtl(path: str | Path, fmt: str = "auto", **kwargs) -> pl.DataFrame:

@@ -201,15 +201,8 @@ def _text_chunks(
         raise InputError(f"{spec.path}: no data rows (only a header)")
 
 
-def stream_chunks(
-    spec: TextSpec, layout: Layout, ctx: Context, block_bytes: int
-) -> Iterator[QtlChunk]:
-    """Polars' streaming engine (parallel parsing, fast gzip, bounded memory).
-
-    Batches are pulled by a background thread (:func:`_prefetch`), so the next batch is
-    parsed while the caller filters this one. On any polars error the rest is read by
-    :func:`_text_chunks`, which names the bad row and column (or the truncated gzip).
-    """
+def text_scan(spec: TextSpec) -> pl.LazyFrame:
+    """The whole table as one lazy frame of the columns read, named as in the layout."""
     lf = pl.scan_csv(
         spec.path,
         has_header=False,
@@ -220,7 +213,19 @@ def stream_chunks(
         null_values=NULLS,
         skip_rows=1 if spec.header else 0,
     )
-    lf = lf.select([pl.col(f"column_{i}").alias(spec.names[i]) for i in spec.index])
+    return lf.select([pl.col(f"column_{i}").alias(spec.names[i]) for i in spec.index])
+
+
+def stream_chunks(
+    spec: TextSpec, layout: Layout, ctx: Context, block_bytes: int
+) -> Iterator[QtlChunk]:
+    """Polars' streaming engine (parallel parsing, fast gzip, bounded memory).
+
+    Batches are pulled by a background thread (:func:`_prefetch`), so the next batch is
+    parsed while the caller filters this one. On any polars error the rest is read by
+    :func:`_text_chunks`, which names the bad row and column (or the truncated gzip).
+    """
+    lf = text_scan(spec)
     row = first = 2 if spec.header else 1
     try:
         for df in _prefetch(iter(lf.collect_batches(chunk_size=max(block_bytes // 256, 1)))):

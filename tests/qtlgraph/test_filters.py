@@ -7,7 +7,17 @@ import polars as pl
 import pytest
 
 from qtlgraph.errors import InputError
-from qtlgraph.filters import FilterOptions, check_options, chrom_codes, filter_chunk
+from qtlgraph.filters import (
+    ABOVE,
+    MISSING,
+    PASSED,
+    FilterOptions,
+    check_options,
+    chrom_codes,
+    filter_chunk,
+    row_status,
+    status_counts,
+)
 from qtlgraph.genome import BinIndex, Genome
 
 INDEX = BinIndex(Genome("toy", ("chr1", "chr2"), (100_000, 50_000)), 10_000)
@@ -76,6 +86,27 @@ def test_bin_edges_one_based():
 def test_chrom_codes_mixed_prefixes():
     codes = chrom_codes(pl.Series(["1", "chr1", "CHR2", "chrX", "2"]), INDEX)
     assert codes.tolist() == [0, 0, 1, -1, 1]
+
+
+def test_chrom_codes_of_categorical_names_match_strings():
+    names = pl.Series(["2", None, "chr1", "chrUn", "2", "CHR1", None])
+    expected = [1, -1, 0, -1, 1, 0, -1]
+    assert chrom_codes(names, INDEX).tolist() == expected
+    assert chrom_codes(names.cast(pl.Categorical), INDEX).tolist() == expected
+    assert chrom_codes(names.head(0).cast(pl.Categorical), INDEX).tolist() == []
+
+
+def test_row_status_orders_missing_before_above():
+    rows = [
+        ("1", 15_000, "1", 52_000, 54_000, 1e-5, 0.01, 0.5),  # passed
+        ("1", 15_000, "1", 52_000, 54_000, 1e-5, 0.5, 0.5),  # above
+        ("1", 15_000, "1", 52_000, 54_000, float("nan"), 0.5, 0.5),  # NaN p, above: missing
+        ("1", 15_000, "1", 52_000, 54_000, 1e-5, 0.01, None),  # missing beta
+        ("1", 15_000, "1", 52_000, 54_000, 1e-5, 1.0, 0.5),  # FDR 1 is valid, not below
+    ]
+    status = _frame(rows).select(row_status(ALL, FilterOptions())).collect()["status"]
+    assert status.to_list() == [PASSED, ABOVE, MISSING, MISSING, ABOVE]
+    assert status_counts(status) == {"missing_value": 2, "above_threshold": 2}
 
 
 def test_check_options():

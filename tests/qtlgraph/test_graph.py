@@ -120,6 +120,31 @@ def test_chunked_reading_matches_one_chunk(case):
     assert whole.meta["counts"] == tiny.meta["counts"]
 
 
+@pytest.mark.parametrize("target_mode", ["midpoint", "overlap"])
+def test_streaming_pass_matches_chunked_reading(case, monkeypatch, target_mode):
+    # two files of one edge type: the second repeats the first, so all its rows are duplicates
+    kw = {"edge_types": ["mark", "mark"], "target_mode": target_mode, "max_distance": 60_000}
+    paths = [case / "mono_K27AC.txt.gz"] * 2
+    streamed = build_graph(paths, case / "g.chrom.sizes", progress=False, **kw)
+
+    def fail(source, index, options, on_links, *args):  # a read error after some links
+        on_links(streamed_links.clone())
+        raise pl.exceptions.ComputeError("cannot stream")
+
+    streamed_links = pl.DataFrame(
+        {"source_bin": [3], "target_bin": [4], "pvalue": [0.1], "abs_beta": [1.0]},
+        schema_overrides={"abs_beta": pl.Float32},
+    ).with_columns(distance=pl.lit(0, pl.Int64), row_hash=pl.lit(99, pl.UInt64))
+
+    monkeypatch.setattr("qtlgraph.graph.stream_links", fail)
+    chunked = build_graph(paths, case / "g.chrom.sizes", progress=False, **kw)
+    assert streamed.edges.equals(chunked.edges)
+    assert streamed.degrees.equals(chunked.degrees)
+    assert streamed.meta["counts"] == chunked.meta["counts"]
+    # 1 repeat within the first file, and the second file's 7 rows that pass the filters
+    assert streamed.meta["counts"]["dropped"]["duplicate"] == 8
+
+
 def test_pvalue_threshold_and_distance(case):
     built = _build(case, pvalue=1e-4, max_distance=1_000_000)
     # p < 1e-4 and within 1 Mb: rows 1, 4, 6 and 13 kept (8-10 dropped as above, 11 duplicate)

@@ -87,5 +87,20 @@ def test_overlap_links_of_one_row_are_not_duplicates():
     assert edges["edge_type"].to_list() == [1, 1]
 
 
+def test_rollback_forgets_what_came_after_the_checkpoint():
+    stats = EdgeStats(0, overlap=False, batch_rows=2)
+    stats.add(_links(ROWS[:2]))
+    mark = stats.checkpoint()
+    stats.add(_links(ROWS[2:]))  # two repeats among these, one folded already
+    stats.rollback(mark)
+    stats.add(_links([ROWS[3], ROWS[4]]))  # ROWS[3] repeats ROWS[0]
+    edges, n_dup = stats.finish()
+    assert n_dup == 1
+    assert list(zip(edges["source_bin"], edges["target_bin"], edges["n_qtl"])) == [
+        (1, 5, 2),
+        (2, 7, 1),
+    ]
+
+
 def test_no_links():
     assert EdgeStats(0, overlap=False).finish() == (None, 0)

@@ -41,6 +41,7 @@ def test_blueprint_plain_and_gzip(tmp_path):
     for gz in (False, True):
         path = _write(tmp_path / f"b{gz}.txt{'.gz' if gz else ''}", BLUEPRINT, gz)
         assert detect_format(path) == "blueprint"
+        assert open_qtl(path).scan is not None  # read in one streaming pass by build
         r = _row(read_qtl(path))
         assert (r["snp_chrom"], r["snp_pos"]) == ("chr10", 90164)
         assert (r["target_chrom"], r["target_start"], r["target_end"]) == (
@@ -179,6 +180,7 @@ def test_eqtlcatalogue_with_metadata(tmp_path):
     meta_path = _write(tmp_path / "meta.tsv", meta)
     assert detect_format(path) == "eqtlcatalogue"
     df = read_qtl(path, phenotypes=meta_path)
+    assert open_qtl(path, phenotypes=meta_path).scan is None  # joined chunk by chunk
     assert _row(df)["target_end"] == 5000 and _row(df)["fdr"] == 0.04
     assert _row(df, 1)["target_end"] is None  # not in the metadata: dropped later as bad_position
     with pytest.raises(InputError, match="--phenotypes"):
