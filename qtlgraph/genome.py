@@ -12,11 +12,14 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from qtlgraph.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BUILTIN_BUILDS = ("hg38", "hg19")
 _ALIASES = {"GRCh38": "hg38", "GRCh37": "hg19", "b37": "hg19", "b38": "hg38"}
@@ -155,8 +158,8 @@ class BinIndex:
 
     def chrom_codes(self, names) -> np.ndarray:
         """Index of each chromosome name in the genome (any prefix style); -1 when unknown."""
-        names = pd.Series(np.asarray(names, dtype=object))
-        uniques, inverse = np.unique(names.astype(str).to_numpy(), return_inverse=True)
+        names = np.asarray(names, dtype=object).astype(str).ravel()
+        uniques, inverse = np.unique(names, return_inverse=True)
         lookup = {c: i for i, c in enumerate(self.genome.chroms)}
         codes = np.array([lookup.get(canonical_chrom(u), -1) for u in uniques], dtype=np.int64)
         return codes[inverse] if len(names) else np.empty(0, np.int64)
@@ -190,6 +193,8 @@ class BinIndex:
 
     def to_frame(self) -> pd.DataFrame:
         """``chrom, start, end`` for every bin, BED convention, ends clipped to the chromosome."""
+        import pandas as pd  # on use: ``build`` starts without it
+
         codes = np.repeat(np.arange(len(self.genome.chroms)), self.n_bins_per_chrom)
         starts = self.starts()
         lengths = np.asarray(self.genome.lengths, np.int64)[codes]
