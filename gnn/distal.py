@@ -29,10 +29,20 @@ class SourceEncoder(nn.Module):
     and the two strands are pooled together, so a motif counts the same on either strand
     with one set of weights. The per-kb sum of ReLU activations counts motif-like matches
     (a filter whose bias keeps background below zero fires only at its matches); the max
-    says whether one is present. Stride 1 keeps the filters translation-equivariant: with
-    a stride ``s`` each filter sees a motif at one phase in ``s`` only, and on a hand-made
-    source-only motif (tests/gnn/test_distal.py) stride 5 memorised the training targets
-    without generalising, where stride 1 learned the motif.
+    says whether one is present. With ``standardize`` the filters are standardised (weight
+    standardisation, Qiao et al. 2019, arXiv:1903.10520): each position's weights are centred
+    over the four bases and the filter is divided by the standard deviation of its score on
+    uniform random sequence, so a pre-activation is a z-score against that background and
+    the bias a threshold in its standard deviations, starting at -:attr:`THRESHOLD`. A motif
+    detector then needs its weights to point the right way, not to grow from their initial
+    scale to one where a match stands out of 10 kb of background, which the few optimiser
+    steps of a small training set did not give them (raw softplus filters stayed near their
+    initial norms, and a SNP moved the target by 1e-4 of the true change). The trainer
+    offers it as ``--distal-filters standardized``; docs/distal.md has the trial and why it
+    is not the default. Stride 1 keeps the filters translation-equivariant: with a stride
+    ``s`` each filter sees a motif at one phase in ``s`` only, and on a hand-made source-only
+    motif (tests/gnn/test_distal.py) stride 5 memorised the training targets without
+    generalising, where stride 1 learned the motif.
 
     The convolution runs as table lookups: its input is one-hot, so with the filter cut
     into chunks of at most :attr:`CHUNK` positions, each output is the sum over chunks of
@@ -48,6 +58,7 @@ class SourceEncoder(nn.Module):
         dim: output size.
         activation: ``relu`` (exact zeros below the threshold) or ``softplus`` (a gradient
             at every position, also where no filter matches yet).
+        standardize: standardised filters (above); ``False``: the weights as learnt.
 
     Shapes:
         - **input:** codes ``(B, L)`` uint8 (0-3 = A, C, G, T, 4 = N)
@@ -56,6 +67,9 @@ class SourceEncoder(nn.Module):
 
     CHUNK = 6  # a table of 5**6 rows: 1.5 MB for 12 filters, about the L2 cache
     BLOCK = 20_000  # output positions pooled at a time per thread (2 bins of 10 kb): in cache
+    #: initial threshold of standardised filters, in standard deviations of their score on
+    #: uniform random sequence: about 1 position in 740 of such sequence is above it
+    THRESHOLD = 3.0
 
     def __init__(
         self,
@@ -64,12 +78,13 @@ class SourceEncoder(nn.Module):
         stride: int = 1,
         dim: int = 32,
         activation: str = "relu",
+        standardize: bool = False,
     ):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation {activation!r}: expected one of {list(ACTIVATIONS)}")
         self.channels, self.kernel, self.stride, self.dim = channels, kernel, stride, dim
-        self.activation = activation
+        self.activation, self.standardize = activation, standardize
         self.weight = nn.Parameter(torch.empty(channels, 4, kernel))
         self.bias = nn.Parameter(torch.empty(channels))
         self.out = nn.Linear(2 * channels, dim)
@@ -78,21 +93,35 @@ class SourceEncoder(nn.Module):
     def reset_parameters(self) -> None:
         bound = 1.0 / math.sqrt(4 * self.kernel)  # Conv1d's default scale
         nn.init.uniform_(self.weight, -bound, bound)
-        nn.init.constant_(self.bias, -1.0)  # background starts below the threshold
+        # background starts below the threshold
+        nn.init.constant_(self.bias, -self.THRESHOLD if self.standardize else -1.0)
         self.out.reset_parameters()
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
         rows, grid = self.kmer_rows(codes)
-        total, top = self._PooledLookup.apply(self.tables(), rows, grid, self.activation)
+        wide = self.out.weight.dtype  # float64 sums under a float64 output layer
+        args = (self.tables(), rows, grid, self.activation, wide)
+        total, top = self._PooledLookup.apply(*args)
         c = self.channels
-        per_kb = (total[:, :c] + total[:, c:]) * (1000.0 / codes.shape[-1])
-        peak = torch.maximum(top[:, :c], top[:, c:])
+        per_kb = ((total[:, :c] + total[:, c:]) * (1000.0 / codes.shape[-1])).to(wide)
+        peak = torch.maximum(top[:, :c], top[:, c:]).to(wide)
         return self.out(torch.cat([per_kb, peak], dim=-1))
 
     def chunking(self) -> tuple[int, int]:
         """``(length, count)`` of the filter chunks; the last one may end in zero weights."""
         count = -(-self.kernel // self.CHUNK)
         return -(-self.kernel // count), count
+
+    def filters(self) -> torch.Tensor:
+        """The weights the convolution applies: standardised, or as learnt.
+
+        Shapes: -> ``(channels, 4, kernel)``
+        """
+        if not self.standardize:
+            return self.weight
+        centred = self.weight - self.weight.mean(dim=1, keepdim=True)
+        variance = centred.pow(2).mean(dim=1, keepdim=True).sum(dim=2, keepdim=True)
+        return centred / (variance + 1e-12).sqrt()
 
     def tables(self) -> torch.Tensor:
         """Every chunk's k-mer scores, stacked chunk after chunk, the bias in the first.
@@ -103,7 +132,8 @@ class SourceEncoder(nn.Module):
         Shapes: -> ``(count * 5 ** length, 2 * channels)``
         """
         n, count = self.chunking()
-        both = torch.cat([self.weight, self.weight.flip(1, 2)])  # rows A,C,G,T: flip = complement
+        w = self.filters()
+        both = torch.cat([w, w.flip(1, 2)])  # rows A,C,G,T: flip = complement
         both = F.pad(both, (0, n * count - self.kernel, 0, 1))  # (2c, 5, n * count), N row 0
         rows = both.permute(2, 1, 0)  # (position, base, 2c)
         tables = []
@@ -149,9 +179,13 @@ class SourceEncoder(nn.Module):
         """
 
         @staticmethod
-        def forward(ctx, table, rows, grid, activation):
-            total = table.new_empty(rows.shape[0], table.shape[1])
-            top, where = torch.empty_like(total), total.new_empty(total.shape, dtype=torch.long)
+        def forward(ctx, table, rows, grid, activation, sum_dtype):
+            # sums in ``sum_dtype``: float64 where the caller reads small differences (a SNP
+            # changes a few of 10,000 terms, and a float32 sum's rounding is a large part of
+            # that change), the table's own dtype otherwise (cheaper)
+            total = table.new_empty(rows.shape[0], table.shape[1], dtype=sum_dtype)
+            top = table.new_empty(total.shape)
+            where = total.new_empty(total.shape, dtype=torch.long)
             for b in SourceEncoder._blocks(rows.shape[0], grid[0]):
                 pre = SourceEncoder._lookup(table, rows[b], grid)
                 top[b], where[b] = SourceEncoder._peak(pre)
@@ -159,7 +193,7 @@ class SourceEncoder(nn.Module):
                     pre.clamp_(min=0)
                 else:
                     torch.ops.aten.softplus.out(pre, 1, 20, out=pre)
-                torch.sum(pre, dim=1, out=total[b])
+                torch.sum(pre, dim=1, dtype=sum_dtype, out=total[b])
             ctx.save_for_backward(table, rows, top, where)
             ctx.grid, ctx.activation = grid, activation
             return total, ACTIVATIONS[activation](top)
@@ -184,7 +218,7 @@ class SourceEncoder(nn.Module):
                 for h in range(count):
                     read = rows[b, h * shift : h * shift + step * (n_out - 1) + 1 : step]
                     tables[h].index_add_(0, read.reshape(-1), g.view(-1, table.shape[1]))
-            return grad, None, None, None
+            return grad, None, None, None, None
 
     @staticmethod
     def _blocks(n_bins: int, n_out: int) -> list[slice]:
@@ -246,7 +280,8 @@ class DistalRegressor(nn.Module):
         hidden: hidden width.
         dropout: dropout on the hidden state.
         aggr_power: exponent of the in-degree rescaling (0 mean, 0.5 sqrt, 1 sum).
-        channels, kernel, stride, enc_dim, activation: the :class:`SourceEncoder`.
+        channels, kernel, stride, enc_dim, activation, standardize: the
+            :class:`SourceEncoder`.
 
     Shapes:
         - **input:** x ``(N, in_dim)``; seq ``(U, L)`` uint8 codes of the distinct source
@@ -271,13 +306,14 @@ class DistalRegressor(nn.Module):
         stride: int = 1,
         enc_dim: int = 32,
         activation: str = "relu",
+        standardize: bool = False,
     ) -> None:
         super().__init__()
         self.acc_col, self.edge_dim, self.aggr_power = acc_col, edge_dim, aggr_power
         self.local = nn.Sequential(
             nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, hidden)
         )
-        self.encoder = SourceEncoder(channels, kernel, stride, enc_dim, activation)
+        self.encoder = SourceEncoder(channels, kernel, stride, enc_dim, activation, standardize)
         self.message = nn.Sequential(
             nn.Linear(enc_dim + 1 + edge_dim, hidden), nn.GELU(), nn.Linear(hidden, hidden)
         )
@@ -299,7 +335,8 @@ class DistalRegressor(nn.Module):
     ) -> torch.Tensor:
         """``a_t`` per node (zero where no edge arrives). Shapes: -> ``(N, hidden)``."""
         src, dst = edge_index[0], edge_index[1]
-        vec = self.encoder(seq)[seq_index[src]]
+        dtype = self.message[0].weight.dtype  # the encoder may run in another precision
+        vec = self.encoder(seq).to(dtype)[seq_index[src]]
         parts = [vec, x[src, self.acc_col : self.acc_col + 1].to(vec.dtype)]
         if self.edge_dim:
             parts.append(edge_attr.to(vec.dtype))
@@ -329,7 +366,7 @@ class DistalRegressor(nn.Module):
 def build_distal(config: dict) -> DistalRegressor:
     """Rebuild a model from a run's ``config.json`` ``model_config`` section."""
     keys = ("edge_dim", "hidden", "dropout", "aggr_power", "channels", "kernel", "stride")
-    keys += ("activation",)
+    keys += ("activation", "standardize")
     kwargs = {k: config[k] for k in keys if k in config}
     if "enc_dim" in config:
         kwargs["enc_dim"] = config["enc_dim"]

@@ -119,13 +119,20 @@ import click
     default=1.0,
     show_default=True,
     help="distal: weight of the QTL-effect loss on training-chromosome QTL rows (each "
-    "cluster's lead variant; 0: off, required under torchrun).",
+    "cluster's lead variant; 0: off).",
 )
 @click.option(
     "--distal-activation",
     type=click.Choice(["relu", "softplus"]),
     default=None,
     help="distal: source-encoder activation [default: softplus].",
+)
+@click.option(
+    "--distal-filters",
+    type=click.Choice(["standardized", "raw"]),
+    default=None,
+    help="distal: source-encoder filters standardised against a uniform background (a "
+    "threshold in standard deviations) or as learnt [default: raw].",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)
@@ -158,6 +165,7 @@ def command(
     batch_size,
     qtl_aux_weight,
     distal_activation,
+    distal_filters,
     seed,
     device,
     resume,
@@ -179,6 +187,8 @@ def command(
         d_opts = d_opts._replace(edge_attr=edge_attr, qtl_aux_weight=qtl_aux_weight)
         if distal_activation:
             d_opts = d_opts._replace(activation=distal_activation)
+        if distal_filters:
+            d_opts = d_opts._replace(standardize=distal_filters == "standardized")
         for name, value in (("dropout", dropout), ("weight_decay", weight_decay), ("lr", lr)):
             if ctx.get_parameter_source(name).name != "DEFAULT":
                 d_opts = d_opts._replace(**{name: value})

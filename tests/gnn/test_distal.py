@@ -92,24 +92,38 @@ def test_gradient_reaches_the_source_encoder():
     assert model.encoder.weight.grad.abs().sum() > 0
 
 
-def test_source_only_motif_is_learned():
+def _learn_toy_motif(seed: int) -> float:
+    """Test Pearson of a source encoder with standardised ReLU filters
+    (``--distal-activation relu --distal-filters standardized``) on the toy graph after 40
+    epochs."""
     data, seqs = toy_graph()
+    model = small_model(seed=seed, channels=12, activation="relu", standardize=True)
+    torch.manual_seed(seed)
+    train = torch.nonzero(data.train_mask).flatten()
+    loader = DistalBatches(data, train, seqs, k=3, batch_size=35, shuffle=True, part="train")
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-3, weight_decay=0.01)
+    for epoch in range(40):
+        loader.set_epoch(epoch)
+        train_epoch(model, loader, opt, MaskedLoss("mse"), "cpu")
+    test = torch.nonzero(data.test_mask).flatten()
+    pred = predict_distal(model, data, seqs, test)[test, 0].numpy()
+    return pearson(data.y[test, 0].numpy(), pred)
+
+
+def test_source_only_motif_is_learned():
+    """The targets' own features are noise: only the sources' DNA predicts them. Over model
+    seeds 0-5 the test Pearson was 0.63-0.94 (raw ReLU filters: 0.01-0.99, raw softplus, the
+    trainer's default, 0.10-0.28: it does not learn this motif in 40 epochs), so the median
+    of three seeds is asserted, not one lucky seed.
+    """
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny convolutions: threads only contend
     try:
-        model = small_model(channels=12)
-        torch.manual_seed(0)
-        train = torch.nonzero(data.train_mask).flatten()
-        loader = DistalBatches(data, train, seqs, k=3, batch_size=35, shuffle=True, part="train")
-        opt = torch.optim.AdamW(model.parameters(), lr=5e-3, weight_decay=0.01)
-        for epoch in range(40):
-            loader.set_epoch(epoch)
-            train_epoch(model, loader, opt, MaskedLoss("mse"), "cpu")
-        test = torch.nonzero(data.test_mask).flatten()
-        pred = predict_distal(model, data, seqs, test)[test, 0].numpy()
+        scores = sorted(_learn_toy_motif(seed) for seed in range(3))
     finally:
         torch.set_num_threads(threads)
-    assert pearson(data.y[test, 0].numpy(), pred) > 0.9  # the targets' own features are noise
+    assert scores[1] > 0.75, scores
+    assert scores[0] > 0.5, scores
 
 
 def _full_forward(model, data, codes, x):

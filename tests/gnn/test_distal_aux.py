@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 from test_distal import small_model, toy_graph
 
-from qtlgraph.gnn.distal_aux import AuxRows, aux_loss, has_edge, lead_rows
+from qtlgraph.gnn.distal_aux import AuxRows, Float64View, aux_loss, has_edge, lead_rows
 from qtlgraph.gnn.distal_effects import pair_outputs, pair_subgraph
 
 
@@ -70,8 +70,8 @@ def test_aux_changes_are_the_snp_effect_alone_despite_dropout():
     rows = rows._replace(base=(ref[:, 100] + 1) % 4)  # a different base at offset 100
     alt = rows.alt_codes(torch.arange(6), ref)
     assert ((alt != ref).sum(dim=1) == 1).all() and (alt[:, 100] == rows.base).all()
-    with torch.no_grad():  # the changes in float64, as the term computes them
-        wide = copy.deepcopy(model).double().eval()
+    with torch.no_grad():  # the changes in float64 after the encoder, as the term does
+        wide = Float64View(copy.deepcopy(model).eval())
         both = pair_outputs(wide, data, seqs, targets, bins, torch.cat([ref, alt]), copies=2)
     d = both[6:, 0] - both[:6, 0]
     assert d.abs().min() > 0  # the base edit reaches every target

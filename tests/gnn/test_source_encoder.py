@@ -14,7 +14,7 @@ from qtlgraph.gnn.distal import ACTIVATIONS, SourceEncoder
 def conv_reference(enc: SourceEncoder, codes: torch.Tensor) -> torch.Tensor:
     """The encoder's forward written as the strand-symmetric ``F.conv1d`` it computes."""
     onehot = F.one_hot(codes.long(), 5)[..., :4].transpose(1, 2).to(enc.weight.dtype)
-    weight = torch.cat([enc.weight, enc.weight.flip(1, 2)])
+    weight = torch.cat([enc.filters(), enc.filters().flip(1, 2)])
     pad = (enc.kernel - enc.stride) // 2
     pre = F.conv1d(onehot, weight, enc.bias.repeat(2), enc.stride, pad)
     act = ACTIVATIONS[enc.activation](pre)
@@ -43,11 +43,12 @@ def output_and_grads(enc, forward, codes):
 
 @pytest.mark.parametrize("kernel, stride", [(12, 1), (7, 1), (12, 2), (13, 3), (5, 1)])
 @pytest.mark.parametrize("activation", ["relu", "softplus"])
-def test_lookups_equal_the_convolution(kernel, stride, activation, monkeypatch):
+@pytest.mark.parametrize("standardize", [False, True])
+def test_lookups_equal_the_convolution(kernel, stride, activation, standardize, monkeypatch):
     monkeypatch.setattr(SourceEncoder, "BLOCK", 2000)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 1)  # blocks of 2, 2 and 1 bins
     torch.manual_seed(0)
-    enc = SourceEncoder(12, kernel, stride, 16, activation)
+    enc = SourceEncoder(12, kernel, stride, 16, activation, standardize)
     enc.bias.data.fill_(-0.3)  # some filters fire, so the ReLU passes gradient
     exact = copy.deepcopy(enc).double()
     codes = codes_with_n()
@@ -116,3 +117,19 @@ def test_peak_is_the_maximum_and_where_it_is(length):
     top, where = SourceEncoder._peak(pre)
     assert torch.equal(top, pre.amax(1))
     assert torch.equal(pre.gather(1, where[:, None])[:, 0], top)
+
+
+def test_standardised_scores_are_z_scores_on_uniform_random_sequence():
+    torch.manual_seed(0)
+    enc = SourceEncoder(channels=4, kernel=12, standardize=True)
+    assert torch.all(enc.bias == -SourceEncoder.THRESHOLD)
+    codes = torch.randint(0, 4, (1, 200_000), dtype=torch.uint8)
+    onehot = F.one_hot(codes.long(), 4).transpose(1, 2).float()
+    with torch.no_grad():
+        score = F.conv1d(onehot, enc.filters())[0]  # (channels, positions), no bias
+        assert torch.allclose(score.mean(dim=1), torch.zeros(4), atol=0.02)
+        assert torch.allclose(score.std(dim=1), torch.ones(4), atol=0.02)
+        # only the direction of the weights counts: a larger scale gives the same tables
+        before = enc.tables().clone()
+        enc.weight.mul_(7.0)
+        torch.testing.assert_close(enc.tables(), before)
