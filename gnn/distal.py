@@ -99,12 +99,12 @@ class SourceEncoder(nn.Module):
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
         rows, grid = self.kmer_rows(codes)
-        wide = self.out.weight.dtype  # float64 sums under a float64 output layer
-        args = (self.tables(), rows, grid, self.activation, wide)
+        out_dtype = self.out.weight.dtype  # float64 sums under a float64 output layer
+        args = (self.tables(), rows, grid, self.activation, out_dtype)
         total, top = self._PooledLookup.apply(*args)
         c = self.channels
-        per_kb = ((total[:, :c] + total[:, c:]) * (1000.0 / codes.shape[-1])).to(wide)
-        peak = torch.maximum(top[:, :c], top[:, c:]).to(wide)
+        per_kb = ((total[:, :c] + total[:, c:]) * (1000.0 / codes.shape[-1])).to(out_dtype)
+        peak = torch.maximum(top[:, :c], top[:, c:]).to(out_dtype)
         return self.out(torch.cat([per_kb, peak], dim=-1))
 
     def chunking(self) -> tuple[int, int]:
@@ -335,8 +335,7 @@ class DistalRegressor(nn.Module):
     ) -> torch.Tensor:
         """``a_t`` per node (zero where no edge arrives). Shapes: -> ``(N, hidden)``."""
         src, dst = edge_index[0], edge_index[1]
-        dtype = self.message[0].weight.dtype  # the encoder may run in another precision
-        vec = self.encoder(seq).to(dtype)[seq_index[src]]
+        vec = self.encoder(seq)[seq_index[src]]
         parts = [vec, x[src, self.acc_col : self.acc_col + 1].to(vec.dtype)]
         if self.edge_dim:
             parts.append(edge_attr.to(vec.dtype))

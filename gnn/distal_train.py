@@ -46,12 +46,8 @@ class DistalOptions(NamedTuple):
     kernel: int = 12
     stride: int = 1
     enc_dim: int = 32
-    # relu | softplus (source encoder). ReLU on raw filters stayed silent on demo (every
-    # variant change exactly 0); softplus always passes gradient but keeps variant sizes at
-    # about 1e-4 of the true ones. ReLU on standardised filters (standardize, a threshold in
-    # standard deviations of background) gave sizes about 100 times larger but, with the
-    # demo's 10 epochs, sign 0.76 / Spearman 0.30 on demo (raw softplus: 0.86 / 0.64):
-    # docs/distal.md, "Source-encoder filters".
+    # relu | softplus (source encoder), on raw or standardised filters: the trial of each
+    # and why raw softplus is the default are in docs/distal.md, "Source-encoder filters".
     activation: str = "softplus"
     standardize: bool = False
     edge_attr: str = "all"  # all | none
