@@ -1,13 +1,15 @@
 """Genome-scale run on one machine.
 
-Stages: simulate (large) -> build -> train-local -> embed -> train -> evaluate.
+Stages: simulate (large) -> build -> train-local -> embed -> train (GNN) -> train (distal)
+-> evaluate.
 
 Every stage is a subprocess of the real ``qtlgraph`` CLI, launched under ``/usr/bin/time -v``
 (when present; else a fresh Python parent reading ``RUSAGE_CHILDREN``), so the peak
 resident memory printed is that stage's alone. Prints one Markdown row per stage (wall
 seconds, peak RSS in GB) and writes ``WORK/bench_genome.json``.
 
-    python benchmarks/bench_genome.py --work /tmp/genome [--dataset DIR] [--epochs 20]
+    python benchmarks/bench_genome.py --work /tmp/genome [--dataset DIR] [--epochs 20] \
+        [--distal-epochs 1] [--skip 'train (GNN)']
 
 ``--dataset`` reuses a simulated dataset (else ``qtlgraph simulate --preset large`` writes
 ``WORK/data`` as the first, timed, stage). Takes 10-30 minutes on 2 CPU cores.
@@ -64,7 +66,9 @@ def run_stage(name: str, argv: list[str], log: Path) -> dict:
     return row
 
 
-def stages(data: Path, work: Path, epochs: int, local_epochs: int) -> list[tuple[str, list[str]]]:
+def stages(
+    data: Path, work: Path, epochs: int, local_epochs: int, distal_epochs: int = 1
+) -> list[tuple[str, list[str]]]:
     """The pipeline as (name, argv) pairs, in order."""
     q, manifest = _qtlgraph(), str(data / "dataset.toml")
     out = []
@@ -144,12 +148,37 @@ def stages(data: Path, work: Path, epochs: int, local_epochs: int) -> list[tuple
     )
     out.append(
         (
+            f"train (distal, {distal_epochs} epoch{'s' if distal_epochs > 1 else ''})",
+            [
+                *q,
+                "train",
+                "--model",
+                "distal",
+                "--dataset",
+                manifest,
+                *graphs,
+                "--embeddings",
+                str(work / "emb"),
+                "--epochs",
+                str(distal_epochs),
+                "--device",
+                "cpu",
+                "--bootstrap",
+                "20",
+                "--out",
+                str(work / "distal"),
+            ],
+        )
+    )
+    out.append(
+        (
             "evaluate",
             [
                 *q,
                 "evaluate",
                 str(work / "local"),
                 str(work / "gnn"),
+                str(work / "distal"),
                 "--out",
                 str(work / "comparison.md"),
             ],
@@ -168,11 +197,28 @@ def main() -> None:
     )
     ap.add_argument("--epochs", type=int, default=20, help="GNN full-graph steps.")
     ap.add_argument("--local-epochs", type=int, default=1)
+    ap.add_argument("--distal-epochs", type=int, default=1, help="distal model passes.")
+    ap.add_argument(
+        "--skip",
+        default="",
+        help="Comma-separated stage names to leave out (e.g. 'train (GNN)').",
+    )
     args = ap.parse_args()
     if args.work.exists():
         shutil.rmtree(args.work)
     (args.work / "logs").mkdir(parents=True)
-    plan = stages(args.dataset or args.work / "data", args.work, args.epochs, args.local_epochs)
+    plan = stages(
+        args.dataset or args.work / "data",
+        args.work,
+        args.epochs,
+        args.local_epochs,
+        args.distal_epochs,
+    )
+    skip = {name.strip() for name in args.skip.split(",") if name.strip()}
+    plan = [(name, argv) for name, argv in plan if name not in skip]
+    left_out = {str(args.work / d) for n, d in (("train (GNN)", "gnn"),) if n in skip}
+    left_out |= {str(args.work / "distal") for n in skip if n.startswith("train (distal")}
+    plan = [(n, [a for a in argv if not (n == "evaluate" and a in left_out)]) for n, argv in plan]
     if args.dataset is None:
         plan.insert(
             0,

@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 ACTIVATIONS = {"relu": F.relu, "softplus": F.softplus}
+MESSAGES = ("mlp", "gated")
 
 
 class SourceEncoder(nn.Module):
@@ -59,6 +60,8 @@ class SourceEncoder(nn.Module):
         activation: ``relu`` (exact zeros below the threshold) or ``softplus`` (a gradient
             at every position, also where no filter matches yet).
         standardize: standardised filters (above); ``False``: the weights as learnt.
+        bias: a bias in the output layer (``False``: a bin whose filters are all silent
+            encodes to exactly zero).
 
     Shapes:
         - **input:** codes ``(B, L)`` uint8 (0-3 = A, C, G, T, 4 = N)
@@ -79,6 +82,7 @@ class SourceEncoder(nn.Module):
         dim: int = 32,
         activation: str = "relu",
         standardize: bool = False,
+        bias: bool = True,
     ):
         super().__init__()
         if activation not in ACTIVATIONS:
@@ -87,7 +91,7 @@ class SourceEncoder(nn.Module):
         self.activation, self.standardize = activation, standardize
         self.weight = nn.Parameter(torch.empty(channels, 4, kernel))
         self.bias = nn.Parameter(torch.empty(channels))
-        self.out = nn.Linear(2 * channels, dim)
+        self.out = nn.Linear(2 * channels, dim, bias=bias)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -272,6 +276,16 @@ class DistalRegressor(nn.Module):
     ``a_t = mean_s(m) * degree_t ** aggr_power``; ``y_t = head(h + W a_t)`` (``W`` has no
     bias, so ``a_t = 0`` gives exactly ``head(h)``, the local part).
 
+    With ``message="gated"`` the message is the source's sequence vector scaled by a gate
+    read from the rest: ``m = enc(seq_s) * 2 sigmoid(gate([acc_s, e_st]))``, with ``enc``'s
+    output layer bias-free. A source then sends only what its DNA encodes: a bin whose
+    filters are silent sends nothing, whatever its accessibility and QTL statistics. With
+    the ``mlp`` message a source can send a constant (its accessibility or edge statistics
+    through the MLP), and the levels of QTL targets are explained by how many sources they
+    have; every source bin of a QTL carries the variant's site, so the levels alone do not
+    tell the two apart, but a SNP's effect is the site's whole contribution only in the
+    gated form (docs/distal.md, "Gated messages").
+
     Args:
         in_dim: node feature size (embedding + accessibility, standardised).
         out_dim: targets per node (marks).
@@ -281,7 +295,9 @@ class DistalRegressor(nn.Module):
         dropout: dropout on the hidden state.
         aggr_power: exponent of the in-degree rescaling (0 mean, 0.5 sqrt, 1 sum).
         channels, kernel, stride, enc_dim, activation, standardize: the
-            :class:`SourceEncoder`.
+            :class:`SourceEncoder` (``enc_dim`` unused with the gated message, whose
+            sequence vector has the hidden width).
+        message: ``mlp`` or ``gated`` (above).
 
     Shapes:
         - **input:** x ``(N, in_dim)``; seq ``(U, L)`` uint8 codes of the distinct source
@@ -307,16 +323,20 @@ class DistalRegressor(nn.Module):
         enc_dim: int = 32,
         activation: str = "relu",
         standardize: bool = False,
+        message: str = "mlp",
     ) -> None:
         super().__init__()
+        if message not in MESSAGES:
+            raise ValueError(f"message {message!r}: expected one of {MESSAGES}")
         self.acc_col, self.edge_dim, self.aggr_power = acc_col, edge_dim, aggr_power
+        self.gated = message == "gated"
         self.local = nn.Sequential(
             nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, hidden)
         )
-        self.encoder = SourceEncoder(channels, kernel, stride, enc_dim, activation, standardize)
-        self.message = nn.Sequential(
-            nn.Linear(enc_dim + 1 + edge_dim, hidden), nn.GELU(), nn.Linear(hidden, hidden)
-        )
+        enc = (channels, kernel, stride, hidden if self.gated else enc_dim, activation)
+        self.encoder = SourceEncoder(*enc, standardize, bias=not self.gated)
+        width = 1 + edge_dim + (0 if self.gated else enc_dim)
+        self.message = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, hidden))
         self.mix = nn.Linear(hidden, hidden, bias=False)
         self.head = nn.Sequential(nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, out_dim))
 
@@ -336,10 +356,13 @@ class DistalRegressor(nn.Module):
         """``a_t`` per node (zero where no edge arrives). Shapes: -> ``(N, hidden)``."""
         src, dst = edge_index[0], edge_index[1]
         vec = self.encoder(seq)[seq_index[src]]
-        parts = [vec, x[src, self.acc_col : self.acc_col + 1].to(vec.dtype)]
+        parts = [x[src, self.acc_col : self.acc_col + 1].to(vec.dtype)]
         if self.edge_dim:
             parts.append(edge_attr.to(vec.dtype))
-        msg = self.message(torch.cat(parts, dim=-1))
+        if self.gated:
+            msg = vec * 2.0 * torch.sigmoid(self.message(torch.cat(parts, dim=-1)))
+        else:
+            msg = self.message(torch.cat([vec, *parts], dim=-1))
         n = x.shape[0]
         total = torch.zeros(n, msg.shape[1], dtype=msg.dtype, device=msg.device)
         total = total.index_add(0, dst, msg)
@@ -365,7 +388,7 @@ class DistalRegressor(nn.Module):
 def build_distal(config: dict) -> DistalRegressor:
     """Rebuild a model from a run's ``config.json`` ``model_config`` section."""
     keys = ("edge_dim", "hidden", "dropout", "aggr_power", "channels", "kernel", "stride")
-    keys += ("activation", "standardize")
+    keys += ("activation", "standardize", "message")
     kwargs = {k: config[k] for k in keys if k in config}
     if "enc_dim" in config:
         kwargs["enc_dim"] = config["enc_dim"]

@@ -46,10 +46,12 @@ class DistalOptions(NamedTuple):
     kernel: int = 12
     stride: int = 1
     enc_dim: int = 32
-    # relu | softplus (source encoder), on raw or standardised filters: the trial of each
-    # and why raw softplus is the default are in docs/distal.md, "Source-encoder filters".
-    activation: str = "softplus"
-    standardize: bool = False
+    # relu | softplus (source encoder), on raw or standardised filters, and the message
+    # form (gnn.distal.DistalRegressor): the trials and why these are the defaults are in
+    # docs/distal.md, "Source-encoder filters" and "Gated messages".
+    activation: str = "relu"
+    standardize: bool = True
+    message: str = "gated"  # mlp | gated
     edge_attr: str = "all"  # all | none
     qtl_aux_weight: float = 1.0
 
@@ -70,6 +72,11 @@ def check_options(opts: DistalOptions) -> None:
         )
     if opts.edge_attr not in EDGE_ATTR_MODES:
         raise InputError(f"--edge-attr {opts.edge_attr}: expected one of {EDGE_ATTR_MODES}")
+    if opts.message == "gated" and opts.activation != "relu":
+        raise InputError(
+            f"--distal-message gated with --distal-activation {opts.activation}: expected relu "
+            "(softplus is never zero, so a source with no match would still send a message)"
+        )
     if opts.qtl_aux_weight < 0:
         raise InputError(f"--qtl-aux-weight {opts.qtl_aux_weight}: expected >= 0")
 
@@ -94,6 +101,7 @@ def model_config(data, opts: DistalOptions) -> dict[str, Any]:
         "enc_dim": opts.enc_dim,
         "activation": opts.activation,
         "standardize": opts.standardize,
+        "message": opts.message,
     }
 
 

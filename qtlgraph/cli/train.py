@@ -62,7 +62,8 @@ import click
     type=click.Choice(["mean", "sqrt", "sum"]),
     default="sqrt",
     show_default=True,
-    help="graphconv/sage: sum over sources divided by in-degree (mean), its square root, or 1.",
+    help="graphconv/sage/distal: sum over sources divided by in-degree (mean), its square "
+    "root, or 1.",
 )
 @click.option(
     "--kmer",
@@ -125,14 +126,22 @@ import click
     "--distal-activation",
     type=click.Choice(["relu", "softplus"]),
     default=None,
-    help="distal: source-encoder activation [default: softplus].",
+    help="distal: source-encoder activation [default: relu].",
 )
 @click.option(
     "--distal-filters",
     type=click.Choice(["standardized", "raw"]),
     default=None,
     help="distal: source-encoder filters standardised against a uniform background (a "
-    "threshold in standard deviations) or as learnt [default: raw].",
+    "threshold in standard deviations) or as learnt [default: standardized].",
+)
+@click.option(
+    "--distal-message",
+    type=click.Choice(["mlp", "gated"]),
+    default=None,
+    help="distal: a source's message from an MLP over its sequence vector, accessibility "
+    "and edge statistics, or its sequence vector gated by the rest [default: gated; it "
+    "needs relu].",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)
@@ -165,6 +174,7 @@ def command(
     batch_size,
     qtl_aux_weight,
     distal_activation,
+    distal_message,
     distal_filters,
     seed,
     device,
@@ -189,6 +199,10 @@ def command(
             d_opts = d_opts._replace(activation=distal_activation)
         if distal_filters:
             d_opts = d_opts._replace(standardize=distal_filters == "standardized")
+        if distal_message:
+            d_opts = d_opts._replace(message=distal_message)
+        if ctx.get_parameter_source("aggr").name != "DEFAULT":
+            d_opts = d_opts._replace(aggr_power={"mean": 0.0, "sqrt": 0.5, "sum": 1.0}[aggr])
         for name, value in (("dropout", dropout), ("weight_decay", weight_decay), ("lr", lr)):
             if ctx.get_parameter_source(name).name != "DEFAULT":
                 d_opts = d_opts._replace(**{name: value})

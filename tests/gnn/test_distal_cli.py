@@ -39,6 +39,14 @@ def test_run_directory_like_a_graph_run(distal_run):
     assert np.isfinite(frame["pred"]).all()
 
 
+def test_gated_message_with_softplus_is_refused(tiny_pipeline, run_cli, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _train(run_cli, tiny_pipeline, out, "--distal-activation", "softplus") != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--distal-message gated" in err[0] and "relu" in err[0], err
+    assert "Traceback" not in err[0] and not out.exists()
+
+
 def test_resume_is_bit_exact(tiny_pipeline, run_cli, tmp_path, distal_run):
     part = tmp_path / "part"
     assert _train(run_cli, tiny_pipeline, part, "--epochs", "1") == 0
