@@ -39,9 +39,10 @@ class SourceEncoder(nn.Module):
     scale to one where a match stands out of 10 kb of background, which the few optimiser
     steps of a small training set did not give them (raw softplus filters stayed near their
     initial norms, and a SNP moved the target by 1e-4 of the true change). The trainer
-    offers it as ``--distal-filters standardized``; docs/distal.md has the trial and why it
-    is not the default. Stride 1 keeps the filters translation-equivariant: with a stride
-    ``s`` each filter sees a motif at one phase in ``s`` only, and on a hand-made source-only
+    offers it as ``--distal-filters standardized``; docs/distal.md has the trials and why
+    it is not the default. Stride 1
+    keeps the filters translation-equivariant: with a stride ``s`` each filter sees a
+    motif at one phase in ``s`` only, and on a hand-made source-only
     motif (tests/gnn/test_distal.py) stride 5 memorised the training targets without
     generalising, where stride 1 learned the motif.
 
@@ -62,6 +63,12 @@ class SourceEncoder(nn.Module):
         standardize: standardised filters (above); ``False``: the weights as learnt.
         bias: a bias in the output layer (``False``: a bin whose filters are all silent
             encodes to exactly zero).
+        surrogate: with ``relu``, the backward takes softplus' slope (the logistic of the
+            pre-activation) at every position instead of ReLU's step; the forward is
+            unchanged. A filter below threshold near a QTL's SNP then still learns from the
+            QTL-effect loss, which with the exact gradient it cannot: a SNP where no filter
+            fires changes nothing, so its term has no gradient at all (docs/distal.md,
+            "Surrogate gradient").
 
     Shapes:
         - **input:** codes ``(B, L)`` uint8 (0-3 = A, C, G, T, 4 = N)
@@ -83,8 +90,10 @@ class SourceEncoder(nn.Module):
         activation: str = "relu",
         standardize: bool = False,
         bias: bool = True,
+        surrogate: bool = False,
     ):
         super().__init__()
+        self.surrogate = surrogate
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation {activation!r}: expected one of {list(ACTIVATIONS)}")
         self.channels, self.kernel, self.stride, self.dim = channels, kernel, stride, dim
@@ -104,7 +113,8 @@ class SourceEncoder(nn.Module):
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
         rows, grid = self.kmer_rows(codes)
         out_dtype = self.out.weight.dtype  # float64 sums under a float64 output layer
-        args = (self.tables(), rows, grid, self.activation, out_dtype)
+        slope = "softplus" if self.surrogate else self.activation
+        args = (self.tables(), rows, grid, self.activation, out_dtype, slope)
         total, top = self._PooledLookup.apply(*args)
         c = self.channels
         per_kb = ((total[:, :c] + total[:, c:]) * (1000.0 / codes.shape[-1])).to(out_dtype)
@@ -183,7 +193,7 @@ class SourceEncoder(nn.Module):
         """
 
         @staticmethod
-        def forward(ctx, table, rows, grid, activation, sum_dtype):
+        def forward(ctx, table, rows, grid, activation, sum_dtype, slope):
             # sums in ``sum_dtype``: float64 where the caller reads small differences (a SNP
             # changes a few of 10,000 terms, and a float32 sum's rounding is a large part of
             # that change), the table's own dtype otherwise (cheaper)
@@ -199,7 +209,7 @@ class SourceEncoder(nn.Module):
                     torch.ops.aten.softplus.out(pre, 1, 20, out=pre)
                 torch.sum(pre, dim=1, dtype=sum_dtype, out=total[b])
             ctx.save_for_backward(table, rows, top, where)
-            ctx.grid, ctx.activation = grid, activation
+            ctx.grid, ctx.slope = grid, slope  # the derivative the backward takes
             return total, ACTIVATIONS[activation](top)
 
         @staticmethod
@@ -208,7 +218,7 @@ class SourceEncoder(nn.Module):
             table, rows, top, where = ctx.saved_tensors
             n_out, step, shift, count = ctx.grid
             slope = SourceEncoder._slope
-            grad_top = slope(ctx.activation, grad_top, top, torch.empty_like(top))
+            grad_top = slope(ctx.slope, grad_top, top, torch.empty_like(top))
             grad = torch.zeros_like(table)
             tables = grad.view(count, -1, table.shape[1])
             blocks = SourceEncoder._blocks(rows.shape[0], n_out)
@@ -218,11 +228,11 @@ class SourceEncoder(nn.Module):
                 pre = SourceEncoder._lookup(table, rows[b], ctx.grid)
                 g = buffer[: pre.shape[0]]
                 g.copy_(grad_total[b, None].expand_as(g))
-                slope(ctx.activation, g, pre, g).scatter_add_(1, where[b, None], grad_top[b, None])
+                slope(ctx.slope, g, pre, g).scatter_add_(1, where[b, None], grad_top[b, None])
                 for h in range(count):
                     read = rows[b, h * shift : h * shift + step * (n_out - 1) + 1 : step]
                     tables[h].index_add_(0, read.reshape(-1), g.view(-1, table.shape[1]))
-            return grad, None, None, None, None
+            return grad, None, None, None, None, None
 
     @staticmethod
     def _blocks(n_bins: int, n_out: int) -> list[slice]:
@@ -298,6 +308,7 @@ class DistalRegressor(nn.Module):
             :class:`SourceEncoder` (``enc_dim`` unused with the gated message, whose
             sequence vector has the hidden width).
         message: ``mlp`` or ``gated`` (above).
+        surrogate: the :class:`SourceEncoder`'s surrogate gradient.
 
     Shapes:
         - **input:** x ``(N, in_dim)``; seq ``(U, L)`` uint8 codes of the distinct source
@@ -324,6 +335,7 @@ class DistalRegressor(nn.Module):
         activation: str = "relu",
         standardize: bool = False,
         message: str = "mlp",
+        surrogate: bool = False,
     ) -> None:
         super().__init__()
         if message not in MESSAGES:
@@ -334,7 +346,7 @@ class DistalRegressor(nn.Module):
             nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, hidden)
         )
         enc = (channels, kernel, stride, hidden if self.gated else enc_dim, activation)
-        self.encoder = SourceEncoder(*enc, standardize, bias=not self.gated)
+        self.encoder = SourceEncoder(*enc, standardize, bias=not self.gated, surrogate=surrogate)
         width = 1 + edge_dim + (0 if self.gated else enc_dim)
         self.message = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, hidden))
         self.mix = nn.Linear(hidden, hidden, bias=False)
@@ -388,7 +400,7 @@ class DistalRegressor(nn.Module):
 def build_distal(config: dict) -> DistalRegressor:
     """Rebuild a model from a run's ``config.json`` ``model_config`` section."""
     keys = ("edge_dim", "hidden", "dropout", "aggr_power", "channels", "kernel", "stride")
-    keys += ("activation", "standardize", "message")
+    keys += ("activation", "standardize", "message", "surrogate")
     kwargs = {k: config[k] for k in keys if k in config}
     if "enc_dim" in config:
         kwargs["enc_dim"] = config["enc_dim"]

@@ -46,12 +46,14 @@ class DistalOptions(NamedTuple):
     kernel: int = 12
     stride: int = 1
     enc_dim: int = 32
-    # relu | softplus (source encoder), on raw or standardised filters, and the message
-    # form (gnn.distal.DistalRegressor): the trials and why these are the defaults are in
-    # docs/distal.md, "Source-encoder filters" and "Gated messages".
-    activation: str = "relu"
-    standardize: bool = True
-    message: str = "gated"  # mlp | gated
+    # relu | softplus (source encoder), on raw or standardised filters, the message form
+    # (gnn.distal.DistalRegressor) and the gradient of ReLU filters: the trials and why
+    # these are the defaults are in docs/distal.md, "Source-encoder filters" and "Gated
+    # messages".
+    activation: str = "softplus"
+    standardize: bool = False
+    message: str = "mlp"  # mlp | gated
+    surrogate: bool = False  # ReLU filters learn through softplus' slope (SourceEncoder)
     edge_attr: str = "all"  # all | none
     qtl_aux_weight: float = 1.0
 
@@ -102,6 +104,7 @@ def model_config(data, opts: DistalOptions) -> dict[str, Any]:
         "activation": opts.activation,
         "standardize": opts.standardize,
         "message": opts.message,
+        "surrogate": opts.surrogate,
     }
 
 

@@ -126,22 +126,29 @@ import click
     "--distal-activation",
     type=click.Choice(["relu", "softplus"]),
     default=None,
-    help="distal: source-encoder activation [default: relu].",
+    help="distal: source-encoder activation [default: softplus].",
 )
 @click.option(
     "--distal-filters",
     type=click.Choice(["standardized", "raw"]),
     default=None,
     help="distal: source-encoder filters standardised against a uniform background (a "
-    "threshold in standard deviations) or as learnt [default: standardized].",
+    "threshold in standard deviations) or as learnt [default: raw].",
 )
 @click.option(
     "--distal-message",
     type=click.Choice(["mlp", "gated"]),
     default=None,
     help="distal: a source's message from an MLP over its sequence vector, accessibility "
-    "and edge statistics, or its sequence vector gated by the rest [default: gated; it "
-    "needs relu].",
+    "and edge statistics, or its sequence vector gated by the rest (needs relu) "
+    "[default: mlp].",
+)
+@click.option(
+    "--distal-gradient",
+    type=click.Choice(["surrogate", "exact"]),
+    default=None,
+    help="distal: ReLU filters learn through softplus' slope everywhere (surrogate) or "
+    "ReLU's own step [default: exact].",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)
@@ -175,6 +182,7 @@ def command(
     qtl_aux_weight,
     distal_activation,
     distal_message,
+    distal_gradient,
     distal_filters,
     seed,
     device,
@@ -201,6 +209,8 @@ def command(
             d_opts = d_opts._replace(standardize=distal_filters == "standardized")
         if distal_message:
             d_opts = d_opts._replace(message=distal_message)
+        if distal_gradient:
+            d_opts = d_opts._replace(surrogate=distal_gradient == "surrogate")
         if ctx.get_parameter_source("aggr").name != "DEFAULT":
             d_opts = d_opts._replace(aggr_power={"mean": 0.0, "sqrt": 0.5, "sum": 1.0}[aggr])
         for name, value in (("dropout", dropout), ("weight_decay", weight_decay), ("lr", lr)):

@@ -41,7 +41,8 @@ def test_run_directory_like_a_graph_run(distal_run):
 
 def test_gated_message_with_softplus_is_refused(tiny_pipeline, run_cli, tmp_path, capsys):
     out = tmp_path / "run"
-    assert _train(run_cli, tiny_pipeline, out, "--distal-activation", "softplus") != 0
+    args = ("--distal-message", "gated", "--distal-activation", "softplus")
+    assert _train(run_cli, tiny_pipeline, out, *args) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--distal-message gated" in err[0] and "relu" in err[0], err
     assert "Traceback" not in err[0] and not out.exists()

@@ -17,10 +17,17 @@ def conv_reference(enc: SourceEncoder, codes: torch.Tensor) -> torch.Tensor:
     weight = torch.cat([enc.filters(), enc.filters().flip(1, 2)])
     pad = (enc.kernel - enc.stride) // 2
     pre = F.conv1d(onehot, weight, enc.bias.repeat(2), enc.stride, pad)
-    act = ACTIVATIONS[enc.activation](pre)
+
+    def act(x):
+        y = ACTIVATIONS[enc.activation](x)
+        if enc.surrogate:  # ReLU's values, softplus' gradient
+            y = y.detach() + F.softplus(x) - F.softplus(x).detach()
+        return y
+
     c = enc.channels
-    per_kb = (act[:, :c] + act[:, c:]).sum(dim=-1) * (1000.0 / codes.shape[-1])
-    peak = torch.maximum(act[:, :c].amax(dim=-1), act[:, c:].amax(dim=-1))
+    per_kb = (act(pre[:, :c]) + act(pre[:, c:])).sum(dim=-1) * (1000.0 / codes.shape[-1])
+    # per strand the activation of the maximum (monotone: the maximum of the activations)
+    peak = torch.maximum(act(pre[:, :c].amax(dim=-1)), act(pre[:, c:].amax(dim=-1)))
     return enc.out(torch.cat([per_kb, peak], dim=-1))
 
 
@@ -133,3 +140,24 @@ def test_standardised_scores_are_z_scores_on_uniform_random_sequence():
         before = enc.tables().clone()
         enc.weight.mul_(7.0)
         torch.testing.assert_close(enc.tables(), before)
+
+
+def test_surrogate_gradient_is_softplus_slope_under_relu_values():
+    """``surrogate``: the forward is ReLU's (silent filters give exact zeros), the gradient
+    takes softplus' slope at every position, also below threshold."""
+    torch.manual_seed(0)
+    enc = SourceEncoder(12, 12, 1, 16, "relu", True, surrogate=True).double()
+    codes = codes_with_n()
+    got = output_and_grads(enc, enc, codes)
+    want = output_and_grads(enc, lambda c: conv_reference(enc, c), codes)
+    exact = copy.deepcopy(enc)
+    exact.surrogate = False
+    plain = output_and_grads(exact, exact, codes)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(got[0], plain[0], rtol=0, atol=0)  # same values
+    assert (got[1] - plain[1]).abs().max() > 1e-3  # another gradient for the filters
+    with torch.no_grad():
+        enc.bias.fill_(-50.0)  # every position far below threshold
+    silent = output_and_grads(enc, enc, codes)
+    assert torch.equal(silent[0], enc.out.bias.expand_as(silent[0]))  # pooled values 0
