@@ -16,12 +16,14 @@ local-stats and distal on the ``--no-distal`` data), and prints:
 
 Every stage writes ``.done`` when it finishes, so a rerun continues where it stopped.
 
-    python benchmarks/eval_distal.py --preset demo --out /tmp/eval_distal [--seed 0]
+    python benchmarks/eval_distal.py --preset demo --out /tmp/eval_distal [--seed 0] \
+        [--distal-options '--distal-message gated --distal-activation relu ...']
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import time
 from pathlib import Path
 
@@ -78,10 +80,11 @@ def prepare(root: Path, preset: str, seed: int, distal: bool) -> list[str]:
     return ["--dataset", manifest, *graphs, "--embeddings", str(emb), "--seed", str(seed)]
 
 
-def train_all(root: Path, common: list[str], names) -> None:
+def train_all(root: Path, common: list[str], names, distal_options=()) -> None:
     for name in names:
         out = root / "runs" / name
-        stage(out, ["train", *common, *RUNS[name], "--out", str(out), "--force"])
+        extra = list(distal_options) if name.startswith("distal") else []
+        stage(out, ["train", *common, *RUNS[name], *extra, "--out", str(out), "--force"])
 
 
 def variant_table(root: Path, names) -> pd.DataFrame:
@@ -119,10 +122,18 @@ def main() -> None:
     p.add_argument("--preset", default="demo")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--distal-options",
+        default="",
+        help="extra 'qtlgraph train' options for every distal run, e.g. '--distal-message "
+        "gated --distal-activation relu --distal-filters standardized' (use a fresh --out, "
+        "or remove the distal runs: finished stages are not rerun)",
+    )
     args = p.parse_args()
     root, nodist = args.out / args.preset, args.out / f"{args.preset}_nodistal"
-    train_all(root, prepare(root, args.preset, args.seed, True), RUNS)
-    train_all(nodist, prepare(nodist, args.preset, args.seed, False), NO_DISTAL_RUNS)
+    extra = shlex.split(args.distal_options)
+    train_all(root, prepare(root, args.preset, args.seed, True), RUNS, extra)
+    train_all(nodist, prepare(nodist, args.preset, args.seed, False), NO_DISTAL_RUNS, extra)
     fmt = {"float_format": lambda v: f"{v:.3f}", "index": False}
     graph_runs = [n for n in RUNS if n.startswith(("gnn", "distal"))]
     print("\n(a) held-out variants, distal targets (targets: sign >= 0.9, Spearman >= 0.7, "
