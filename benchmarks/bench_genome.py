@@ -67,9 +67,10 @@ def run_stage(name: str, argv: list[str], log: Path) -> dict:
 
 
 def stages(
-    data: Path, work: Path, epochs: int, local_epochs: int, distal_epochs: int = 1
+    data: Path, work: Path, epochs: int, local_epochs: int, distal_epochs: int = 1, skip=()
 ) -> list[tuple[str, list[str]]]:
-    """The pipeline as (name, argv) pairs, in order."""
+    """The pipeline as (name, argv) pairs, in order, without the stages named in ``skip``
+    (``evaluate`` then compares the runs that are left)."""
     q, manifest = _qtlgraph(), str(data / "dataset.toml")
     out = []
     for cell in CELLS:
@@ -148,7 +149,7 @@ def stages(
     )
     out.append(
         (
-            f"train (distal, {distal_epochs} epoch{'s' if distal_epochs > 1 else ''})",
+            "train (distal)",
             [
                 *q,
                 "train",
@@ -170,20 +171,10 @@ def stages(
             ],
         )
     )
-    out.append(
-        (
-            "evaluate",
-            [
-                *q,
-                "evaluate",
-                str(work / "local"),
-                str(work / "gnn"),
-                str(work / "distal"),
-                "--out",
-                str(work / "comparison.md"),
-            ],
-        )
-    )
+    out = [(name, argv) for name, argv in out if name not in skip]
+    runs = {"train-local": "local", "train (GNN)": "gnn", "train (distal)": "distal"}
+    compared = [str(work / runs[name]) for name, _ in out if name in runs]
+    out.append(("evaluate", [*q, "evaluate", *compared, "--out", str(work / "comparison.md")]))
     return out
 
 
@@ -207,18 +198,9 @@ def main() -> None:
     if args.work.exists():
         shutil.rmtree(args.work)
     (args.work / "logs").mkdir(parents=True)
-    plan = stages(
-        args.dataset or args.work / "data",
-        args.work,
-        args.epochs,
-        args.local_epochs,
-        args.distal_epochs,
-    )
     skip = {name.strip() for name in args.skip.split(",") if name.strip()}
-    plan = [(name, argv) for name, argv in plan if name not in skip]
-    left_out = {str(args.work / d) for n, d in (("train (GNN)", "gnn"),) if n in skip}
-    left_out |= {str(args.work / "distal") for n in skip if n.startswith("train (distal")}
-    plan = [(n, [a for a in argv if not (n == "evaluate" and a in left_out)]) for n, argv in plan]
+    data = args.dataset or args.work / "data"
+    plan = stages(data, args.work, args.epochs, args.local_epochs, args.distal_epochs, skip)
     if args.dataset is None:
         plan.insert(
             0,

@@ -21,15 +21,17 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from qtlgraph.gnn.distal import build_distal
 from qtlgraph.gnn.distal_aux import training_rows
 from qtlgraph.gnn.distal_effects import pair_outputs
-from qtlgraph.gnn.distal_score import load_distal_run
 from qtlgraph.gnn.distal_train import load_distal_data
+from qtlgraph.gnn.train import load_trained
 
 EDITS = ("snp", "site", "random", "all N")
 
@@ -48,10 +50,10 @@ def main() -> None:
     parser.add_argument("--run", required=True, help="a train --model distal run directory")
     parser.add_argument("--rows", type=int, default=400, help="QTL rows used (the first N)")
     args = parser.parse_args()
-    config = json.loads(open(f"{args.run}/config.json").read())
-    run = load_distal_run(args.run, config, config["data"]["graphs"], "cpu")
+    config = json.loads((Path(args.run) / "config.json").read_text())
     inputs, seqs = load_distal_data(config["data"], config.get("options", {}).get("seed", 0))
-    model, data = run.model.double().eval(), run.inputs.data
+    model = load_trained(build_distal(config["model_config"]), args.run).double().eval()
+    data = inputs.data
     rows = training_rows(config["data"], inputs, seqs)
     if rows is None:
         raise SystemExit(f"{args.run}: no training-chromosome QTL row qualifies")

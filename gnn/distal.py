@@ -93,11 +93,10 @@ class SourceEncoder(nn.Module):
         surrogate: bool = False,
     ):
         super().__init__()
-        self.surrogate = surrogate
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation {activation!r}: expected one of {list(ACTIVATIONS)}")
         self.channels, self.kernel, self.stride, self.dim = channels, kernel, stride, dim
-        self.activation, self.standardize = activation, standardize
+        self.activation, self.standardize, self.surrogate = activation, standardize, surrogate
         self.weight = nn.Parameter(torch.empty(channels, 4, kernel))
         self.bias = nn.Parameter(torch.empty(channels))
         self.out = nn.Linear(2 * channels, dim, bias=bias)
@@ -117,7 +116,7 @@ class SourceEncoder(nn.Module):
         args = (self.tables(), rows, grid, self.activation, out_dtype, slope)
         total, top = self._PooledLookup.apply(*args)
         c = self.channels
-        per_kb = ((total[:, :c] + total[:, c:]) * (1000.0 / codes.shape[-1])).to(out_dtype)
+        per_kb = (total[:, :c] + total[:, c:]) * (1000.0 / codes.shape[-1])  # out_dtype sums
         peak = torch.maximum(top[:, :c], top[:, c:]).to(out_dtype)
         return self.out(torch.cat([per_kb, peak], dim=-1))
 

@@ -38,6 +38,8 @@ def make_conv(layer: str, hidden: int, edge_dim: int) -> nn.Module:
 
 
 AGGRS = ("mean", "sqrt", "sum")
+#: each aggregation as the exponent of the in-degree that rescales a mean over sources
+AGGR_POWER = {"mean": 0.0, "sqrt": 0.5, "sum": 1.0}
 
 
 def uses_adjacency(layer: str) -> bool:

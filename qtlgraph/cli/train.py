@@ -212,7 +212,9 @@ def command(
         if distal_gradient:
             d_opts = d_opts._replace(surrogate=distal_gradient == "surrogate")
         if ctx.get_parameter_source("aggr").name != "DEFAULT":
-            d_opts = d_opts._replace(aggr_power={"mean": 0.0, "sqrt": 0.5, "sum": 1.0}[aggr])
+            from qtlgraph.gnn.models import AGGR_POWER
+
+            d_opts = d_opts._replace(aggr_power=AGGR_POWER[aggr])
         for name, value in (("dropout", dropout), ("weight_decay", weight_decay), ("lr", lr)):
             if ctx.get_parameter_source(name).name != "DEFAULT":
                 d_opts = d_opts._replace(**{name: value})
