@@ -313,7 +313,10 @@ class DistalRegressor(nn.Module):
         - **input:** x ``(N, in_dim)``; seq ``(U, L)`` uint8 codes of the distinct source
           bins; seq_index ``(N,)`` long, the row of ``seq`` of each node (-1: none);
           edge_index ``(2, E)`` (row 0 source, row 1 target, local ids); edge_attr
-          ``(E, edge_dim)``; degree ``(N,)`` full in-degree of each node
+          ``(E, edge_dim)``; degree ``(N,)`` full in-degree of each node; then, with a
+          local encoder (:meth:`set_local_encoder`), optionally ``codes (T, L)``, ``acc
+          (T, P)[, flank (T, F)]`` of the first ``T`` nodes, whose embedding columns of
+          ``x`` are then computed from them
         - **output:** ``(N, out_dim)``
     """
 
@@ -350,6 +353,31 @@ class DistalRegressor(nn.Module):
         self.message = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, hidden))
         self.mix = nn.Linear(hidden, hidden, bias=False)
         self.head = nn.Sequential(nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, out_dim))
+        self.local_encoder: nn.Module | None = None  # set_local_encoder
+
+    def set_local_encoder(self, encoder: nn.Module, mean: torch.Tensor, scale: torch.Tensor):
+        """Fine-tune ``encoder`` (a trained ``BinEncoder``) as the source of the embedding
+        columns of the targets' features (:mod:`qtlgraph.gnn.distal_local`); ``mean`` and
+        ``scale`` are those columns' standardisation. Its mark head is not used.
+        """
+        self.local_encoder = encoder.eval()
+        encoder.head.requires_grad_(False)
+        self.register_buffer("emb_mean", mean.detach().clone().float())
+        self.register_buffer("emb_scale", scale.detach().clone().float())
+        return self
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.local_encoder is not None:  # BatchNorm keeps its trained statistics
+            self.local_encoder.eval()
+        return self
+
+    def standardized_embedding(self, *local: torch.Tensor) -> torch.Tensor:
+        """The local encoder's embedding of ``(codes, acc[, flank])``, in the units of the
+        standardised features. Shapes: -> ``(T, dim)``.
+        """
+        emb = self.local_encoder.embed(*local)
+        return (emb - self.emb_mean.to(emb.dtype)) / self.emb_scale.to(emb.dtype)
 
     def forward_local(self, x: torch.Tensor) -> torch.Tensor:
         """The local part alone. Shapes: ``(N, in_dim) -> (N, out_dim)``."""
@@ -389,7 +417,12 @@ class DistalRegressor(nn.Module):
         edge_index: torch.Tensor,
         edge_attr: torch.Tensor | None,
         degree: torch.Tensor,
+        *local: torch.Tensor,
     ) -> torch.Tensor:
+        if local:  # fine-tuned local part: the first len(codes) nodes' embedding columns
+            emb = self.standardized_embedding(*local).to(x.dtype)
+            t, d = emb.shape
+            x = torch.cat([torch.cat([emb, x[:t, d:]], dim=1), x[t:]])
         # also without edges (a = 0 exactly, so y = head(h)): every parameter then takes
         # part in every step, as DistributedDataParallel requires
         a = self.aggregate(x, seq, seq_index, edge_index, edge_attr, degree)
@@ -403,4 +436,13 @@ def build_distal(config: dict) -> DistalRegressor:
     kwargs = {k: config[k] for k in keys if k in config}
     if "enc_dim" in config:
         kwargs["enc_dim"] = config["enc_dim"]
-    return DistalRegressor(config["in_dim"], config["out_dim"], acc_col=config["acc_col"], **kwargs)
+    model = DistalRegressor(
+        config["in_dim"], config["out_dim"], acc_col=config["acc_col"], **kwargs
+    )
+    if config.get("local_encoder"):  # weights and standardisation come with the state dict
+        from qtlgraph.encoders.bin_encoder import BinEncoder, BinEncoderConfig
+
+        enc = BinEncoder(BinEncoderConfig.from_dict(config["local_encoder"]))
+        dim = enc.config.dim
+        model.set_local_encoder(enc, torch.zeros(dim), torch.ones(dim))
+    return model

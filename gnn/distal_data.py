@@ -108,6 +108,8 @@ class DistalBatches:
         part: the split whose mask selects target entries (None: no target).
         seed: the sampling seed.
         ctx: the process group whose rank takes its share of each batch; None: all of it.
+        local: a fine-tuned local part's inputs (:class:`qtlgraph.gnn.distal_local.LocalInputs`):
+            each batch's inputs then end with the seed nodes' encoder inputs.
     """
 
     def __init__(
@@ -122,13 +124,14 @@ class DistalBatches:
         part: str | None,
         seed: int = 0,
         ctx=None,
+        local=None,
     ) -> None:
         from qtlgraph.gnn.sampler import BatchShares, InNeighbourSampler, node_loader
 
         self.neighbours = InNeighbourSampler(data.edge_index, int(data.num_nodes), k, seed)
         self.order = BatchShares(len(nodes), batch_size, ctx, shuffle=shuffle, seed=seed)
         self.loader = node_loader(data, nodes, self.neighbours, self.order)
-        self.sequences, self.part = sequences, part
+        self.sequences, self.part, self.local = sequences, part, local
         self.mask_name = None if part is None else f"{part}_mask"
 
     def set_epoch(self, epoch: int) -> None:
@@ -143,7 +146,10 @@ class DistalBatches:
             mask = None if self.mask_name is None else batch[self.mask_name]
             if mask is not None and not real:
                 mask = torch.zeros_like(mask)
-            yield batch_inputs(batch, self.sequences, mask)
+            inputs, target = batch_inputs(batch, self.sequences, mask)
+            if self.local is not None:
+                inputs = inputs + self.local.inputs(batch.n_id[: int(batch.batch_size)])
+            yield inputs, target
 
 
 def labelled_nodes(data, part: str) -> torch.Tensor:

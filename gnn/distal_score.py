@@ -33,9 +33,12 @@ def load_distal_run(run_dir: str | Path, config: dict, graph_specs: list[str], d
     from qtlgraph.runtime import select_device
 
     data_opts = {**config["data"], "graphs": graph_specs}
-    inputs, _ = load_distal_data(data_opts, config.get("options", {}).get("seed", 0))
+    from qtlgraph.gnn.distal_local import refresh_loaded
+
+    inputs, seqs = load_distal_data(data_opts, config.get("options", {}).get("seed", 0))
     dev = select_device(device)
     model = load_trained(build_distal(config["model_config"]), run_dir)
+    refresh_loaded(model, inputs, seqs, data_opts)  # a fine-tuned local part's embeddings
     return LoadedRun(model.to(dev).eval(), inputs, config, 1, dev)
 
 
@@ -78,7 +81,8 @@ def score_distal(run: LoadedRun, enc, variants: pd.DataFrame, batch_size: int = 
 
     Args:
         run: a distal run (:func:`load_distal_run`).
-        enc: the run's embedding-cache encoder (:func:`qtlgraph.gnn.score_run.open_encoder`).
+        enc: the run's embedding-cache encoder (:func:`qtlgraph.gnn.score_run.open_encoder`);
+            a run with a fine-tuned local part uses its own encoder instead.
         variants: ``chrom, pos, ref, alt, id`` (ref alleles checked against the genome).
         batch_size: variants embedded per encoder call.
 
@@ -87,6 +91,8 @@ def score_distal(run: LoadedRun, enc, variants: pd.DataFrame, batch_size: int = 
     """
     from qtlgraph.gnn.score_run import allele_onehots, feature_rows, reembedded, variant_bins
 
+    if getattr(run.model, "local_encoder", None) is not None:  # fine-tuned local part
+        enc = enc._replace(model=run.model.local_encoder)
     run.model.double()
     enc.model.double()
     data, d = run.inputs.data, enc.model.config.dim

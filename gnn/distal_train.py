@@ -55,6 +55,7 @@ class DistalOptions(NamedTuple):
     message: str = "mlp"  # mlp | gated
     surrogate: bool = False  # ReLU filters learn through softplus' slope (SourceEncoder)
     edge_attr: str = "all"  # all | none
+    local_part: str = "frozen"  # frozen (the embedding cache) | finetune (gnn.distal_local)
     qtl_aux_weight: float = 1.0
 
 
@@ -79,17 +80,23 @@ def check_options(opts: DistalOptions) -> None:
             f"--distal-message gated with --distal-activation {opts.activation}: expected relu "
             "(softplus is never zero, so a source with no match would still send a message)"
         )
+    from qtlgraph.gnn.distal_local import LOCAL_PARTS
+
+    if opts.local_part not in LOCAL_PARTS:
+        raise InputError(f"--local-part {opts.local_part}: expected one of {LOCAL_PARTS}")
     if opts.qtl_aux_weight < 0:
         raise InputError(f"--qtl-aux-weight {opts.qtl_aux_weight}: expected >= 0")
 
 
-def model_config(data, opts: DistalOptions) -> dict[str, Any]:
+def model_config(data, opts: DistalOptions, encoder=None) -> dict[str, Any]:
     """The ``model_config`` section (input to :func:`qtlgraph.gnn.distal.build_distal`).
 
     The accessibility summary is the last node-feature column (see
-    :func:`qtlgraph.gnn.data.build_data`).
+    :func:`qtlgraph.gnn.data.build_data`); ``encoder`` is the fine-tuned local part's
+    bin encoder (``local_encoder``: its config), or None.
     """
     return {
+        "local_encoder": None if encoder is None else encoder.config.to_dict(),
         "in_dim": int(data.x.shape[1]),
         "out_dim": int(data.y.shape[1]),
         "acc_col": int(data.x.shape[1]) - 1,
@@ -138,16 +145,35 @@ def load_distal_data(data_opts: dict, seed: int):
     return inputs, BinSequences(open_sequence(ds), index)
 
 
-def new_model(data, opts: DistalOptions):
-    """A freshly initialised model for ``data``, seeded with ``opts.seed``."""
+def new_model(data, opts: DistalOptions, encoder=None):
+    """A freshly initialised model for ``data``, seeded with ``opts.seed``; with
+    ``encoder`` (a trained bin encoder) its local part fine-tunes it.
+    """
     from qtlgraph.gnn.distal import build_distal
     from qtlgraph.runtime import seed_everything
 
     seed_everything(opts.seed)
-    return build_distal(model_config(data, opts))
+    model = build_distal({**model_config(data, opts), "local_encoder": None})
+    if encoder is not None:
+        d = encoder.config.dim
+        model.set_local_encoder(encoder, data.x_mean[:d], data.x_scale[:d])
+    return model
 
 
-def loaders(data, sequences, opts: DistalOptions, ctx=None) -> tuple:
+def local_part(inputs, sequences, opts: DistalOptions, data_opts: dict):
+    """``(encoder, LocalInputs)`` of a fine-tuned local part, or ``(None, None)``."""
+    if opts.local_part != "finetune":
+        return None, None
+    from qtlgraph.gnn.distal_local import embeddings_encoder, open_local_inputs
+
+    encoder = embeddings_encoder(data_opts["embeddings"])
+    data = inputs.data
+    n_bins = int(data.num_nodes) // len(inputs.cell_types)
+    local = open_local_inputs(data_opts["dataset"], encoder, sequences, inputs.cell_types, n_bins)
+    return encoder, local
+
+
+def loaders(data, sequences, opts: DistalOptions, ctx=None, local=None) -> tuple:
     """Training batches (the labelled training nodes, K sampled; under torchrun this rank's
     share of every global batch of ``opts.batch_size``) and validation batches (every
     in-neighbour, all of them: rank 0 validates alone), or None without validation nodes.
@@ -156,6 +182,7 @@ def loaders(data, sequences, opts: DistalOptions, ctx=None) -> tuple:
 
     common = dict(batch_size=opts.batch_size, seed=opts.seed)
     train = labelled_nodes(data, "train")
+    common["local"] = local
     loader = DistalBatches(
         data, train, sequences, k=opts.k, shuffle=True, part="train", ctx=ctx, **common
     )
@@ -179,6 +206,7 @@ def train_distal(
     device,
     resume: bool = False,
     extra: dict | None = None,
+    local=None,
 ) -> list[dict]:
     """Fit ``model`` on the labelled training nodes; keep the best validation epoch.
 
@@ -193,6 +221,7 @@ def train_distal(
         device: a ``torch.device`` or its name.
         resume: continue from ``run_dir/checkpoint.pt``.
         extra: more checkpoint entries (e.g. ``config``).
+        local: the fine-tuned local part's inputs (:mod:`qtlgraph.gnn.distal_local`).
 
     Returns:
         the per-epoch history of :func:`qtlgraph.encoders.train.fit`.
@@ -206,8 +235,16 @@ def train_distal(
 
     ctx = init_distributed(device)
     data = inputs.data
-    loader, valid = loaders(data, sequences, opts, ctx)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+    from qtlgraph.gnn.distal_local import FINETUNE_LR_SCALE
+
+    loader, valid = loaders(data, sequences, opts, ctx, local)
+    enc = model.local_encoder
+    tuned = set() if enc is None else {id(p) for p in enc.parameters()}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in tuned]}]
+    if enc is not None:
+        params = [p for p in enc.parameters() if p.requires_grad]
+        groups.append({"params": params, "lr": opts.lr * FINETUNE_LR_SCALE})
+    optimizer = torch.optim.AdamW(groups, lr=opts.lr, weight_decay=opts.weight_decay)
     loss = with_qtl_aux(MaskedLoss("mse"), model, data, sequences, opts, data_opts, inputs, ctx)
     return fit_best(
         model,
@@ -301,14 +338,16 @@ def distal_run(
         data_opts["dataset"], data_opts["graphs"], data_opts["embeddings"]
     )
     inputs, sequences = load_distal_data(data_opts, opts.seed)
+    encoder, local = local_part(inputs, sequences, opts, data_opts)
     ctx = init_distributed(dev)
-    config = run_config(out, MODEL, opts, model_config(inputs.data, opts), data_opts, inputs)
+    m_config = model_config(inputs.data, opts, encoder)
+    config = run_config(out, MODEL, opts, m_config, data_opts, inputs)
     config["fingerprint"] = fingerprint
     runs.prepare(out, config, resume=resume, force=force, epochs=opts.epochs)
     barrier(ctx)  # every rank has checked OUT before rank 0 writes in it
     with runs.started(out, config, kind="distal", fresh=not resume):
         barrier(ctx)
-        model = new_model(inputs.data, opts)
+        model = new_model(inputs.data, opts, encoder)
         history = train_distal(
             model,
             inputs,
@@ -319,9 +358,14 @@ def distal_run(
             device=dev,
             resume=resume,
             extra={"config": config},
+            local=local,
         )
         if not ctx.is_main:  # rank 0 alone predicts, scores and writes
             return {"run": out.name, "model": MODEL, "metrics": [], "history": history}
+        if local is not None:  # predictions read the fine-tuned encoder's embeddings
+            from qtlgraph.gnn.distal_local import refresh_embeddings
+
+            refresh_embeddings(model, inputs.data, local)
         return _score(model, inputs, sequences, opts, config, out, dev, history, n_boot)
 
 

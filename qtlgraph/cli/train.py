@@ -150,6 +150,14 @@ import click
     help="distal: ReLU filters learn through softplus' slope everywhere (surrogate) or "
     "ReLU's own step [default: exact].",
 )
+@click.option(
+    "--local-part",
+    type=click.Choice(["frozen", "finetune"]),
+    default=None,
+    help="distal: the target's own representation from the embedding cache (frozen), or "
+    "the trained bin encoder inside the model, fine-tuned by the targets' loss "
+    "[default: frozen].",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
@@ -184,6 +192,7 @@ def command(
     distal_message,
     distal_gradient,
     distal_filters,
+    local_part,
     seed,
     device,
     resume,
@@ -211,6 +220,8 @@ def command(
             d_opts = d_opts._replace(message=distal_message)
         if distal_gradient:
             d_opts = d_opts._replace(surrogate=distal_gradient == "surrogate")
+        if local_part:
+            d_opts = d_opts._replace(local_part=local_part)
         if ctx.get_parameter_source("aggr").name != "DEFAULT":
             from qtlgraph.gnn.models import AGGR_POWER
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from gnn_helpers import scoring_against_brute_force
 
 from qtlgraph.runtime import load_checkpoint
 
@@ -58,53 +59,8 @@ def test_resume_is_bit_exact(tiny_pipeline, run_cli, tmp_path, distal_run):
         assert torch.equal(a["model"][key], value), key
 
 
-def _brute_force(run, enc, variant, bin_):
-    """Every node of the graph recomputed with the variant's bin edited (own features too)."""
-    from qtlgraph.gnn.distal_data import BinSequences
-    from qtlgraph.gnn.score_run import allele_onehots, feature_rows, reembed
-
-    data, n, d = run.inputs.data, enc.index.n_bins, enc.model.config.dim
-    seqs = BinSequences(enc.sequence, enc.index)
-    codes = torch.from_numpy(seqs.codes(np.arange(n)))
-    bins = np.array([bin_])
-    oh_ref, oh_alt = allele_onehots(enc, variant, bins)
-    cells = np.arange(len(run.inputs.cell_types))
-    own = cells * n + bin_
-    outs = []
-    for oh in (oh_ref, oh_alt):
-        x = data.x.double().clone()
-        x[own] = feature_rows(data, own, reembed(enc, oh, bins, cells)[0], oh[0], d)
-        c = codes.clone()
-        c[bin_] = torch.from_numpy(np.where(oh[0].sum(0) > 0, oh[0].argmax(0), 4).astype(np.uint8))
-        inputs = (x, c, data.bin, data.edge_index, data.edge_attr.double(), data.n_in)
-        with torch.no_grad():
-            outs.append(run.model(*inputs).numpy())
-    return outs[1] - outs[0]
-
-
 def test_scoring_equals_brute_force_recomputation(distal_run):
-    from qtlgraph.gnn.score_run import load_run, open_encoder, score_variants
-
-    run = load_run(distal_run, "cpu")
-    enc = open_encoder(run.config["data"]["embeddings"], run.device)
-    ei = run.inputs.data.edge_index
-    bin_ = int(ei[0, 0] % enc.index.n_bins)  # a source bin with at least one target
-    chrom = enc.index.chroms[enc.index.chrom_of_bins(np.array([bin_]))[0]]
-    pos = int(enc.index.starts(np.array([bin_]))[0]) + 4321
-    ref = enc.sequence.fetch(chrom, pos - 1, pos)
-    alt = "A" if ref != "A" else "C"
-    variant = pd.DataFrame({"chrom": [chrom], "pos": [pos], "ref": [ref], "alt": [alt]})
-    variant["id"] = "v1"
-    effects = score_variants(distal_run, variant, run=run, encoder=enc).effects
-    assert (effects["hops"] == 1).any()  # linked targets reached
-    delta = _brute_force(run, enc, variant, bin_)
-    n = enc.index.n_bins
-    cell = np.array([run.inputs.cell_types.index(c) for c in effects["cell_type"]])
-    nodes = cell * n + effects["bin"].to_numpy()
-    for m, mark in enumerate(run.inputs.marks):
-        np.testing.assert_allclose(effects[f"delta_{mark}"], delta[nodes, m], atol=1e-10)
-    rest = np.setdiff1d(np.arange(len(delta)), nodes)
-    assert np.abs(delta[rest]).max() < 1e-12  # nothing else changes
+    scoring_against_brute_force(distal_run)
 
 
 def test_score_variants_evaluate_qtl(distal_run, run_cli, tmp_path):
