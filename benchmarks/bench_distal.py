@@ -8,7 +8,10 @@ plain bin encoder (``qtlgraph.encoders.bin_encoder.BinEncoder``, default config,
 Steps alternate between the two so machine noise hits both alike; medians are printed
 with the ratio and the target (>= 1,000 source bins/s on 2 CPU cores).
 
-    python benchmarks/bench_distal.py [--sources 64] [--steps 5] [--threads 2]
+    python benchmarks/bench_distal.py [--sources 64] [--steps 5] [--threads 2] [--gated]
+
+The distal model is built with the trainer's defaults (``DistalOptions``), or with the
+gated option's settings (``--gated``).
 """
 
 from __future__ import annotations
@@ -21,14 +24,26 @@ import torch
 
 from qtlgraph.encoders.bin_encoder import BinEncoder
 from qtlgraph.gnn.distal import DistalRegressor
+from qtlgraph.gnn.distal_train import DistalOptions
 
 TARGET = 1000.0  # source bins per second, 2 CPU cores
 BIN = 10_000
 
 
+def distal_options(args) -> DistalOptions:
+    """The trainer's defaults, or its gated option (``--gated``)."""
+    opts = DistalOptions()
+    if args.gated:
+        opts = opts._replace(message="gated", activation="relu", standardize=True)
+    return opts
+
+
 def distal_step(args, gen):
     """A closure running one distal training step on fixed random inputs."""
-    model = DistalRegressor(65, 2, acc_col=64, edge_dim=13)
+    o = distal_options(args)
+    keys = ("hidden", "dropout", "aggr_power", "channels", "kernel", "stride", "enc_dim")
+    keys += ("activation", "standardize", "message", "surrogate")
+    model = DistalRegressor(65, 2, acc_col=64, edge_dim=13, **{k: getattr(o, k) for k in keys})
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     n_src, t = args.sources, args.targets
     seq = torch.randint(0, 4, (n_src, BIN), generator=gen, dtype=torch.uint8)
@@ -72,6 +87,9 @@ def main() -> None:
     p.add_argument("--per-target", type=int, default=4)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--gated", action="store_true", help="the gated option (standardised ReLU filters)"
+    )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     gen = torch.Generator().manual_seed(0)
@@ -84,7 +102,9 @@ def main() -> None:
             if i:  # the first step warms up
                 times[name].append(time.perf_counter() - t0)
     rate = {k: args.sources / statistics.median(v) for k, v in times.items()}
+    o = distal_options(args)
     print(f"threads {args.threads}, {args.sources} source bins of {BIN} bp per step")
+    print(f"distal model: {o.message} message, {o.activation} filters")
     print(f"distal model (ours):   {rate['distal']:8.1f} source bins/s (forward + backward + step)")
     print(f"bin encoder (reference): {rate['bin encoder']:6.1f} bins/s (same)")
     print(f"ratio ours / reference: {rate['distal'] / rate['bin encoder']:.2f}")
