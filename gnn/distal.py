@@ -311,7 +311,9 @@ class DistalRegressor(nn.Module):
 
     Shapes:
         - **input:** x ``(N, in_dim)``; seq ``(U, L)`` uint8 codes of the distinct source
-          bins; seq_index ``(N,)`` long, the row of ``seq`` of each node (-1: none);
+          bins, or their :class:`SourceEncoder` outputs ``(U, enc_dim)`` (float: e.g.
+          cached by variant scoring, :class:`qtlgraph.gnn.distal_effects.SourceVectors`);
+          seq_index ``(N,)`` long, the row of ``seq`` of each node (-1: none);
           edge_index ``(2, E)`` (row 0 source, row 1 target, local ids); edge_attr
           ``(E, edge_dim)``; degree ``(N,)`` full in-degree of each node; then, with a
           local encoder (:meth:`set_local_encoder`), optionally ``codes (T, L)``, ``acc
@@ -394,7 +396,8 @@ class DistalRegressor(nn.Module):
     ) -> torch.Tensor:
         """``a_t`` per node (zero where no edge arrives). Shapes: -> ``(N, hidden)``."""
         src, dst = edge_index[0], edge_index[1]
-        vec = self.encoder(seq)[seq_index[src]]
+        rows = seq if seq.is_floating_point() else self.encoder(seq)  # encoded already
+        vec = rows[seq_index[src]]
         parts = [x[src, self.acc_col : self.acc_col + 1].to(vec.dtype)]
         if self.edge_dim:
             parts.append(edge_attr.to(vec.dtype))

@@ -18,6 +18,45 @@ from qtlgraph.gnn.sampler import InNeighbourSampler, keep_smallest
 _CSC: dict[int, tuple] = {}
 
 
+class SourceVectors:
+    """The source encoder's output for reference bins, computed once per bin (no gradient).
+
+    Variant scoring evaluates every target of a SNP's bin with its whole in-neighbourhood;
+    all sources but the SNP's bin are unchanged from one variant to the next, so their
+    encoding is reused. For a model whose weights do not change while it is used.
+
+    Args:
+        model: a :class:`qtlgraph.gnn.distal.DistalRegressor` (its dtype and device).
+        sequences: the run's :class:`qtlgraph.gnn.distal_data.BinSequences`.
+    """
+
+    def __init__(self, model, sequences) -> None:
+        self.model, self.sequences = model, sequences
+        self.rows: dict[int, torch.Tensor] = {}
+
+    def encode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Encoder outputs of base codes, each distinct row encoded once.
+
+        Shapes: ``(B, L)`` uint8 -> ``(B, enc_dim)``.
+        """
+        device = next(self.model.parameters()).device
+        uniq, inv = torch.unique(codes, dim=0, return_inverse=True)
+        with torch.no_grad():
+            return self.model.encoder(uniq.to(device))[inv.to(device)]
+
+    def __call__(self, bins: torch.Tensor) -> torch.Tensor:
+        """Encoder outputs of the reference sequence of ``bins``. Shapes: ``(U,)`` -> ``(U, d)``."""
+        if not len(bins):
+            p = next(self.model.parameters())
+            return p.new_zeros(0, self.model.encoder.out.out_features)
+        missing = [b for b in bins.tolist() if b not in self.rows]
+        if missing:
+            codes = torch.from_numpy(self.sequences.codes(missing))
+            for b, row in zip(missing, self.encode(codes)):
+                self.rows[b] = row
+        return torch.stack([self.rows[b] for b in bins.tolist()])
+
+
 def _all_in_edges(data):
     """The graph's edges in CSC order (one :class:`InNeighbourSampler` kept per graph)."""
     ei = data.edge_index
@@ -69,6 +108,7 @@ def pair_outputs(
     target_x: torch.Tensor | None = None,
     k: int | None = None,
     copies: int = 1,
+    vectors: SourceVectors | None = None,
 ) -> torch.Tensor:
     """The model's output at each target, its SNP's bin edited (gradients kept).
 
@@ -83,6 +123,8 @@ def pair_outputs(
         k: in-neighbours per target (None: all), the SNP bin's edge always among them.
         copies: evaluations per pair on the same neighbours (e.g. 2: reference and
             alternative, whose difference is then the SNP's effect alone).
+        vectors: reuse the encodings of reference source bins (no gradient through the
+            source encoder then; for scoring, not for training).
 
     Shapes:
         targets, snp_bins ``(R,)``; alt_codes ``(copies * R, bin_size)`` uint8; target_x
@@ -95,12 +137,16 @@ def pair_outputs(
     snp_bins = snp_bins.long().repeat(copies)
     src_bins = data.bin[nodes[R:]]
     uniq, inv = torch.unique(src_bins, return_inverse=True)
-    seq = torch.from_numpy(sequences.codes(uniq.numpy()))
+    if vectors is None:
+        seq = torch.from_numpy(sequences.codes(uniq.numpy()))
+    else:
+        seq = vectors(uniq)
     seq_index = torch.full((len(nodes),), -1, dtype=torch.long)
     seq_index[R:] = inv
     if alt_codes is not None:
         edited = src_bins == snp_bins[pair]
-        seq = torch.cat([seq, torch.as_tensor(alt_codes, dtype=torch.uint8)])
+        alt = torch.as_tensor(alt_codes, dtype=torch.uint8)
+        seq = torch.cat([seq, alt if vectors is None else vectors.encode(alt).to(seq)])
         seq_index[R:][edited] = len(uniq) + pair[edited]
     dtype = next(model.parameters()).dtype  # float64 for scoring: small differences
     x = data.x[nodes].to(dtype)

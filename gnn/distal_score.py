@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from qtlgraph.gnn.distal_data import BinSequences
-from qtlgraph.gnn.distal_effects import pair_outputs
+from qtlgraph.gnn.distal_effects import SourceVectors, pair_outputs
 from qtlgraph.gnn.score_run import LoadedRun, ScoreResult, variant_columns
 
 
@@ -100,6 +100,7 @@ def score_distal(run: LoadedRun, enc, variants: pd.DataFrame, batch_size: int = 
     bins = variant_bins(enc.index, variants)
     oh_ref, oh_alt = allele_onehots(enc, variants, bins)
     cells = np.array([list(enc.arrays.cell_types).index(c) for c in run.inputs.cell_types])
+    vectors = SourceVectors(run.model, seqs)  # unchanged source bins encoded once
     frames = []
     for v, e_ref, e_alt in reembedded(enc, oh_ref, oh_alt, bins, cells, batch_size):
         nodes, hops = variant_pairs(data, enc.index.n_bins, len(cells), int(bins[v]))
@@ -109,10 +110,18 @@ def score_distal(run: LoadedRun, enc, variants: pd.DataFrame, batch_size: int = 
             x[-1][: len(cells)] = feature_rows(data, nodes[: len(cells)], emb, oh, d)
             codes.append(torch.from_numpy(np.repeat(_codes(oh[None]), len(nodes), axis=0)))
         t, b = torch.from_numpy(nodes), torch.full((len(nodes),), int(bins[v]))
-        # both alleles in one call (copies 2): every linked source bin is encoded once
+        # both alleles in one call (copies 2); unchanged source bins come from ``vectors``
         with torch.no_grad():
             both = pair_outputs(
-                run.model, data, seqs, t, b, torch.cat(codes), torch.cat(x), copies=2
+                run.model,
+                data,
+                seqs,
+                t,
+                b,
+                torch.cat(codes),
+                torch.cat(x),
+                copies=2,
+                vectors=vectors,
             )
         ref, alt = both.cpu().numpy().reshape(2, len(nodes), -1)
         frames.append(

@@ -11,7 +11,7 @@ from qtlgraph.encoders.losses import MaskedLoss
 from qtlgraph.encoders.train import train_epoch
 from qtlgraph.gnn.distal import DistalRegressor
 from qtlgraph.gnn.distal_data import DistalBatches
-from qtlgraph.gnn.distal_effects import pair_outputs
+from qtlgraph.gnn.distal_effects import SourceVectors, pair_outputs
 from qtlgraph.gnn.distal_train import predict_distal
 from qtlgraph.metrics import pearson
 
@@ -199,3 +199,19 @@ def test_pair_outputs_equal_a_full_recomputation_with_the_alt_sequence():
     torch.testing.assert_close(got[0], full_alt[0], rtol=0, atol=1e-12)
     assert (got[1] - ref[1]).abs().item() > 1e-6  # the edit reaches target 1
     torch.testing.assert_close(got[2], ref[2], rtol=0, atol=1e-12)  # not linked: unchanged
+    # reference sources encoded once and reused (variant scoring): the same outputs
+    vectors = SourceVectors(model, seqs)
+    with torch.no_grad():
+        for _ in range(2):  # the second call reads every reference bin from the cache
+            again = pair_outputs(
+                model,
+                data,
+                seqs,
+                targets,
+                bins,
+                torch.from_numpy(alt[[snp_bin] * 3]),
+                x_t,
+                vectors=vectors,
+            )
+            torch.testing.assert_close(again, got, rtol=0, atol=1e-12)
+        assert vectors(torch.zeros(0, dtype=torch.long)).shape == (0, 16)
