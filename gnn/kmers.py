@@ -13,6 +13,8 @@ the caller (:func:`qtlgraph.gnn.data.standardise`).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from qtlgraph.errors import InputError
@@ -20,9 +22,11 @@ from qtlgraph.errors import InputError
 MAX_K = 8
 
 
+@functools.lru_cache(maxsize=MAX_K)
 def canonical_index(k: int) -> tuple[np.ndarray, int]:
     """Column of every k-mer code (base-4, first base most significant) after merging
-    each k-mer with its reverse complement.
+    each k-mer with its reverse complement. Computed once per ``k`` (variant scoring calls
+    it for every variant); the array is read-only.
 
     Returns:
         ``(column, n_columns)``: column ``(4**k,)`` int64 in ``[0, n_columns)``.
@@ -32,7 +36,9 @@ def canonical_index(k: int) -> tuple[np.ndarray, int]:
     rc = ((3 - digits[:, ::-1]) * 4 ** np.arange(k - 1, -1, -1)).sum(1)
     canon = np.minimum(codes, rc)
     uniq, column = np.unique(canon, return_inverse=True)
-    return column.astype(np.int64), len(uniq)
+    column = column.astype(np.int64)
+    column.setflags(write=False)
+    return column, len(uniq)
 
 
 def kmer_spectrum(codes: np.ndarray, k: int) -> np.ndarray:

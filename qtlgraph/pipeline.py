@@ -7,6 +7,7 @@ so an interrupted demo resumes where it stopped.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -46,6 +47,17 @@ class Stage(NamedTuple):
     name: str
     out: str
     args: list[str]
+    lane: str = "main"  # "side": run in a second process beside the main stages
+
+
+#: stages of the side lane (:func:`run_stages`): they need only the simulated data and the
+#: graphs, and no main stage before ``compare`` reads what they write
+SIDE_LANE = ("degrees", "train-unet A", "train-unet B", "train-unet C", "train-unet D")
+SIDE_LANE += ("evaluate U-Nets",)
+#: the main stages that read the side lane's outputs, run last; the side lane is joined
+#: before the first of them
+READS_SIDE = ("compare", "rf unet:A")
+JOIN_AT = READS_SIDE[0]
 
 
 def demo_stages(out: Path, seed: int, preset: str = "demo") -> list[Stage]:
@@ -259,24 +271,107 @@ def demo_stages(out: Path, seed: int, preset: str = "demo") -> list[Stage]:
             ],
         )
     )
-    return stages
+    # what reads the side lane's outputs goes last, so the side lane has the longest
+    # stretch of main stages beside it
+    late = [s for s in stages if s.name in READS_SIDE]
+    stages = [s for s in stages if s.name not in READS_SIDE] + late
+    return [s._replace(lane="side") if s.name in SIDE_LANE else s for s in stages]
 
 
-def run_stages(stages: list[Stage], out: Path) -> list[tuple[str, float]]:
-    """Run each stage in-process through the CLI; returns (stage, seconds)."""
+def run_one(stage: Stage, out: Path) -> float | None:
+    """Run one stage in-process through the CLI unless its ``.done`` marker exists;
+    returns its seconds (None: skipped).
+    """
     from qtlgraph.cli import cli
 
-    timings = []
-    for stage in stages:
-        marker = out / stage.out / ".done"
-        if marker.exists():
-            print(f"[demo] {stage.name}: already done, skipped", file=sys.stderr)
-            continue
-        print(f"[demo] {stage.name}: qtlgraph {' '.join(stage.args)}", file=sys.stderr)
-        t0 = time.perf_counter()
-        cli.main(args=stage.args, prog_name="qtlgraph", standalone_mode=False)
-        seconds = time.perf_counter() - t0
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(f"{seconds:.1f}\n")
-        timings.append((stage.name, seconds))
-    return timings
+    marker = out / stage.out / ".done"
+    if marker.exists():
+        print(f"[demo] {stage.name}: already done, skipped", file=sys.stderr)
+        return None
+    print(f"[demo] {stage.name}: qtlgraph {' '.join(stage.args)}", file=sys.stderr)
+    t0 = time.perf_counter()
+    cli.main(args=stage.args, prog_name="qtlgraph", standalone_mode=False)
+    seconds = time.perf_counter() - t0
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(f"{seconds:.1f}\n")
+    return seconds
+
+
+class SideLane:
+    """The side-lane stages in a child process (``qtlgraph demo --lane side``), its output
+    in ``OUT/side-lane.log``, at the lowest CPU priority (``nice 19``): it takes the cores
+    when the main stages leave them idle (Python work on one core, file reads), and the
+    main stages run as fast as alone. Both processes keep torch's default number of
+    threads, so the results equal those of the stages run one after the other (a CPU
+    reduction's rounding depends on how many threads split it: with one thread each, the
+    demo's distal model trained to other weights; with both lanes at full priority, the
+    two thread teams spun against each other and the demo took 11 minutes).
+    """
+
+    LOG = "side-lane.log"
+
+    def __init__(self, out: Path, cli_args: list[str]) -> None:
+        import subprocess
+
+        self.out = out
+        argv = [sys.executable, "-m", "qtlgraph", "demo", *cli_args, "--lane", "side"]
+        print(f"[demo] side lane (degrees, U-Nets) in a second process: {out / self.LOG}",
+              file=sys.stderr)  # fmt: skip
+        self.log = open(out / self.LOG, "w")
+        self.proc = subprocess.Popen(
+            argv, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=lambda: os.nice(19)
+        )
+
+    def join(self) -> None:
+        """Wait for the side lane; InputError naming its log if it failed."""
+        from qtlgraph.errors import InputError
+
+        rc = self.proc.wait()
+        self.log.close()
+        if rc != 0:
+            tail = (self.out / self.LOG).read_text().strip().splitlines()[-1:]
+            raise InputError(
+                f"demo side lane failed (exit {rc}); see {self.out / self.LOG}: "
+                f"{tail[0] if tail else ''}"
+            )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait()
+        self.log.close()
+
+
+def run_stages(
+    stages: list[Stage], out: Path, *, lane: str | None = None, cli_args: list[str] = ()
+) -> list[tuple[str, float]]:
+    """Run the stages; returns (stage, seconds) of those run, in stage order.
+
+    With ``lane`` None the main stages run here and the side lane (:data:`SIDE_LANE`) in a
+    second process (``cli_args``: the ``qtlgraph demo`` options that rebuild the same
+    stages), started at its first stage and joined before :data:`JOIN_AT`; their seconds
+    come from the side lane's ``.done`` markers. With ``lane="side"`` only the side stages
+    run, here.
+    """
+    if lane == "side":
+        return [(s.name, t) for s in stages if s.lane == "side" for t in [run_one(s, out)] if t]
+    side, ran = None, {}
+    pending = [s for s in stages if s.lane == "side" and not (out / s.out / ".done").exists()]
+    try:
+        for stage in stages:
+            if stage.lane == "side":
+                if side is None and pending:
+                    side = SideLane(out, list(cli_args))
+                continue
+            if stage.name == JOIN_AT and side is not None:
+                side.join()
+                side = None
+            seconds = run_one(stage, out)
+            if seconds is not None:
+                ran[stage.name] = seconds
+    finally:
+        if side is not None:
+            side.stop()
+    for s in pending:  # what the side lane ran, from its markers
+        ran[s.name] = float((out / s.out / ".done").read_text())
+    return [(s.name, ran[s.name]) for s in stages if s.name in ran]

@@ -176,6 +176,15 @@ def write_report(out: Path, timings: list[tuple[str, float]]) -> Path:
     if timings:
         lines += ["## Stage timings (this run)", "", "| stage | seconds |", "|---|---|"]
         lines += [f"| {name} | {sec:.1f} |" for name, sec in timings]
+        from qtlgraph.pipeline import SIDE_LANE
+
+        if any(name in SIDE_LANE for name, _ in timings):
+            lines += [
+                "",
+                f"{', '.join(SIDE_LANE)} ran in a second process beside the stages from "
+                "train-local on, at the lowest CPU priority, so their seconds overlap with "
+                "those stages' and the total is less than the sum.",
+            ]
         lines.append("")
     report = out / "report.md"
     with atomic_path(report) as tmp:

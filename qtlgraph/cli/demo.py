@@ -24,7 +24,8 @@ import click
     help="Simulated dataset: demo, or realistic (JASPAR motifs, hg38-like background, LD).",
 )
 @click.option("--force", is_flag=True, help="Start over, discarding a previous demo in --out.")
-def command(out: Path, seed: int, preset: str, force: bool) -> None:
+@click.option("--lane", type=click.Choice(["side"]), default=None, hidden=True)
+def command(out: Path, seed: int, preset: str, force: bool, lane: str | None) -> None:
     """Simulate the demo dataset (3 cell types, 2 marks, known distal links), build its QTL
     graphs, analyse their degrees, train U-Net baselines A-D, the local bin encoder and
     the GNN with its controls, compare them, probe receptive fields, and write
@@ -35,10 +36,15 @@ def command(out: Path, seed: int, preset: str, force: bool) -> None:
     from qtlgraph.pipeline import demo_stages, run_stages
     from qtlgraph.report import write_report
 
+    stages = demo_stages(out, seed, preset)
+    if lane == "side":  # the second process of a demo (qtlgraph.pipeline.SideLane)
+        run_stages(stages, out, lane="side")
+        return
     if force and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    timings = run_stages(demo_stages(out, seed, preset), out)
+    cli_args = ["--out", str(out), "--seed", str(seed), "--preset", preset]
+    timings = run_stages(stages, out, cli_args=cli_args)
     report = write_report(out, timings)
     click.echo(report.read_text())
     click.echo(f"demo finished: {report}", err=True)

@@ -43,3 +43,36 @@ def test_comparison_holds_the_distal_model_and_every_control(tmp_path):
 def test_preset_reaches_the_simulator(tmp_path):
     sim = demo_stages(tmp_path, seed=0, preset="realistic")[0]
     assert sim.args[:3] == ["simulate", "--preset", "realistic"]
+
+
+def test_side_lane_reads_only_the_data_and_graphs_and_is_joined_before_it_is_read(tmp_path):
+    from qtlgraph.pipeline import JOIN_AT, SIDE_LANE
+
+    stages = demo_stages(tmp_path, seed=3)
+    names = [s.name for s in stages]
+    assert {s.name for s in stages if s.lane == "side"} == set(SIDE_LANE)
+    side_outs = {str(tmp_path / s.out) for s in stages if s.lane == "side"}
+    first_side = min(names.index(n) for n in SIDE_LANE)
+    before = {str(tmp_path / s.out) for s in stages[:first_side]}
+    for s in stages:
+        if s.lane == "side":  # what it reads is written before the lane starts
+            read = [a for a in s.args if a.startswith(str(tmp_path))]
+            assert all(
+                any(a == o or a.startswith(o + "/") for o in before | side_outs) for a in read
+            ), (s.name, read)
+    join = names.index(JOIN_AT)
+    for s in stages[first_side:join]:  # main stages beside the lane never read its outputs
+        if s.lane == "main":
+            read = [a for a in s.args if a.startswith(str(tmp_path))]
+            assert not any(a == o or a.startswith(o + "/") for o in side_outs for a in read)
+
+
+def test_a_failed_side_lane_is_one_error_naming_its_log(tmp_path):
+    import pytest
+
+    from qtlgraph.errors import InputError
+    from qtlgraph.pipeline import SideLane
+
+    lane = SideLane(tmp_path, ["--out", str(tmp_path), "--preset", "no-such-preset"])
+    with pytest.raises(InputError, match="side lane failed .*side-lane.log"):
+        lane.join()
