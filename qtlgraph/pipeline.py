@@ -2,7 +2,9 @@
 
 Each stage is one ``qtlgraph`` command run in-process, so the demo exercises exactly
 what a user types. A stage whose output directory already holds ``.done`` is skipped,
-so an interrupted demo resumes where it stopped.
+so an interrupted demo resumes where it stopped. The degree analysis and the U-Net
+baselines (:data:`SIDE_LANE`) run in a second process at the lowest CPU priority beside
+the other stages (:class:`SideLane`), with the same results as one stage after another.
 """
 
 from __future__ import annotations
