@@ -23,7 +23,7 @@ import time
 import torch
 
 from qtlgraph.encoders.bin_encoder import BinEncoder
-from qtlgraph.gnn.distal import DistalRegressor
+from qtlgraph.gnn.distal import build_distal
 from qtlgraph.gnn.distal_train import DistalOptions
 
 TARGET = 1000.0  # source bins per second, 2 CPU cores
@@ -40,10 +40,9 @@ def distal_options(args) -> DistalOptions:
 
 def distal_step(args, gen):
     """A closure running one distal training step on fixed random inputs."""
-    o = distal_options(args)
-    keys = ("hidden", "dropout", "aggr_power", "channels", "kernel", "stride", "enc_dim")
-    keys += ("activation", "standardize", "message", "surrogate")
-    model = DistalRegressor(65, 2, acc_col=64, edge_dim=13, **{k: getattr(o, k) for k in keys})
+    # build_distal reads the model settings among the options' fields by name
+    config = {"in_dim": 65, "out_dim": 2, "acc_col": 64, "edge_dim": 13}
+    model = build_distal({**distal_options(args)._asdict(), **config})
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     n_src, t = args.sources, args.targets
     seq = torch.randint(0, 4, (n_src, BIN), generator=gen, dtype=torch.uint8)

@@ -27,12 +27,9 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from qtlgraph.gnn.distal import build_distal
 from qtlgraph.gnn.distal_aux import training_rows
 from qtlgraph.gnn.distal_effects import pair_outputs
-from qtlgraph.gnn.distal_local import refresh_loaded
-from qtlgraph.gnn.distal_train import load_distal_data
-from qtlgraph.gnn.train import load_trained
+from qtlgraph.gnn.distal_score import load_distal_model
 
 EDITS = ("snp", "site", "random", "all N")
 
@@ -52,9 +49,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=400, help="QTL rows used (the first N)")
     args = parser.parse_args()
     config = json.loads((Path(args.run) / "config.json").read_text())
-    inputs, seqs = load_distal_data(config["data"], config.get("options", {}).get("seed", 0))
-    model = load_trained(build_distal(config["model_config"]), args.run)
-    refresh_loaded(model, inputs, seqs, config["data"])
+    model, inputs, seqs = load_distal_model(args.run, config, config["data"])
     model = model.double().eval()
     data = inputs.data
     rows = training_rows(config["data"], inputs, seqs)

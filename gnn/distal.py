@@ -40,11 +40,10 @@ class SourceEncoder(nn.Module):
     steps of a small training set did not give them (raw softplus filters stayed near their
     initial norms, and a SNP moved the target by 1e-4 of the true change). The trainer
     offers it as ``--distal-filters standardized``; docs/distal.md has the trials and why
-    it is not the default. Stride 1
-    keeps the filters translation-equivariant: with a stride ``s`` each filter sees a
-    motif at one phase in ``s`` only, and on a hand-made source-only
-    motif (tests/gnn/test_distal.py) stride 5 memorised the training targets without
-    generalising, where stride 1 learned the motif.
+    it is not the default. Stride 1 keeps the filters translation-equivariant: with a
+    stride ``s`` each filter sees a motif at one phase in ``s`` only, and on a hand-made
+    source-only motif (tests/gnn/test_distal.py) stride 5 memorised the training targets
+    without generalising, where stride 1 learned the motif.
 
     The convolution runs as table lookups: its input is one-hot, so with the filter cut
     into chunks of at most :attr:`CHUNK` positions, each output is the sum over chunks of

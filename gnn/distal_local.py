@@ -65,8 +65,10 @@ def embeddings_encoder(embed_dir):
     return model
 
 
-def open_local_inputs(dataset_path, encoder, sequences, cell_types, n_bins: int) -> LocalInputs:
-    """:class:`LocalInputs` over a dataset's accessibility tracks, read once."""
+def open_local_inputs(dataset_path, encoder, sequences, inputs) -> LocalInputs:
+    """:class:`LocalInputs` of ``inputs``' nodes (a run's ``GraphInputs``) over the
+    dataset's accessibility tracks, read once.
+    """
     from qtlgraph.encoders.bin_dataset import load_bin_arrays
     from qtlgraph.genome import BinIndex
     from qtlgraph.manifest import load_dataset
@@ -74,7 +76,8 @@ def open_local_inputs(dataset_path, encoder, sequences, cell_types, n_bins: int)
     ds = load_dataset(dataset_path)
     index = BinIndex(ds.genome, encoder.config.bin_size)
     arrays = load_bin_arrays(ds, index, encoder.config, targets=False)
-    return LocalInputs(arrays, sequences, cell_types, n_bins)
+    n_bins = int(inputs.data.num_nodes) // len(inputs.cell_types)
+    return LocalInputs(arrays, sequences, inputs.cell_types, n_bins)
 
 
 def refresh_embeddings(model, data, local: LocalInputs, batch_size: int = 256) -> None:
@@ -102,8 +105,5 @@ def refresh_loaded(model, inputs, sequences, data_opts: dict) -> None:
     """
     if getattr(model, "local_encoder", None) is None:
         return
-    n_bins = int(inputs.data.num_nodes) // len(inputs.cell_types)
-    local = open_local_inputs(
-        data_opts["dataset"], model.local_encoder, sequences, inputs.cell_types, n_bins
-    )
+    local = open_local_inputs(data_opts["dataset"], model.local_encoder, sequences, inputs)
     refresh_embeddings(model, inputs.data, local)

@@ -23,22 +23,33 @@ from qtlgraph.gnn.distal_effects import SourceVectors, pair_outputs
 from qtlgraph.gnn.score_run import LoadedRun, ScoreResult, variant_columns
 
 
+def load_distal_model(run_dir: str | Path, config: dict, data_opts: dict):
+    """A distal run's data (its ``config.json`` options), source-sequence reader and
+    best-epoch model on the CPU, with a fine-tuned local part's node features recomputed.
+
+    Returns:
+        ``(model, GraphInputs, BinSequences)``.
+    """
+    from qtlgraph.gnn.distal import build_distal
+    from qtlgraph.gnn.distal_local import refresh_loaded
+    from qtlgraph.gnn.distal_train import load_distal_data
+    from qtlgraph.gnn.train import load_trained
+
+    inputs, seqs = load_distal_data(data_opts, config.get("options", {}).get("seed", 0))
+    model = load_trained(build_distal(config["model_config"]), run_dir)
+    refresh_loaded(model, inputs, seqs, data_opts)
+    return model, inputs, seqs
+
+
 def load_distal_run(run_dir: str | Path, config: dict, graph_specs: list[str], device="auto"):
     """Rebuild a distal run (data with the same options, best-epoch weights) as a
     :class:`qtlgraph.gnn.score_run.LoadedRun` (``hops`` = 1).
     """
-    from qtlgraph.gnn.distal import build_distal
-    from qtlgraph.gnn.distal_train import load_distal_data
-    from qtlgraph.gnn.train import load_trained
     from qtlgraph.runtime import select_device
 
     data_opts = {**config["data"], "graphs": graph_specs}
-    from qtlgraph.gnn.distal_local import refresh_loaded
-
-    inputs, seqs = load_distal_data(data_opts, config.get("options", {}).get("seed", 0))
+    model, inputs, _ = load_distal_model(run_dir, config, data_opts)
     dev = select_device(device)
-    model = load_trained(build_distal(config["model_config"]), run_dir)
-    refresh_loaded(model, inputs, seqs, data_opts)  # a fine-tuned local part's embeddings
     return LoadedRun(model.to(dev).eval(), inputs, config, 1, dev)
 
 

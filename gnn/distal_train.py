@@ -153,7 +153,7 @@ def new_model(data, opts: DistalOptions, encoder=None):
     from qtlgraph.runtime import seed_everything
 
     seed_everything(opts.seed)
-    model = build_distal({**model_config(data, opts), "local_encoder": None})
+    model = build_distal(model_config(data, opts))
     if encoder is not None:
         d = encoder.config.dim
         model.set_local_encoder(encoder, data.x_mean[:d], data.x_scale[:d])
@@ -167,10 +167,7 @@ def local_part(inputs, sequences, opts: DistalOptions, data_opts: dict):
     from qtlgraph.gnn.distal_local import embeddings_encoder, open_local_inputs
 
     encoder = embeddings_encoder(data_opts["embeddings"])
-    data = inputs.data
-    n_bins = int(data.num_nodes) // len(inputs.cell_types)
-    local = open_local_inputs(data_opts["dataset"], encoder, sequences, inputs.cell_types, n_bins)
-    return encoder, local
+    return encoder, open_local_inputs(data_opts["dataset"], encoder, sequences, inputs)
 
 
 def loaders(data, sequences, opts: DistalOptions, ctx=None, local=None) -> tuple:
@@ -180,9 +177,8 @@ def loaders(data, sequences, opts: DistalOptions, ctx=None, local=None) -> tuple
     """
     from qtlgraph.gnn.distal_data import DistalBatches, labelled_nodes
 
-    common = dict(batch_size=opts.batch_size, seed=opts.seed)
+    common = dict(batch_size=opts.batch_size, seed=opts.seed, local=local)
     train = labelled_nodes(data, "train")
-    common["local"] = local
     loader = DistalBatches(
         data, train, sequences, k=opts.k, shuffle=True, part="train", ctx=ctx, **common
     )
@@ -231,12 +227,11 @@ def train_distal(
     from qtlgraph.distributed import init_distributed
     from qtlgraph.encoders.losses import MaskedLoss
     from qtlgraph.gnn.distal_aux import with_qtl_aux
+    from qtlgraph.gnn.distal_local import FINETUNE_LR_SCALE
     from qtlgraph.gnn.train import fit_best
 
     ctx = init_distributed(device)
     data = inputs.data
-    from qtlgraph.gnn.distal_local import FINETUNE_LR_SCALE
-
     loader, valid = loaders(data, sequences, opts, ctx, local)
     enc = model.local_encoder
     tuned = set() if enc is None else {id(p) for p in enc.parameters()}

@@ -353,10 +353,13 @@ def run_stages(
     second process (``cli_args``: the ``qtlgraph demo`` options that rebuild the same
     stages), started at its first stage and joined before :data:`JOIN_AT`; their seconds
     come from the side lane's ``.done`` markers. With ``lane="side"`` only the side stages
-    run, here.
+    run, here, and their seconds go to those markers only (nothing is returned).
     """
     if lane == "side":
-        return [(s.name, t) for s in stages if s.lane == "side" for t in [run_one(s, out)] if t]
+        for stage in stages:
+            if stage.lane == "side":
+                run_one(stage, out)  # its seconds go to its .done marker
+        return []
     side, ran = None, {}
     pending = [s for s in stages if s.lane == "side" and not (out / s.out / ".done").exists()]
     try:

@@ -212,16 +212,14 @@ def command(
         data.update(kmer=kmer or 0, kmer_top=kmer_top if kmer else 0)
         d_opts = DistalOptions(k=neighbours, batch_size=batch_size, hidden=hidden, seed=seed)
         d_opts = d_opts._replace(edge_attr=edge_attr, qtl_aux_weight=qtl_aux_weight)
-        if distal_activation:
-            d_opts = d_opts._replace(activation=distal_activation)
-        if distal_filters:
-            d_opts = d_opts._replace(standardize=distal_filters == "standardized")
-        if distal_message:
-            d_opts = d_opts._replace(message=distal_message)
-        if distal_gradient:
-            d_opts = d_opts._replace(surrogate=distal_gradient == "surrogate")
-        if local_part:
-            d_opts = d_opts._replace(local_part=local_part)
+        chosen = {  # None: the option was not given, the trainer's default stands
+            "activation": distal_activation,
+            "message": distal_message,
+            "local_part": local_part,
+            "standardize": distal_filters and distal_filters == "standardized",
+            "surrogate": distal_gradient and distal_gradient == "surrogate",
+        }
+        d_opts = d_opts._replace(**{k: v for k, v in chosen.items() if v is not None})
         if ctx.get_parameter_source("aggr").name != "DEFAULT":
             from qtlgraph.gnn.models import AGGR_POWER
 

@@ -84,3 +84,10 @@ def scoring_against_brute_force(run_dir) -> None:
         np.testing.assert_allclose(effects[f"delta_{mark}"], delta[nodes, m], atol=1e-10)
     rest = np.setdiff1d(np.arange(len(delta)), nodes)
     assert np.abs(delta[rest]).max() < 1e-12  # nothing else changes
+
+
+def train_distal_cli(run_cli, tiny, out, *extra) -> int:
+    """``qtlgraph train --model distal`` on the tiny pipeline (CPU, no bootstrap)."""
+    args = ["train", "--model", "distal", "--dataset", str(tiny.dataset), *tiny.graph_args()]
+    args += ["--embeddings", str(tiny.embeddings), "--device", "cpu", "--bootstrap", "0"]
+    return run_cli([*args, "--batch-size", "128", "--out", str(out), *extra])

@@ -9,21 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from gnn_helpers import scoring_against_brute_force
+from gnn_helpers import scoring_against_brute_force, train_distal_cli
 
 from qtlgraph.runtime import load_checkpoint
-
-
-def _train(run_cli, tiny, out, *extra) -> int:
-    args = ["train", "--model", "distal", "--dataset", str(tiny.dataset), *tiny.graph_args()]
-    args += ["--embeddings", str(tiny.embeddings), "--device", "cpu", "--bootstrap", "0"]
-    return run_cli([*args, "--batch-size", "128", "--out", str(out), *extra])
 
 
 @pytest.fixture(scope="module")
 def distal_run(tiny_pipeline, run_cli, tmp_path_factory):
     out = tmp_path_factory.mktemp("distal") / "run"
-    assert _train(run_cli, tiny_pipeline, out, "--epochs", "2") == 0
+    assert train_distal_cli(run_cli, tiny_pipeline, out, "--epochs", "2") == 0
     return out
 
 
@@ -43,7 +37,7 @@ def test_run_directory_like_a_graph_run(distal_run):
 def test_gated_message_with_softplus_is_refused(tiny_pipeline, run_cli, tmp_path, capsys):
     out = tmp_path / "run"
     args = ("--distal-message", "gated", "--distal-activation", "softplus")
-    assert _train(run_cli, tiny_pipeline, out, *args) != 0
+    assert train_distal_cli(run_cli, tiny_pipeline, out, *args) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--distal-message gated" in err[0] and "relu" in err[0], err
     assert "Traceback" not in err[0] and not out.exists()
@@ -51,8 +45,8 @@ def test_gated_message_with_softplus_is_refused(tiny_pipeline, run_cli, tmp_path
 
 def test_resume_is_bit_exact(tiny_pipeline, run_cli, tmp_path, distal_run):
     part = tmp_path / "part"
-    assert _train(run_cli, tiny_pipeline, part, "--epochs", "1") == 0
-    assert _train(run_cli, tiny_pipeline, part, "--epochs", "2", "--resume") == 0
+    assert train_distal_cli(run_cli, tiny_pipeline, part, "--epochs", "1") == 0
+    assert train_distal_cli(run_cli, tiny_pipeline, part, "--epochs", "2", "--resume") == 0
     a, b = load_checkpoint(part / "checkpoint.pt"), load_checkpoint(distal_run / "checkpoint.pt")
     assert [h["train_loss"] for h in a["history"]] == [h["train_loss"] for h in b["history"]]
     for key, value in b["model"].items():
@@ -92,5 +86,7 @@ def test_qtl_aux_rows_come_from_training_chromosomes_only(
     changed = (rows.alt_codes(every, ref) != ref).sum(dim=1)
     assert (changed == 1).all()  # each row's alternative base differs from the genome's
     out = tmp_path / "aux"
-    assert _train(run_cli, tiny_pipeline, out, "--epochs", "1", "--qtl-aux-weight", "1") == 0
+    assert (
+        train_distal_cli(run_cli, tiny_pipeline, out, "--epochs", "1", "--qtl-aux-weight", "1") == 0
+    )
     assert json.loads((out / "config.json").read_text())["options"]["qtl_aux_weight"] == 1.0

@@ -10,7 +10,7 @@ import json
 import pandas as pd
 import pytest
 import torch
-from gnn_helpers import scoring_against_brute_force
+from gnn_helpers import scoring_against_brute_force, train_distal_cli
 
 from qtlgraph.encoders.embed import load_local_model
 from qtlgraph.runtime import load_checkpoint, read_json
@@ -66,16 +66,13 @@ def test_finetuned_model_starts_as_the_frozen_one(tiny_pipeline):
         torch.testing.assert_close(tuned(*again), tuned(*again, *cached), atol=1e-5, rtol=1e-5)
 
 
-def _train(run_cli, tiny, out, *extra) -> int:
-    args = ["train", "--model", "distal", "--dataset", str(tiny.dataset), *tiny.graph_args()]
-    args += ["--embeddings", str(tiny.embeddings), "--device", "cpu", "--bootstrap", "0"]
-    return run_cli([*args, "--batch-size", "128", "--out", str(out), *extra])
-
-
 @pytest.fixture(scope="module")
 def tuned_run(tiny_pipeline, run_cli, tmp_path_factory):
     out = tmp_path_factory.mktemp("distal_tuned") / "run"
-    assert _train(run_cli, tiny_pipeline, out, "--epochs", "2", "--local-part", "finetune") == 0
+    assert (
+        train_distal_cli(run_cli, tiny_pipeline, out, "--epochs", "2", "--local-part", "finetune")
+        == 0
+    )
     return out
 
 
