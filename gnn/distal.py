@@ -62,6 +62,8 @@ class SourceEncoder(nn.Module):
         standardize: standardised filters (above); ``False``: the weights as learnt.
         bias: a bias in the output layer (``False``: a bin whose filters are all silent
             encodes to exactly zero).
+        threshold: the initial threshold of standardised filters, in standard deviations
+            (raw filters start at a bias of -1).
         surrogate: with ``relu``, the backward takes softplus' slope (the logistic of the
             pre-activation) at every position instead of ReLU's step; the forward is
             unchanged. A filter below threshold near a QTL's SNP then still learns from the
@@ -90,12 +92,14 @@ class SourceEncoder(nn.Module):
         standardize: bool = False,
         bias: bool = True,
         surrogate: bool = False,
+        threshold: float = THRESHOLD,
     ):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation {activation!r}: expected one of {list(ACTIVATIONS)}")
         self.channels, self.kernel, self.stride, self.dim = channels, kernel, stride, dim
         self.activation, self.standardize, self.surrogate = activation, standardize, surrogate
+        self.threshold = threshold
         self.weight = nn.Parameter(torch.empty(channels, 4, kernel))
         self.bias = nn.Parameter(torch.empty(channels))
         self.out = nn.Linear(2 * channels, dim, bias=bias)
@@ -105,7 +109,7 @@ class SourceEncoder(nn.Module):
         bound = 1.0 / math.sqrt(4 * self.kernel)  # Conv1d's default scale
         nn.init.uniform_(self.weight, -bound, bound)
         # background starts below the threshold
-        nn.init.constant_(self.bias, -self.THRESHOLD if self.standardize else -1.0)
+        nn.init.constant_(self.bias, -self.threshold if self.standardize else -1.0)
         self.out.reset_parameters()
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
@@ -306,7 +310,8 @@ class DistalRegressor(nn.Module):
             :class:`SourceEncoder` (``enc_dim`` unused with the gated message, whose
             sequence vector has the hidden width).
         message: ``mlp`` or ``gated`` (above).
-        surrogate: the :class:`SourceEncoder`'s surrogate gradient.
+        surrogate, threshold: the :class:`SourceEncoder`'s surrogate gradient and initial
+            threshold.
 
     Shapes:
         - **input:** x ``(N, in_dim)``; seq ``(U, L)`` uint8 codes of the distinct source
@@ -339,6 +344,7 @@ class DistalRegressor(nn.Module):
         standardize: bool = False,
         message: str = "mlp",
         surrogate: bool = False,
+        threshold: float = SourceEncoder.THRESHOLD,
     ) -> None:
         super().__init__()
         if message not in MESSAGES:
@@ -349,7 +355,9 @@ class DistalRegressor(nn.Module):
             nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, hidden)
         )
         enc = (channels, kernel, stride, hidden if self.gated else enc_dim, activation)
-        self.encoder = SourceEncoder(*enc, standardize, bias=not self.gated, surrogate=surrogate)
+        self.encoder = SourceEncoder(
+            *enc, standardize, bias=not self.gated, surrogate=surrogate, threshold=threshold
+        )
         width = 1 + edge_dim + (0 if self.gated else enc_dim)
         self.message = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, hidden))
         self.mix = nn.Linear(hidden, hidden, bias=False)
@@ -434,7 +442,7 @@ class DistalRegressor(nn.Module):
 def build_distal(config: dict) -> DistalRegressor:
     """Rebuild a model from a run's ``config.json`` ``model_config`` section."""
     keys = ("edge_dim", "hidden", "dropout", "aggr_power", "channels", "kernel", "stride")
-    keys += ("activation", "standardize", "message", "surrogate")
+    keys += ("activation", "standardize", "message", "surrogate", "threshold")
     kwargs = {k: config[k] for k in keys if k in config}
     if "enc_dim" in config:
         kwargs["enc_dim"] = config["enc_dim"]

@@ -88,12 +88,13 @@ def reference_bases(sequences, bins: np.ndarray, offsets: np.ndarray, chunk: int
 
 
 def training_rows(
-    data_opts: dict, inputs, sequences, fdr: float = 0.05, lead: bool = True
+    data_opts: dict, inputs, sequences, fdr: float = 0.05, lead: bool = True, edges: bool = True
 ) -> AuxRows | None:
     """QTL rows (FDR < ``fdr``) with SNP and target on training chromosomes, distal only,
     single-base alleles whose reference matches the genome, whose SNP bin sends an edge to
-    the target in the model's graph (:func:`has_edge`); with ``lead``, only each cluster's
-    lead variant (:func:`lead_rows`). None when no row qualifies.
+    the target in the model's graph (:func:`has_edge`; every row with ``edges=False``); with
+    ``lead``, only each cluster's lead variant (:func:`lead_rows`). None when no row
+    qualifies.
     """
     from qtlgraph.gnn.score_eval import parse_variant_ids, qtl_rows
     from qtlgraph.manifest import load_dataset
@@ -108,7 +109,10 @@ def training_rows(
         cell = np.array([inputs.cell_types.index(c) for c in q["cell_type"]], np.int64)
         q = q.assign(node=cell * index.n_bins + q["target_bin"].to_numpy(np.int64))
         target = q["node"].to_numpy()
-        q = q[train[target] & has_edge(inputs.data, cell * index.n_bins + q["snp_bin"], target)]
+        keep = train[target]
+        if edges:
+            keep &= has_edge(inputs.data, cell * index.n_bins + q["snp_bin"], target)
+        q = q[keep]
         q = q.reset_index(drop=True)
         if lead:
             q = lead_rows(q).reset_index(drop=True)
@@ -132,6 +136,57 @@ def training_rows(
         torch.from_numpy(codes("".join(v["alt"]))),
         torch.from_numpy(beta / rms).float(),
     )
+
+
+def snp_windows(rows: AuxRows, sequences, n: int, width: int, seed: int) -> torch.Tensor:
+    """Base codes of ``width`` bp centred on the SNPs of ``n`` distinct training QTL rows,
+    drawn at random (generator seeded ``seed``) from the quarter of the rows with the
+    largest standardised ``|beta|`` (at least ``n`` rows), distinct SNP positions only.
+    Fewer than ``n`` rows where fewer distinct SNPs qualify; N past a bin's ends.
+
+    Shapes: -> ``(m, width)`` uint8, ``m <= n``
+    """
+    key = rows.snp_bin * (int(rows.offset.max()) + 1) + rows.offset
+    order = torch.argsort(rows.z.abs(), descending=True, stable=True)
+    _, first = np.unique(key[order].numpy(), return_index=True)
+    order = order[np.sort(first)]  # the strongest row of each distinct SNP, strongest first
+    top = order[: max(n, len(order) // 4)]
+    g = torch.Generator().manual_seed(int(seed))
+    pick = top[torch.randperm(len(top), generator=g)[:n]]
+    codes = torch.from_numpy(sequences.codes(rows.snp_bin[pick].numpy()))
+    padded = torch.nn.functional.pad(codes, (width, width), value=4)
+    start = rows.offset[pick] + width - width // 2
+    return torch.stack([padded[i, s : s + width] for i, s in enumerate(start.tolist())])
+
+
+def init_filters_from_snps(encoder, windows: torch.Tensor, seed: int) -> None:
+    """Start filter ``i`` of ``encoder`` (a :class:`qtlgraph.gnn.distal.SourceEncoder`) as
+    the one-hot of ``windows[i]`` centred over the four bases (N: zeros), plus noise of 1% of
+    that scale; filters past ``len(windows)`` keep their random start. Raw filters are
+    scaled to the norm of the random start (Conv1d's uniform bound), standardised ones need
+    no scale. A filter so started scores the SNP's own site, on either strand, 6 standard
+    deviations above uniform background where all ``kernel`` bases match.
+    """
+    import math
+
+    m, kernel = windows.shape[0], encoder.kernel
+    onehot = torch.zeros(m, 4, kernel)
+    ok = windows < 4
+    rows, cols = torch.nonzero(ok, as_tuple=True)
+    onehot[rows, windows[rows, cols].long(), cols] = 1.0
+    w = (onehot - 0.25) * ok[:, None, :]
+    g = torch.Generator().manual_seed(int(seed))
+    w = w + 0.01 * torch.randn(w.shape, generator=g)
+    if not encoder.standardize:  # the random start's expected norm: bound * sqrt(4 k / 3)
+        bound = 1.0 / math.sqrt(4 * kernel)
+        w = (
+            w
+            * (bound * math.sqrt(4 * kernel / 3) / w.flatten(1).norm(dim=1).clamp(min=1e-12))[
+                :, None, None
+            ]
+        )
+    with torch.no_grad():
+        encoder.weight[:m] = w.to(encoder.weight)
 
 
 def aux_loss(model, data, sequences, rows: AuxRows, draw: torch.Tensor, k=None) -> torch.Tensor:

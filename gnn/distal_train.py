@@ -18,6 +18,7 @@ batch's finite targets, and every rank computes the whole QTL-effect term
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -50,13 +51,22 @@ class DistalOptions(NamedTuple):
     # (gnn.distal.DistalRegressor) and the gradient of ReLU filters: the trials and why
     # these are the defaults are in docs/distal.md, "Source-encoder filters" and "Gated
     # messages".
-    activation: str = "softplus"
-    standardize: bool = False
-    message: str = "mlp"  # mlp | gated
+    activation: str = "relu"
+    standardize: bool = True
+    message: str = "gated"  # gated | mlp
     surrogate: bool = False  # ReLU filters learn through softplus' slope (SourceEncoder)
     edge_attr: str = "all"  # all | none
     local_part: str = "frozen"  # frozen (the embedding cache) | finetune (gnn.distal_local)
     qtl_aux_weight: float = 1.0
+    # the source encoder's filters: a random start, or the one-hot of windows around
+    # training-chromosome QTL SNPs (gnn.distal_aux.init_filters_from_snps); the initial
+    # threshold of standardised filters in standard deviations (docs/distal.md, "Filters
+    # started at QTL SNPs")
+    filter_init: str = "qtl"
+    threshold: float = 3.0
+
+
+FILTER_INITS = ("random", "qtl")
 
 
 def check_options(opts: DistalOptions) -> None:
@@ -86,6 +96,10 @@ def check_options(opts: DistalOptions) -> None:
         raise InputError(f"--local-part {opts.local_part}: expected one of {LOCAL_PARTS}")
     if opts.qtl_aux_weight < 0:
         raise InputError(f"--qtl-aux-weight {opts.qtl_aux_weight}: expected >= 0")
+    if opts.filter_init not in FILTER_INITS:
+        raise InputError(f"--distal-init {opts.filter_init}: expected one of {FILTER_INITS}")
+    if not 0.0 <= opts.threshold < 12.0:
+        raise InputError(f"--distal-threshold {opts.threshold}: expected in [0, 12)")
 
 
 def model_config(data, opts: DistalOptions, encoder=None) -> dict[str, Any]:
@@ -112,6 +126,7 @@ def model_config(data, opts: DistalOptions, encoder=None) -> dict[str, Any]:
         "standardize": opts.standardize,
         "message": opts.message,
         "surrogate": opts.surrogate,
+        "threshold": opts.threshold,
     }
 
 
@@ -232,6 +247,8 @@ def train_distal(
 
     ctx = init_distributed(device)
     data = inputs.data
+    if opts.filter_init == "qtl":  # own generator; a resumed run then loads its weights
+        init_filters(model.encoder, data_opts, inputs, sequences, opts.seed)
     loader, valid = loaders(data, sequences, opts, ctx, local)
     enc = model.local_encoder
     tuned = set() if enc is None else {id(p) for p in enc.parameters()}
@@ -254,6 +271,27 @@ def train_distal(
         seed=opts.seed,
         extra_state=extra,
     )
+
+
+def init_filters(encoder, data_opts: dict, inputs, sequences, seed: int) -> int:
+    """Start the source encoder's filters at training-chromosome QTL SNPs
+    (:func:`qtlgraph.gnn.distal_aux.init_filters_from_snps`); how many were so started.
+
+    The rows are every cluster's lead variant whether or not the model's graph keeps its
+    edge, so an edge-shuffled control starts from the same filters as its model.
+    """
+    from qtlgraph.gnn.distal_aux import init_filters_from_snps, snp_windows, training_rows
+
+    rows = training_rows(data_opts, inputs, sequences, edges=False)
+    if rows is None:
+        print(
+            "note: no training QTL row for --distal-init qtl; filters start at random",
+            file=sys.stderr,
+        )
+        return 0
+    windows = snp_windows(rows, sequences, encoder.channels, encoder.kernel, seed)
+    init_filters_from_snps(encoder, windows, seed)
+    return len(windows)
 
 
 def predict_distal(model, data, sequences, nodes, device="cpu", batch_size: int = 512):

@@ -126,14 +126,14 @@ import click
     "--distal-activation",
     type=click.Choice(["relu", "softplus"]),
     default=None,
-    help="distal: source-encoder activation [default: softplus].",
+    help="distal: source-encoder activation [default: relu].",
 )
 @click.option(
     "--distal-filters",
     type=click.Choice(["standardized", "raw"]),
     default=None,
     help="distal: source-encoder filters standardised against a uniform background (a "
-    "threshold in standard deviations) or as learnt [default: raw].",
+    "threshold in standard deviations) or as learnt [default: standardized].",
 )
 @click.option(
     "--distal-message",
@@ -141,7 +141,7 @@ import click
     default=None,
     help="distal: a source's message from an MLP over its sequence vector, accessibility "
     "and edge statistics, or its sequence vector gated by the rest (needs relu) "
-    "[default: mlp].",
+    "[default: gated].",
 )
 @click.option(
     "--distal-gradient",
@@ -149,6 +149,20 @@ import click
     default=None,
     help="distal: ReLU filters learn through softplus' slope everywhere (surrogate) or "
     "ReLU's own step [default: exact].",
+)
+@click.option(
+    "--distal-init",
+    type=click.Choice(["qtl", "random"]),
+    default=None,
+    help="distal: source-encoder filters start as the one-hot of windows around "
+    "training-chromosome QTL SNPs (lead variants) or at random [default: qtl].",
+)
+@click.option(
+    "--distal-threshold",
+    type=float,
+    default=None,
+    help="distal: initial threshold of standardised filters, in standard deviations of "
+    "their score on uniform random sequence [default: 3].",
 )
 @click.option(
     "--local-part",
@@ -192,6 +206,8 @@ def command(
     distal_message,
     distal_gradient,
     distal_filters,
+    distal_init,
+    distal_threshold,
     local_part,
     seed,
     device,
@@ -218,6 +234,8 @@ def command(
             "local_part": local_part,
             "standardize": distal_filters and distal_filters == "standardized",
             "surrogate": distal_gradient and distal_gradient == "surrogate",
+            "filter_init": distal_init,
+            "threshold": distal_threshold,
         }
         d_opts = d_opts._replace(**{k: v for k, v in chosen.items() if v is not None})
         if ctx.get_parameter_source("aggr").name != "DEFAULT":

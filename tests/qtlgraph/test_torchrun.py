@@ -113,15 +113,15 @@ def test_train_distal_qtl_aux(tiny_pipeline, tmp_path):
     """The QTL-effect term: every rank draws the same QTL rows and computes the whole term.
 
     With the MLP message on standardised ReLU filters, where the two are equal. Two
-    settings are not, and are not tested here: with the gated message (and the exact
-    gradient), one source-encoder weight ends 2.3e-4 apart (1e-4 allowed); with the default
-    raw softplus filters the weights stay within the tolerance but the second epoch's
+    settings are not, and are not tested here: with the gated message (the default) and
+    random filters, one source-encoder weight ended 2.3e-4 apart (1e-4 allowed); with raw
+    softplus filters the weights stay within the tolerance but the second epoch's
     train loss differs by 4e-5 relative (1e-5 allowed). A SNP's change is a few 1e-6 of
     the outputs on this preset, and Adam turns the float rounding of gradients that small,
     which depends on how the batch is split, into steps of visible size.
     """
     args = _distal_args(tiny_pipeline, "1")
-    args += ["--distal-activation", "relu", "--distal-filters", "standardized"]
+    args += ["--distal-message", "mlp"]  # on standardised ReLU filters, the defaults'
     one, two = tmp_path / "one", tmp_path / "two"
     logs = _launch([sys.executable, "-m", "qtlgraph", *args, "--out", str(one)], tmp_path)
     logs += _torchrun([*args, "--out", str(two)], tmp_path)
