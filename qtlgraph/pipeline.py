@@ -41,7 +41,7 @@ UNET_DEMO = [
 
 
 #: ``train --model distal`` options of the demo: 10 epochs instead of 30, to fit the budget
-#: (with the QTL-effect loss, the demo's distal stage took 16.7 s for 10 epochs; docs/distal.md).
+#: (the demo's distal stage took 27 s for 10 epochs with the gated defaults; docs/distal.md).
 DISTAL_DEMO = ["--epochs", "10"]
 
 
