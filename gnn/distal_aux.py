@@ -164,8 +164,9 @@ def init_filters_from_snps(encoder, windows: torch.Tensor, seed: int) -> None:
     the one-hot of ``windows[i]`` centred over the four bases (N: zeros), plus noise of 1% of
     that scale; filters past ``len(windows)`` keep their random start. Raw filters are
     scaled to the norm of the random start (Conv1d's uniform bound), standardised ones need
-    no scale. A filter so started scores the SNP's own site, on either strand, 6 standard
-    deviations above uniform background where all ``kernel`` bases match.
+    no scale. Standardised, a filter so started scores an exact copy of its window (no N),
+    on either strand, ``sqrt(3 kernel)`` standard deviations above uniform background: 6
+    for the default 12 bp.
     """
     import math
 
@@ -178,13 +179,8 @@ def init_filters_from_snps(encoder, windows: torch.Tensor, seed: int) -> None:
     g = torch.Generator().manual_seed(int(seed))
     w = w + 0.01 * torch.randn(w.shape, generator=g)
     if not encoder.standardize:  # the random start's expected norm: bound * sqrt(4 k / 3)
-        bound = 1.0 / math.sqrt(4 * kernel)
-        w = (
-            w
-            * (bound * math.sqrt(4 * kernel / 3) / w.flatten(1).norm(dim=1).clamp(min=1e-12))[
-                :, None, None
-            ]
-        )
+        norm = math.sqrt(4 * kernel / 3) / math.sqrt(4 * kernel)
+        w = w * (norm / w.flatten(1).norm(dim=1).clamp(min=1e-12))[:, None, None]
     with torch.no_grad():
         encoder.weight[:m] = w.to(encoder.weight)
 
