@@ -33,7 +33,10 @@ class AuxRows(NamedTuple):
     and its alternative base (the bin's sequence is read when a row is drawn, so the rows
     cost a few bytes each, not a bin of sequence).
 
-    Shapes: target, snp_bin, mark, offset ``(R,)`` long; base ``(R,)`` uint8; z ``(R,)``.
+    ``z`` is ``beta`` over its root mean square across the rows (:func:`standardised`).
+
+    Shapes: target, snp_bin, mark, offset ``(R,)`` long; base ``(R,)`` uint8; z ``(R,)``;
+    beta ``(R,)`` float64 (None where rows are made by hand).
     """
 
     target: torch.Tensor
@@ -42,6 +45,7 @@ class AuxRows(NamedTuple):
     offset: torch.Tensor
     base: torch.Tensor
     z: torch.Tensor
+    beta: torch.Tensor | None = None
 
     def alt_codes(self, draw: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
         """``ref`` (the drawn rows' bin codes, ``(n, bin_size)``) with each SNP's base."""
@@ -87,14 +91,34 @@ def reference_bases(sequences, bins: np.ndarray, offsets: np.ndarray, chunk: int
     return out
 
 
+def standardised(beta: torch.Tensor) -> torch.Tensor:
+    """``beta`` (float64) over its root mean square, as float32."""
+    rms = max(float(beta.pow(2).mean().sqrt()), 1e-12)
+    return (beta / rms).float()
+
+
+def linked_rows(rows: AuxRows | None, data) -> AuxRows | None:
+    """The rows whose SNP bin sends an edge to their target in the graph ``data``
+    (:func:`has_edge`), ``z`` standardised over them; None when none is left.
+    """
+    if rows is None:
+        return None
+    source = rows.target - data.bin[rows.target] + rows.snp_bin  # same cell type's node
+    keep = torch.from_numpy(has_edge(data, source.numpy(), rows.target.numpy()))
+    if not keep.any():
+        return None
+    kept = AuxRows(*(None if t is None else t[keep] for t in rows))
+    return kept if kept.beta is None else kept._replace(z=standardised(kept.beta))
+
+
 def training_rows(
     data_opts: dict, inputs, sequences, fdr: float = 0.05, lead: bool = True, edges: bool = True
 ) -> AuxRows | None:
     """QTL rows (FDR < ``fdr``) with SNP and target on training chromosomes, distal only,
     single-base alleles whose reference matches the genome, whose SNP bin sends an edge to
-    the target in the model's graph (:func:`has_edge`; every row with ``edges=False``); with
-    ``lead``, only each cluster's lead variant (:func:`lead_rows`). None when no row
-    qualifies.
+    the target in the model's graph (:func:`linked_rows`; every row with ``edges=False``);
+    with ``lead``, only each cluster's lead variant (:func:`lead_rows`; its clusters share
+    SNP bin and target, so the edge test drops whole clusters). None when no row qualifies.
     """
     from qtlgraph.gnn.score_eval import parse_variant_ids, qtl_rows
     from qtlgraph.manifest import load_dataset
@@ -108,12 +132,7 @@ def training_rows(
         q = q[(q["snp_bin"] >= 0) & (q["target_bin"] >= 0) & (q["snp_bin"] != q["target_bin"])]
         cell = np.array([inputs.cell_types.index(c) for c in q["cell_type"]], np.int64)
         q = q.assign(node=cell * index.n_bins + q["target_bin"].to_numpy(np.int64))
-        target = q["node"].to_numpy()
-        keep = train[target]
-        if edges:
-            keep &= has_edge(inputs.data, cell * index.n_bins + q["snp_bin"], target)
-        q = q[keep]
-        q = q.reset_index(drop=True)
+        q = q[train[q["node"].to_numpy()]].reset_index(drop=True)
         if lead:
             q = lead_rows(q).reset_index(drop=True)
     if not len(q):
@@ -126,16 +145,17 @@ def training_rows(
     q, v, offset = q[keep], v[keep], offset[keep]
     if not len(q):
         return None
-    beta = q["value"].to_numpy(np.float64)
-    rms = max(float(np.sqrt(np.mean(beta**2))), 1e-12)
-    return AuxRows(
+    beta = torch.from_numpy(q["value"].to_numpy(np.float64).copy())
+    rows = AuxRows(
         torch.from_numpy(q["node"].to_numpy(np.int64).copy()),
         torch.from_numpy(q["snp_bin"].to_numpy(np.int64).copy()),
         torch.tensor([inputs.marks.index(m) for m in q["mark"]], dtype=torch.long),
         torch.from_numpy(offset.astype(np.int64)),
         torch.from_numpy(codes("".join(v["alt"]))),
-        torch.from_numpy(beta / rms).float(),
+        standardised(beta),
+        beta,
     )
+    return linked_rows(rows, inputs.data) if edges else rows
 
 
 def snp_windows(rows: AuxRows, sequences, n: int, width: int, seed: int) -> torch.Tensor:
@@ -155,8 +175,8 @@ def snp_windows(rows: AuxRows, sequences, n: int, width: int, seed: int) -> torc
     pick = top[torch.randperm(len(top), generator=g)[:n]]
     codes = torch.from_numpy(sequences.codes(rows.snp_bin[pick].numpy()))
     padded = torch.nn.functional.pad(codes, (width, width), value=4)
-    start = rows.offset[pick] + width - width // 2
-    return torch.stack([padded[i, s : s + width] for i, s in enumerate(start.tolist())])
+    start = rows.offset[pick] + width - width // 2  # the SNP at position width // 2
+    return padded.gather(1, start[:, None] + torch.arange(width))
 
 
 def init_filters_from_snps(encoder, windows: torch.Tensor, seed: int) -> None:
@@ -168,19 +188,15 @@ def init_filters_from_snps(encoder, windows: torch.Tensor, seed: int) -> None:
     on either strand, ``sqrt(3 kernel)`` standard deviations above uniform background: 6
     for the default 12 bp.
     """
-    import math
-
-    m, kernel = windows.shape[0], encoder.kernel
-    onehot = torch.zeros(m, 4, kernel)
-    ok = windows < 4
-    rows, cols = torch.nonzero(ok, as_tuple=True)
-    onehot[rows, windows[rows, cols].long(), cols] = 1.0
-    w = (onehot - 0.25) * ok[:, None, :]
+    m = windows.shape[0]
+    # one-hot over the five codes, N's column dropped: N positions are all zeros
+    onehot = torch.nn.functional.one_hot(windows.long(), 5)[..., :4].permute(0, 2, 1).float()
+    w = (onehot - 0.25) * (windows < 4)[:, None, :]
     g = torch.Generator().manual_seed(int(seed))
     w = w + 0.01 * torch.randn(w.shape, generator=g)
-    if not encoder.standardize:  # the random start's expected norm: bound * sqrt(4 k / 3)
-        norm = math.sqrt(4 * kernel / 3) / math.sqrt(4 * kernel)
-        w = w * (norm / w.flatten(1).norm(dim=1).clamp(min=1e-12))[:, None, None]
+    if not encoder.standardize:  # the random start's expected norm: U(-b, b) over 4 k
+        # weights with b = 1 / sqrt(4 k) has squared norm 4 k b^2 / 3 = 1 / 3
+        w = w * (3**-0.5 / w.flatten(1).norm(dim=1).clamp(min=1e-12))[:, None, None]
     with torch.no_grad():
         encoder.weight[:m] = w.to(encoder.weight)
 
@@ -302,15 +318,13 @@ class WithQtlAux:
         return main + self.weight * aux
 
 
-def with_qtl_aux(
-    loss, model, data, sequences, opts, data_opts: dict | None = None, inputs=None, ctx=None
-):
-    """``loss`` itself when ``opts.qtl_aux_weight`` is 0, else :class:`WithQtlAux`
-    (``ctx``: the process group under torchrun).
+def with_qtl_aux(loss, model, data, sequences, opts, rows: AuxRows | None, ctx=None):
+    """``loss`` itself when ``opts.qtl_aux_weight`` is 0, else :class:`WithQtlAux` over
+    ``rows`` (:func:`training_rows` of the model's graph; ``ctx``: the process group under
+    torchrun).
     """
     if not opts.qtl_aux_weight:
         return loss
-    rows = training_rows(data_opts, inputs, sequences)
     if rows is None:  # e.g. an edge-shuffled graph keeps none of the QTL pairs
         print(
             "note: no QTL row qualifies for --qtl-aux-weight; trained without it", file=sys.stderr

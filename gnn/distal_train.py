@@ -241,14 +241,19 @@ def train_distal(
 
     from qtlgraph.distributed import init_distributed
     from qtlgraph.encoders.losses import MaskedLoss
-    from qtlgraph.gnn.distal_aux import with_qtl_aux
+    from qtlgraph.gnn.distal_aux import linked_rows, training_rows, with_qtl_aux
     from qtlgraph.gnn.distal_local import FINETUNE_LR_SCALE
     from qtlgraph.gnn.train import fit_best
 
     ctx = init_distributed(device)
     data = inputs.data
+    # the QTL rows, read once: every qualifying row for the filters' start, those whose
+    # edge the graph keeps for the QTL-effect term
+    rows = None
+    if opts.filter_init == "qtl" or opts.qtl_aux_weight:
+        rows = training_rows(data_opts, inputs, sequences, edges=False)
     if opts.filter_init == "qtl":  # own generator; a resumed run then loads its weights
-        init_filters(model.encoder, data_opts, inputs, sequences, opts.seed)
+        init_filters(model.encoder, rows, sequences, opts.seed)
     loader, valid = loaders(data, sequences, opts, ctx, local)
     enc = model.local_encoder
     tuned = set() if enc is None else {id(p) for p in enc.parameters()}
@@ -257,7 +262,9 @@ def train_distal(
         params = [p for p in enc.parameters() if p.requires_grad]
         groups.append({"params": params, "lr": opts.lr * FINETUNE_LR_SCALE})
     optimizer = torch.optim.AdamW(groups, lr=opts.lr, weight_decay=opts.weight_decay)
-    loss = with_qtl_aux(MaskedLoss("mse"), model, data, sequences, opts, data_opts, inputs, ctx)
+    loss = with_qtl_aux(
+        MaskedLoss("mse"), model, data, sequences, opts, linked_rows(rows, data), ctx
+    )
     return fit_best(
         model,
         loader,
@@ -273,16 +280,15 @@ def train_distal(
     )
 
 
-def init_filters(encoder, data_opts: dict, inputs, sequences, seed: int) -> int:
-    """Start the source encoder's filters at training-chromosome QTL SNPs
-    (:func:`qtlgraph.gnn.distal_aux.init_filters_from_snps`); how many were so started.
+def init_filters(encoder, rows, sequences, seed: int) -> int:
+    """Start the source encoder's filters at the SNPs of ``rows`` (training QTL rows,
+    :func:`qtlgraph.gnn.distal_aux.init_filters_from_snps`); how many were so started.
 
-    The rows are every cluster's lead variant whether or not the model's graph keeps its
-    edge, so an edge-shuffled control starts from the same filters as its model.
+    The caller passes every cluster's lead variant whether or not the model's graph keeps
+    its edge, so an edge-shuffled control starts from the same filters as its model.
     """
-    from qtlgraph.gnn.distal_aux import init_filters_from_snps, snp_windows, training_rows
+    from qtlgraph.gnn.distal_aux import init_filters_from_snps, snp_windows
 
-    rows = training_rows(data_opts, inputs, sequences, edges=False)
     if rows is None:
         print(
             "note: no training QTL row for --distal-init qtl; filters start at random",

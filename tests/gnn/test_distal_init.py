@@ -123,7 +123,8 @@ def test_a_shuffled_control_starts_from_its_models_filters(tiny_pipeline):
         rows = training_rows(base, inputs, seqs)  # rows whose edge the graph keeps
         linked.append(0 if rows is None else len(rows.target))
         enc = SourceEncoder(channels=6, kernel=12, standardize=True)
-        assert init_filters(enc, base, inputs, seqs, seed=3) == 6
+        every = training_rows(base, inputs, seqs, edges=False)
+        assert init_filters(enc, every, seqs, seed=3) == 6
         weights.append(enc.weight.detach().clone())
     assert linked[1] < linked[0]  # shuffling drops most QTL pairs from the graph ...
     # ... but the filters' rows are the QTL tables' whatever the graph keeps
