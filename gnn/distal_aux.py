@@ -158,49 +158,6 @@ def training_rows(
     return linked_rows(rows, inputs.data) if edges else rows
 
 
-def snp_windows(rows: AuxRows, sequences, n: int, width: int, seed: int) -> torch.Tensor:
-    """Base codes of ``width`` bp centred on the SNPs of ``n`` distinct training QTL rows,
-    drawn at random (generator seeded ``seed``) from the quarter of the rows with the
-    largest standardised ``|beta|`` (at least ``n`` rows), distinct SNP positions only.
-    Fewer than ``n`` rows where fewer distinct SNPs qualify; N past a bin's ends.
-
-    Shapes: -> ``(m, width)`` uint8, ``m <= n``
-    """
-    key = rows.snp_bin * (int(rows.offset.max()) + 1) + rows.offset
-    order = torch.argsort(rows.z.abs(), descending=True, stable=True)
-    _, first = np.unique(key[order].numpy(), return_index=True)
-    order = order[np.sort(first)]  # the strongest row of each distinct SNP, strongest first
-    top = order[: max(n, len(order) // 4)]
-    g = torch.Generator().manual_seed(int(seed))
-    pick = top[torch.randperm(len(top), generator=g)[:n]]
-    codes = torch.from_numpy(sequences.codes(rows.snp_bin[pick].numpy()))
-    padded = torch.nn.functional.pad(codes, (width, width), value=4)
-    start = rows.offset[pick] + width - width // 2  # the SNP at position width // 2
-    return padded.gather(1, start[:, None] + torch.arange(width))
-
-
-def init_filters_from_snps(encoder, windows: torch.Tensor, seed: int) -> None:
-    """Start filter ``i`` of ``encoder`` (a :class:`qtlgraph.gnn.distal.SourceEncoder`) as
-    the one-hot of ``windows[i]`` centred over the four bases (N: zeros), plus noise of 1% of
-    that scale; filters past ``len(windows)`` keep their random start. Raw filters are
-    scaled to the norm of the random start (Conv1d's uniform bound), standardised ones need
-    no scale. Standardised, a filter so started scores an exact copy of its window (no N),
-    on either strand, ``sqrt(3 kernel)`` standard deviations above uniform background: 6
-    for the default 12 bp.
-    """
-    m = windows.shape[0]
-    # one-hot over the five codes, N's column dropped: N positions are all zeros
-    onehot = torch.nn.functional.one_hot(windows.long(), 5)[..., :4].permute(0, 2, 1).float()
-    w = (onehot - 0.25) * (windows < 4)[:, None, :]
-    g = torch.Generator().manual_seed(int(seed))
-    w = w + 0.01 * torch.randn(w.shape, generator=g)
-    if not encoder.standardize:  # the random start's expected norm: U(-b, b) over 4 k
-        # weights with b = 1 / sqrt(4 k) has squared norm 4 k b^2 / 3 = 1 / 3
-        w = w * (3**-0.5 / w.flatten(1).norm(dim=1).clamp(min=1e-12))[:, None, None]
-    with torch.no_grad():
-        encoder.weight[:m] = w.to(encoder.weight)
-
-
 def aux_loss(model, data, sequences, rows: AuxRows, draw: torch.Tensor, k=None) -> torch.Tensor:
     """The auxiliary term over the rows ``draw`` (indices into ``rows``), the model's outputs
     computed in float64 (:class:`Float64View`).

@@ -58,15 +58,16 @@ class DistalOptions(NamedTuple):
     edge_attr: str = "all"  # all | none
     local_part: str = "frozen"  # frozen (the embedding cache) | finetune (gnn.distal_local)
     qtl_aux_weight: float = 1.0
-    # the source encoder's filters: a random start, or the one-hot of windows around
-    # training-chromosome QTL SNPs (gnn.distal_aux.init_filters_from_snps); the initial
+    # the source encoder's filters: a random start, or windows around training-chromosome
+    # QTL SNPs, one each (qtl) or aligned over all strong ones (qtl-aligned,
+    # gnn.distal_init); the initial
     # threshold of standardised filters in standard deviations (docs/distal.md, "Filters
     # started at QTL SNPs")
     filter_init: str = "qtl"
     threshold: float = 3.0
 
 
-FILTER_INITS = ("random", "qtl")
+FILTER_INITS = ("random", "qtl", "qtl-aligned")
 
 
 def check_options(opts: DistalOptions) -> None:
@@ -242,6 +243,7 @@ def train_distal(
     from qtlgraph.distributed import init_distributed
     from qtlgraph.encoders.losses import MaskedLoss
     from qtlgraph.gnn.distal_aux import linked_rows, training_rows, with_qtl_aux
+    from qtlgraph.gnn.distal_init import init_filters
     from qtlgraph.gnn.distal_local import FINETUNE_LR_SCALE
     from qtlgraph.gnn.train import fit_best
 
@@ -250,10 +252,16 @@ def train_distal(
     # the QTL rows, read once: every qualifying row for the filters' start, those whose
     # edge the graph keeps for the QTL-effect term
     rows = None
-    if opts.filter_init == "qtl" or opts.qtl_aux_weight:
+    if opts.filter_init != "random" or opts.qtl_aux_weight:
         rows = training_rows(data_opts, inputs, sequences, edges=False)
-    if opts.filter_init == "qtl":  # own generator; a resumed run then loads its weights
-        init_filters(model.encoder, rows, sequences, opts.seed)
+    if opts.filter_init != "random":  # own generator; a resumed run then loads its weights
+        align = opts.filter_init == "qtl-aligned"
+        if not init_filters(model.encoder, rows, sequences, opts.seed, align):
+            print(
+                f"note: no training QTL row for --distal-init {opts.filter_init}; filters "
+                "start at random",
+                file=sys.stderr,
+            )
     loader, valid = loaders(data, sequences, opts, ctx, local)
     enc = model.local_encoder
     tuned = set() if enc is None else {id(p) for p in enc.parameters()}
@@ -278,26 +286,6 @@ def train_distal(
         seed=opts.seed,
         extra_state=extra,
     )
-
-
-def init_filters(encoder, rows, sequences, seed: int) -> int:
-    """Start the source encoder's filters at the SNPs of ``rows`` (training QTL rows,
-    :func:`qtlgraph.gnn.distal_aux.init_filters_from_snps`); how many were so started.
-
-    The caller passes every cluster's lead variant whether or not the model's graph keeps
-    its edge, so an edge-shuffled control starts from the same filters as its model.
-    """
-    from qtlgraph.gnn.distal_aux import init_filters_from_snps, snp_windows
-
-    if rows is None:
-        print(
-            "note: no training QTL row for --distal-init qtl; filters start at random",
-            file=sys.stderr,
-        )
-        return 0
-    windows = snp_windows(rows, sequences, encoder.channels, encoder.kernel, seed)
-    init_filters_from_snps(encoder, windows, seed)
-    return len(windows)
 
 
 def predict_distal(model, data, sequences, nodes, device="cpu", batch_size: int = 512):

@@ -152,10 +152,11 @@ import click
 )
 @click.option(
     "--distal-init",
-    type=click.Choice(["qtl", "random"]),
+    type=click.Choice(["qtl", "qtl-aligned", "random"]),
     default=None,
     help="distal: source-encoder filters start as the one-hot of windows around "
-    "training-chromosome QTL SNPs (lead variants) or at random [default: qtl].",
+    "training-chromosome QTL SNPs (lead variants), those windows aligned over all strong "
+    "SNPs into log-odds matrices (qtl-aligned), or at random [default: qtl].",
 )
 @click.option(
     "--distal-threshold",

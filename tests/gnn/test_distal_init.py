@@ -10,7 +10,8 @@ from gnn_helpers import train_distal_cli
 from test_distal import ArraySequences
 
 from qtlgraph.gnn.distal import SourceEncoder
-from qtlgraph.gnn.distal_aux import AuxRows, init_filters_from_snps, snp_windows
+from qtlgraph.gnn.distal_aux import AuxRows
+from qtlgraph.gnn.distal_init import init_filters_from_snps, snp_windows
 
 COMPLEMENT = np.array([3, 2, 1, 0, 4], np.uint8)
 
@@ -112,7 +113,8 @@ def test_cli_records_the_start_and_refuses_a_bad_threshold(
 def test_a_shuffled_control_starts_from_its_models_filters(tiny_pipeline):
     from qtlgraph.gnn.distal import SourceEncoder
     from qtlgraph.gnn.distal_aux import training_rows
-    from qtlgraph.gnn.distal_train import init_filters, load_distal_data
+    from qtlgraph.gnn.distal_init import init_filters
+    from qtlgraph.gnn.distal_train import load_distal_data
 
     graphs = [f"{c}={g}" for c, g in tiny_pipeline.graphs.items()]
     base = {"dataset": str(tiny_pipeline.dataset), "graphs": graphs}
@@ -126,6 +128,84 @@ def test_a_shuffled_control_starts_from_its_models_filters(tiny_pipeline):
         every = training_rows(base, inputs, seqs, edges=False)
         assert init_filters(enc, every, seqs, seed=3) == 6
         weights.append(enc.weight.detach().clone())
+        init_filters(enc, every, seqs, seed=3, align=True)
+        weights.append(enc.weight.detach().clone())
     assert linked[1] < linked[0]  # shuffling drops most QTL pairs from the graph ...
     # ... but the filters' rows are the QTL tables' whatever the graph keeps
-    torch.testing.assert_close(weights[0], weights[1], atol=0, rtol=0)
+    for a, b in ((0, 2), (1, 3)):  # one window each, and aligned
+        torch.testing.assert_close(weights[a], weights[b], atol=0, rtol=0)
+
+
+def _planted(rng, n_bins=120, length=300, width=8):
+    """Bins of uniform random sequence, each with one site of a degenerate 8-bp motif on a
+    random strand; each row's SNP is inside its bin's site. Returns codes, rows, sites."""
+    consensus = rng.integers(0, 4, width)
+    codes = rng.integers(0, 4, (n_bins, length)).astype(np.uint8)
+    starts = rng.integers(20, length - 20 - width, n_bins)
+    for b, s in enumerate(starts):
+        site = consensus.copy()
+        flip = rng.random(width) < 0.1  # 10% of the bases differ from the consensus
+        site[flip] = rng.integers(0, 4, flip.sum())
+        codes[b, s : s + width] = site if rng.random() < 0.5 else COMPLEMENT[site[::-1]]
+    offsets = starts + rng.integers(0, width, n_bins)
+    z = np.linspace(5, 1, n_bins)
+    return codes, _rows(np.arange(n_bins), offsets, z), starts
+
+
+def _best_site_score(enc, codes, starts, width=8):
+    """Filter 0's best standardised score (either strand) over each bin's site."""
+    out = []
+    for b, s in enumerate(starts):
+        top = _scores(enc, codes[b])[:, [0, enc.channels]].max(dim=1).values
+        out.append(top[s - 6 : s + width + 6].max().item())
+    return np.array(out)
+
+
+def test_an_aligned_filter_scores_the_motif_not_its_seeds_flanks():
+    from qtlgraph.gnn.distal_init import init_filters
+
+    rng = np.random.default_rng(4)
+    codes, rows, starts = _planted(rng)
+    seqs = ArraySequences(codes)
+    scores = {}
+    for align in (False, True):
+        enc = SourceEncoder(channels=1, kernel=12, standardize=True, activation="relu")
+        assert init_filters(enc, rows, seqs, seed=0, align=align) == 1
+        scores[align] = _best_site_score(enc, codes, starts)
+        if align:  # 5,000 random positions on both strands stay below most sites
+            background = _scores(enc, rng.integers(0, 4, 5000).astype(np.uint8))
+            assert background[:, [0, 1]].max() < np.median(scores[align])
+    # the seed copies one site and 4 random flank bases: other sites score lower
+    assert np.median(scores[True]) > np.median(scores[False]) + 0.5
+    assert np.median(scores[True]) > 4.0
+    # aligned, the weight moves onto the motif's 8 positions (a seed spreads it evenly over
+    # its 12: 8 / 12 of the squared norm)
+    share = {}
+    for align in (False, True):
+        enc = SourceEncoder(channels=1, kernel=12, standardize=True)
+        init_filters(enc, rows, seqs, seed=0, align=align)
+        per_position = enc.filters()[0].pow(2).sum(dim=0)
+        share[align] = (
+            per_position.sort(descending=True).values[:8].sum() / per_position.sum()
+        ).item()
+    assert share[False] < 0.7 and share[True] > 0.75
+
+
+def test_alignment_keeps_the_best_windows_and_its_seed_with_no_rounds():
+    from qtlgraph.gnn.distal_init import align_filters, strand_windows
+
+    rng = np.random.default_rng(5)
+    site = torch.from_numpy(rng.integers(0, 4, 12).astype(np.uint8))
+    seed = torch.nn.functional.one_hot(site.long(), 4).T.float()[None] - 0.25
+    torch.testing.assert_close(
+        align_filters(seed, strand_windows(torch.zeros(3, 23, dtype=torch.uint8), 12), 0), seed
+    )
+    # 30 windows hold the site (one on the minus strand), 270 are random: a round keeps the
+    # best 10% = 30, so every count comes from the site
+    wide = torch.from_numpy(rng.integers(0, 4, (300, 23)).astype(np.uint8))
+    wide[:29, 5:17] = site
+    wide[29, 3:15] = torch.from_numpy(COMPLEMENT[site.numpy()[::-1]].copy())
+    w = align_filters(seed, strand_windows(wide, 12), rounds=1)
+    expect = torch.full((4, 12), float(np.log(0.5 / 32 * 4)))
+    expect[site.long(), torch.arange(12)] = float(np.log(30.5 / 32 * 4))
+    torch.testing.assert_close(w[0], expect)
