@@ -13,9 +13,10 @@ of the training chromosomes (validation and test chromosomes are never read):
    SNPs, keeping the best :data:`ALIGN_SHARE` of them.
 
 A seed copies one site with its flanks, so it scores other sites of the same factor no
-better than their shared bases allow; aligned, the positions the sites share carry the
-weight and the flanks none, the way a motif finder (MEME's seed-and-refine, Bailey and Elkan
-1994) builds a matrix from many sites. docs/distal.md ("Aligned start") has the trials.
+better than their shared bases allow; aligned, the positions the sites share carry most
+of the weight and the flanks little, the way a motif finder (MEME's seed-and-refine, Bailey
+and Elkan 1994) builds a matrix from many sites. docs/distal.md ("Aligned start") has the
+trials.
 """
 
 from __future__ import annotations
@@ -68,19 +69,16 @@ def snp_windows(rows, sequences, n: int, width: int, seed: int) -> torch.Tensor:
     return windows_at(rows, sequences, top[torch.randperm(len(top), generator=g)[:n]], width)
 
 
-def one_hot(codes: torch.Tensor) -> torch.Tensor:
-    """``(..., L)`` codes -> ``(..., L, 4)`` float; N is all zeros."""
-    return F.one_hot(codes.long(), 5)[..., :4].float()
-
-
 def strand_windows(wide: torch.Tensor, k: int) -> torch.Tensor:
-    """Every ``k``-bp window of each row of ``wide`` on both strands, one-hot.
+    """Every ``k``-bp window of each row of ``wide`` on both strands, one-hot (N: zeros).
 
-    Shapes: ``(C, W)`` codes -> ``(C, 2 * (W - k + 1), k, 4)``
+    Shapes: ``(C, W)`` codes -> ``(C, 2 * (W - k + 1), 4, k)``
     """
-    reverse = torch.where(wide < 4, 3 - wide.long(), 4).flip(-1)
-    both = torch.cat([wide.long().unfold(-1, k, 1), reverse.unfold(-1, k, 1)], dim=1)
-    return one_hot(both)
+    from qtlgraph.encoders.bin_dataset import one_hot_codes
+
+    reverse = torch.where(wide < 4, 3 - wide, 4).flip(-1)
+    both = torch.cat([wide.unfold(-1, k, 1), reverse.unfold(-1, k, 1)], dim=1)
+    return one_hot_codes(both.reshape(-1, k).numpy()).view(*both.shape[:2], 4, k)
 
 
 def align_filters(seeds: torch.Tensor, windows: torch.Tensor, rounds: int = ALIGN_ROUNDS):
@@ -89,7 +87,7 @@ def align_filters(seeds: torch.Tensor, windows: torch.Tensor, rounds: int = ALIG
     Args:
         seeds: ``(m, 4, k)`` starting weights (the score of a window is the sum of its
             bases' weights).
-        windows: ``(C, S, k, 4)`` one-hot candidate windows, ``S`` per SNP
+        windows: ``(C, S, 4, k)`` one-hot candidate windows, ``S`` per SNP
             (:func:`strand_windows`); each round takes each SNP's best-scoring one, keeps
             the best :data:`ALIGN_SHARE` SNPs and counts their bases.
         rounds: re-estimations (0: the seeds unchanged).
@@ -98,17 +96,15 @@ def align_filters(seeds: torch.Tensor, windows: torch.Tensor, rounds: int = ALIG
         ``(m, 4, k)`` log-odds (natural log) of the kept windows' base frequencies against
         1/4, with :data:`ALIGN_PSEUDO` per base.
     """
-    flat = windows.flatten(2)  # (C, S, 4k): position-major, as (k, 4) flattens
+    flat = windows.flatten(2)  # (C, S, 4k)
     keep = min(len(windows), max(ALIGN_MIN, int(ALIGN_SHARE * len(windows))))
-    w = seeds.permute(0, 2, 1).flatten(1)  # (m, 4k)
-    for _ in range(rounds if len(windows) else 0):
-        score = torch.einsum("csp,mp->mcs", flat, w)
-        best, at = score.max(dim=2)  # (m, C)
+    w = seeds.flatten(1)  # (m, 4k)
+    for _ in range(rounds):
+        best, at = torch.einsum("csp,mp->mcs", flat, w).max(dim=2)  # (m, C)
         top = best.topk(keep, dim=1).indices  # (m, keep)
-        chosen = flat[top, at.gather(1, top)]  # (m, keep, 4k)
-        counts = chosen.sum(1).view(len(w), -1, 4) + ALIGN_PSEUDO
-        w = (counts / counts.sum(-1, keepdim=True) * 4).log().flatten(1)
-    return w.view(len(w), -1, 4).permute(0, 2, 1).contiguous()
+        counts = flat[top, at.gather(1, top)].sum(1).view(seeds.shape) + ALIGN_PSEUDO
+        w = (counts / counts.sum(1, keepdim=True) * 4).log().flatten(1)
+    return w.view(seeds.shape)
 
 
 def init_filters_from_snps(encoder, windows: torch.Tensor, seed: int, wide=None) -> None:
@@ -122,18 +118,15 @@ def init_filters_from_snps(encoder, windows: torch.Tensor, seed: int, wide=None)
     on either strand, ``sqrt(3 kernel)`` standard deviations above uniform background: 6
     for the default 12 bp.
     """
+    from qtlgraph.encoders.bin_dataset import one_hot_codes
+
     m = windows.shape[0]
-    w = (one_hot(windows).permute(0, 2, 1) - 0.25) * (windows < 4)[:, None, :]
-    if wide is not None:
+    w = (one_hot_codes(windows.numpy()) - 0.25) * (windows < 4)[:, None, :]
+    if wide is not None:  # log-odds, centred, at the norm of a centred one-hot of k bases
         w = align_filters(w, strand_windows(wide, encoder.kernel))
         w = w - w.mean(dim=1, keepdim=True)
-    # one scale for the noise whatever the start: the norm of a centred one-hot of k bases
-    w = (
-        w
-        * ((0.75 * encoder.kernel) ** 0.5 / w.flatten(1).norm(dim=1).clamp(min=1e-12))[
-            :, None, None
-        ]
-    )
+        scale = (0.75 * encoder.kernel) ** 0.5 / w.flatten(1).norm(dim=1).clamp(min=1e-12)
+        w = w * scale[:, None, None]
     g = torch.Generator().manual_seed(int(seed))
     w = w + NOISE * torch.randn(w.shape, generator=g)
     if not encoder.standardize:  # the random start's expected norm: U(-b, b) over 4 k
@@ -143,10 +136,11 @@ def init_filters_from_snps(encoder, windows: torch.Tensor, seed: int, wide=None)
         encoder.weight[:m] = w.to(encoder.weight)
 
 
-def init_filters(encoder, rows, sequences, seed: int, align: bool = True) -> int:
+def init_filters(encoder, rows, sequences, seed: int, align: bool = False) -> int:
     """Start the source encoder's filters at the SNPs of ``rows`` (training QTL rows), seeded
-    by :func:`snp_windows` and aligned over every strong SNP (:func:`align_filters`); how
-    many were so started. ``rows`` None: none (the filters keep their random start).
+    by :func:`snp_windows` and, with ``align``, aligned over every strong SNP
+    (:func:`align_filters`); how many were so started. ``rows`` None: none (the filters
+    keep their random start).
 
     The caller passes every cluster's lead variant whether or not the model's graph keeps
     its edge, so an edge-shuffled control starts from the same filters as its model.

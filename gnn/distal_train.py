@@ -60,9 +60,8 @@ class DistalOptions(NamedTuple):
     qtl_aux_weight: float = 1.0
     # the source encoder's filters: a random start, or windows around training-chromosome
     # QTL SNPs, one each (qtl) or aligned over all strong ones (qtl-aligned,
-    # gnn.distal_init); the initial
-    # threshold of standardised filters in standard deviations (docs/distal.md, "Filters
-    # started at QTL SNPs")
+    # gnn.distal_init); the initial threshold of standardised filters in standard
+    # deviations (docs/distal.md, "Filters started at QTL SNPs", "Aligned start")
     filter_init: str = "qtl"
     threshold: float = 3.0
 

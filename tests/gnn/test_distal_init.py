@@ -129,8 +129,9 @@ def test_a_shuffled_control_starts_from_its_models_filters(tiny_pipeline):
         every = training_rows(base, inputs, seqs, edges=False)
         assert init_filters(enc, every, seqs, seed=3) == 6
         weights.append(enc.weight.detach().clone())
-        init_filters(enc, every, seqs, seed=3, align=True)
+        assert init_filters(enc, every, seqs, seed=3, align=True) == 6
         weights.append(enc.weight.detach().clone())
+        assert not torch.allclose(weights[-1], weights[-2])  # the alignment moved them
     assert linked[1] < linked[0]  # shuffling drops most QTL pairs from the graph ...
     # ... but the filters' rows are the QTL tables' whatever the graph keeps
     for a, b in ((0, 2), (1, 3)):  # one window each, and aligned
