@@ -9,21 +9,28 @@ Steps alternate between the two so machine noise hits both alike; medians are pr
 with the ratio and the target (>= 1,000 source bins/s on 2 CPU cores).
 
     python benchmarks/bench_distal.py [--sources 64] [--steps 5] [--threads 2] [--gated]
+        [--run RUN]
 
 The distal model is built with the trainer's defaults (``DistalOptions``), or with the
-gated option's settings (``--gated``).
+gated option's settings (``--gated``). Its filters start at random, so on random sequence
+they fire more rarely than trained ones (the backward of ReLU filters visits only the
+positions where one fires); ``--run`` takes a trained distal run's source encoder and that
+run's source bins instead, and prints the share of positions where some filter fires.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
 from qtlgraph.encoders.bin_encoder import BinEncoder
 from qtlgraph.gnn.distal import build_distal
+from qtlgraph.gnn.distal_score import load_distal_model
 from qtlgraph.gnn.distal_train import DistalOptions
 
 TARGET = 1000.0  # source bins per second, 2 CPU cores
@@ -38,6 +45,22 @@ def distal_options(args) -> DistalOptions:
     return opts
 
 
+def trained_sources(run: str, n: int, gen) -> tuple[dict, torch.Tensor]:
+    """A trained run's source-encoder weights and ``n`` of its bins' codes drawn at random."""
+    config = json.loads((Path(run) / "config.json").read_text())
+    model, inputs, seqs = load_distal_model(run, config, config["data"])
+    n_bins = int(inputs.data.num_nodes) // len(inputs.cell_types)
+    bins = torch.randperm(n_bins, generator=gen)[:n].sort().values.tolist()
+    return model.encoder.state_dict(), torch.from_numpy(seqs.codes(bins))
+
+
+def firing_share(encoder, seq: torch.Tensor) -> float:
+    """Share of positions where some filter (either strand) is above its threshold."""
+    with torch.no_grad():
+        rows, grid = encoder.kmer_rows(seq)
+        return float((encoder._lookup(encoder.tables(), rows, grid) > 0).any(-1).float().mean())
+
+
 def distal_step(args, gen):
     """A closure running one distal training step on fixed random inputs."""
     # build_distal reads the model settings among the options' fields by name
@@ -46,6 +69,10 @@ def distal_step(args, gen):
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     n_src, t = args.sources, args.targets
     seq = torch.randint(0, 4, (n_src, BIN), generator=gen, dtype=torch.uint8)
+    if args.run:
+        weights, seq = trained_sources(args.run, n_src, gen)
+        model.encoder.load_state_dict(weights)
+    print(f"positions where some filter fires: {firing_share(model.encoder, seq):.3f}")
     e = t * args.per_target
     src = t + torch.randint(0, n_src, (e,), generator=gen)
     dst = torch.arange(t).repeat_interleave(args.per_target)
@@ -89,6 +116,7 @@ def main() -> None:
     p.add_argument(
         "--gated", action="store_true", help="the gated option (standardised ReLU filters)"
     )
+    p.add_argument("--run", help="a trained distal run: its filters and source bins")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     gen = torch.Generator().manual_seed(0)

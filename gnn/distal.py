@@ -202,6 +202,10 @@ class SourceEncoder(nn.Module):
             total = table.new_empty(rows.shape[0], table.shape[1], dtype=sum_dtype)
             top = table.new_empty(total.shape)
             where = total.new_empty(total.shape, dtype=torch.long)
+            # ReLU with its own gradient: the backward needs only the positions where some
+            # filter fires (a few percent of them), so keep those instead of recomputing all
+            sparse = activation == "relu" and slope == "relu" and ctx.needs_input_grad[0]
+            active, fired = [], []
             for b in SourceEncoder._blocks(rows.shape[0], grid[0]):
                 pre = SourceEncoder._lookup(table, rows[b], grid)
                 top[b], where[b] = SourceEncoder._peak(pre)
@@ -210,8 +214,16 @@ class SourceEncoder(nn.Module):
                 else:
                     torch.ops.aten.softplus.out(pre, 1, 20, out=pre)
                 torch.sum(pre, dim=1, dtype=sum_dtype, out=total[b])
+                if sparse:
+                    flat = pre.view(-1, pre.shape[-1])
+                    # ReLU outputs are >= 0: their sum is > 0 where one is (mv: a fast
+                    # reduction over the channels, which amax over the last dim is not)
+                    at = torch.mv(flat, flat.new_ones(flat.shape[1])).nonzero().squeeze(1)
+                    active.append(at + b.start * grid[0])
+                    fired.append(flat[at] > 0)
             ctx.save_for_backward(table, rows, top, where)
             ctx.grid, ctx.slope = grid, slope  # the derivative the backward takes
+            ctx.active = (torch.cat(active), torch.cat(fired)) if active else None
             return total, ACTIVATIONS[activation](top)
 
         @staticmethod
@@ -223,6 +235,9 @@ class SourceEncoder(nn.Module):
             grad_top = slope(ctx.slope, grad_top, top, torch.empty_like(top))
             grad = torch.zeros_like(table)
             tables = grad.view(count, -1, table.shape[1])
+            if ctx.active is not None:
+                SourceEncoder._sparse_backward(tables, rows, ctx, grad_total, grad_top, where)
+                return grad, None, None, None, None, None
             blocks = SourceEncoder._blocks(rows.shape[0], n_out)
             size = blocks[0].stop - blocks[0].start if blocks else 0
             buffer = table.new_empty(size, n_out, table.shape[1])
@@ -235,6 +250,30 @@ class SourceEncoder(nn.Module):
                     read = rows[b, h * shift : h * shift + step * (n_out - 1) + 1 : step]
                     tables[h].index_add_(0, read.reshape(-1), g.view(-1, table.shape[1]))
             return grad, None, None, None, None, None
+
+    @staticmethod
+    def _sparse_backward(tables, rows, ctx, grad_total, grad_top, where) -> None:
+        """The table gradient of ReLU filters from the positions where some filter fired.
+
+        ``ctx.active``: those positions (``bin * L_out + output``, ascending) and which
+        filters fired there. Every other position has a zero gradient, and the maximum of a
+        filter that fired is among them (of one that did not, ReLU passes nothing).
+
+        Shapes: tables ``(count, 5**n, C)`` (added into), rows ``(B, R)``, grad_total,
+        grad_top (ReLU's slope applied), where ``(B, C)``
+        """
+        n_out, step, shift, count = ctx.grid
+        at, fired = ctx.active
+        ctx.active = None
+        bins, out = at // n_out, at % n_out
+        g = grad_total.to(tables.dtype)[bins] * fired
+        hit = grad_top != 0
+        if hit.any():
+            b, c = hit.nonzero(as_tuple=True)
+            row = torch.searchsorted(at, b * n_out + where[b, c])
+            g.index_put_((row, c), grad_top[b, c], accumulate=True)
+        for h in range(count):
+            tables[h].index_add_(0, rows[bins, h * shift + out * step], g)
 
     @staticmethod
     def _blocks(n_bins: int, n_out: int) -> list[slice]:
