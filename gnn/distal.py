@@ -213,14 +213,21 @@ class SourceEncoder(nn.Module):
                     pre.clamp_(min=0)
                 else:
                     torch.ops.aten.softplus.out(pre, 1, 20, out=pre)
-                torch.sum(pre, dim=1, dtype=sum_dtype, out=total[b])
-                if sparse:
-                    flat = pre.view(-1, pre.shape[-1])
-                    # ReLU outputs are >= 0: their sum is > 0 where one is (mv: a fast
-                    # reduction over the channels, which amax over the last dim is not)
-                    at = torch.mv(flat, flat.new_ones(flat.shape[1])).nonzero().squeeze(1)
-                    active.append(at + b.start * grid[0])
-                    fired.append(flat[at] > 0)
+                if not sparse:
+                    torch.sum(pre, dim=1, dtype=sum_dtype, out=total[b])
+                    continue
+                flat = pre.view(-1, pre.shape[-1])
+                # ReLU outputs are >= 0: their sum is > 0 where one is (mv: a fast
+                # reduction over the channels, which amax over the last dim is not)
+                at = torch.mv(flat, flat.new_ones(flat.shape[1])).nonzero().squeeze(1)
+                values = flat[at]
+                if sum_dtype == table.dtype:
+                    torch.sum(pre, dim=1, out=total[b])
+                else:  # a wider sum of the positions that fired only: the others add 0
+                    total[b] = 0
+                    total[b].index_add_(0, at // grid[0], values.to(sum_dtype))
+                active.append(at + b.start * grid[0])
+                fired.append(values > 0)
             ctx.save_for_backward(table, rows, top, where)
             ctx.grid, ctx.slope = grid, slope  # the derivative the backward takes
             ctx.active = (torch.cat(active), torch.cat(fired)) if active else None
