@@ -61,10 +61,8 @@ class DistalOptions(NamedTuple):
     # the source encoder's filters: a random start, or windows around training-chromosome
     # QTL SNPs, one each (qtl) or aligned over all strong ones (qtl-aligned,
     # gnn.distal_init); the initial threshold of standardised filters in standard
-    # deviations (docs/distal.md, "Filters started at QTL SNPs", "Aligned start": the
-    # aligned start is the one whose linked bins beat both edge-shuffled controls, with and
-    # without edge attributes, on both simulated presets)
-    filter_init: str = "qtl-aligned"
+    # deviations (docs/distal.md, "Filters started at QTL SNPs", "Aligned start")
+    filter_init: str = "qtl"
     threshold: float = 3.0
 
 

@@ -156,7 +156,7 @@ import click
     default=None,
     help="distal: source-encoder filters start as the one-hot of windows around "
     "training-chromosome QTL SNPs (lead variants), those windows aligned over all strong "
-    "SNPs into log-odds matrices (qtl-aligned), or at random [default: qtl-aligned].",
+    "SNPs into log-odds matrices (qtl-aligned), or at random [default: qtl].",
 )
 @click.option(
     "--distal-threshold",

@@ -96,11 +96,11 @@ def test_cli_records_the_start_and_refuses_a_bad_threshold(
     run_cli, tiny_pipeline, tmp_path, capsys
 ):
     out = tmp_path / "run"
-    args = ["--epochs", "1", "--distal-init", "qtl", "--distal-activation", "relu"]
+    args = ["--epochs", "1", "--distal-init", "qtl-aligned", "--distal-activation", "relu"]
     args += ["--distal-filters", "standardized", "--distal-threshold", "4.5"]
     assert train_distal_cli(run_cli, tiny_pipeline, out, *args) == 0
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["options"]["filter_init"] == "qtl"
+    assert cfg["options"]["filter_init"] == "qtl-aligned"
     assert cfg["model_config"]["threshold"] == 4.5
     bad = tmp_path / "bad"
     capsys.readouterr()
