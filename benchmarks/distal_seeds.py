@@ -10,7 +10,8 @@ against the shuffled controls (pairs of 6 above / below 0, range of the differen
     python benchmarks/distal_seeds.py --eval /tmp/eval_distal/demo --out /tmp/seeds \
         [--starts qtl qtl-aligned] [--seeds 0 1 2]
 
-About 5 minutes per start and seed on 2 cores; finished stages are not rerun.
+6-7 minutes per start and seed on 2 cores (372-426 s of training and scoring measured);
+finished stages are not rerun.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-from eval_distal import CELLS, paired, train_all, variant_table
+from eval_distal import paired, tally, train_all, train_args, variant_table
 
 NAMES = ("distal", "distal_shuffled", "distal_noattr", "distal_shuffled_noattr")
 PAIRS = (
@@ -29,14 +30,6 @@ PAIRS = (
 )
 
 
-def common(base: Path, seed: int) -> list[str]:
-    """The ``train`` arguments of the evaluation at ``base``, with training seed ``seed``."""
-    graphs = sum((["--graph", f"{c}={base / 'graphs' / c}"] for c in CELLS), [])
-    manifest = str(base / "data" / "dataset.toml")
-    return ["--dataset", manifest, *graphs, "--embeddings", str(base / "embeddings"),
-            "--seed", str(seed)]  # fmt: skip
-
-
 def one(base: Path, root: Path, start: str, seed: int) -> dict:
     """Train and score one start x seed under ``root``; its row of the table."""
     (root / "runs").mkdir(parents=True, exist_ok=True)
@@ -44,7 +37,7 @@ def one(base: Path, root: Path, start: str, seed: int) -> dict:
         link = root / "runs" / name
         if not link.exists():
             link.symlink_to((base / "runs" / name).resolve())
-    train_all(root, common(base, seed), NAMES, ["--distal-init", start])
+    train_all(root, train_args(base, seed), NAMES, ["--distal-init", start])
     row = {"start": start, "seed": seed}
     table = variant_table(root, ["distal", "distal_noattr"])
     for run, t in table[table["comparison"] == "truth"].groupby("run", sort=False):
@@ -52,12 +45,9 @@ def one(base: Path, root: Path, start: str, seed: int) -> dict:
         row[f"{run} variants"] = (
             f"{r.sign_concordance:.3f} / {r.spearman:.3f} / {r.median_abs_ratio:.3f}"
         )
-    for a, b in PAIRS:
-        p = paired(root, a, b)
-        row[f"{a} - {b}"] = (
-            f"{int((p['low'] > 0).sum())} / {int((p['high'] < 0).sum())} "
-            f"({p['d_pearson'].min():+.3f} .. {p['d_pearson'].max():+.3f})"
-        )
+    counts = tally(pd.concat([paired(root, a, b) for a, b in PAIRS]))
+    for t in counts.reset_index().itertuples():
+        row[f"{t.a} - {t.b}"] = f"{t.above} / {t.below} ({t.low:+.3f} .. {t.high:+.3f})"
     return row
 
 

@@ -76,8 +76,15 @@ def prepare(root: Path, preset: str, seed: int, distal: bool) -> list[str]:
     manifest = str(data / "dataset.toml")
     stage(enc, ["train-local", "--dataset", manifest, "--out", str(enc), "--seed", str(seed)])
     stage(emb, ["embed", "--run", str(enc), "--out", str(emb), "--force"])
+    return train_args(root, seed)
+
+
+def train_args(root: Path, seed: int) -> list[str]:
+    """The ``train`` arguments common to every run on the prepared data at ``root``."""
     graphs = sum((["--graph", f"{c}={root / 'graphs' / c}"] for c in CELLS), [])
-    return ["--dataset", manifest, *graphs, "--embeddings", str(emb), "--seed", str(seed)]
+    manifest = str(root / "data" / "dataset.toml")
+    return ["--dataset", manifest, *graphs, "--embeddings", str(root / "embeddings"),
+            "--seed", str(seed)]  # fmt: skip
 
 
 def train_all(root: Path, common: list[str], names, distal_options=()) -> None:
@@ -117,6 +124,17 @@ def paired(root: Path, a: str, b: str, n_boot: int = 1000) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def tally(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per ``(a, b)`` of :func:`paired` rows: pairs whose CI lies above / below 0, and the
+    range of the differences."""
+    return frame.groupby(["a", "b"], sort=False).agg(
+        above=("low", lambda v: int((v > 0).sum())),
+        below=("high", lambda v: int((v < 0).sum())),
+        low=("d_pearson", "min"),
+        high=("d_pearson", "max"),
+    )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--preset", default="demo")
@@ -149,13 +167,7 @@ def main() -> None:
     b = pd.concat([paired(root, a, b) for a, b in pairs])
     print(b.to_string(**fmt))
     print("\nsummary: pairs (of 6) whose CI lies above / below 0")
-    summary = b.groupby(["a", "b"], sort=False).agg(
-        above=("low", lambda v: int((v > 0).sum())),
-        below=("high", lambda v: int((v < 0).sum())),
-        low=("d_pearson", "min"),
-        high=("d_pearson", "max"),
-    )
-    print(summary.reset_index().to_string(**fmt))
+    print(tally(b).reset_index().to_string(**fmt))
     print("\n(c) --no-distal data: distal minus local (no CI may lie above +0.02), and the")
     print("    graph statistics alone (local-stats minus local; the tables still report effects)")
     for a, b in [("distal", "local"), ("local_stats", "local"), ("distal", "local_stats")]:

@@ -90,8 +90,8 @@ def test_train_unet(tiny_pipeline, tmp_path):
     args += ["--depth", "2", "--length", "2048", "--valid-windows", "8", "--device", "cpu"]
     args += ["--no-evaluate"]
     # BatchNorm statistics and gradients summed over two ranks round differently, and Adam
-    # turns that into weight differences of up to 3e-4 after these 8 steps on some CPUs
-    # (measured on an AMD EPYC; under 1e-4 on others) while the losses agree to 5e-6: the
+    # turns that into weight differences of up to 3e-4 after these 8 steps on an AMD EPYC
+    # (1e-4 held on the machines of earlier runs) while the losses agree to 5e-6: the
     # weights are held to 1e-3, the losses, checked as for every command, to 1e-5.
     _same_training(*_run(args, tmp_path, tmp_path), atol=1e-3)
 
