@@ -16,7 +16,7 @@ import polars as pl
 from qtlgraph import torch_file
 from qtlgraph.errors import InputError
 from qtlgraph.genome import BinIndex
-from qtlgraph.graph_stats import summary_table
+from qtlgraph.graph_stats import write_summary_tsv
 
 EDGE_ATTRS = ("log1p_n_qtl", "neg_log10_min_p", "mean_abs_beta", "max_abs_beta", "mean_distance")
 
@@ -147,9 +147,7 @@ def write_graph_dir(
         degrees.write_csv(
             tmp / "degrees.tsv.gz", separator="\t", compression="gzip", compression_level=3
         )
-        summary_table(built.degrees, built.edge_types).to_csv(
-            tmp / "summary.tsv", sep="\t", index=False
-        )
+        write_summary_tsv(built.degrees, built.edge_types, tmp / "summary.tsv")
         if graphml:
             write_graphml(edges, _bins_frame(built), tmp / "graph.graphml")
         write_json(tmp / "build.json", {**built.meta, "versions": versions()})

@@ -46,34 +46,47 @@ def degree_table(edges: pl.DataFrame, edge_types: list[str], n_bins: int) -> pl.
     return pl.DataFrame({k: v.astype(np.int64) for k, v in cols.items()})
 
 
-def summary_table(degrees: pl.DataFrame, edge_types: list[str]):
-    """The report's Table 1 and 2 rows, one column per edge type and ``all`` (QTL types).
-
-    Returns:
-        pandas DataFrame: ``metric`` then one column per edge type (when several) and
-        ``all``; counts are integers, averages are rounded to 2 decimals.
+def summary_columns(degrees: pl.DataFrame, edge_types: list[str]) -> dict[str, list]:
+    """The report's Table 1 and 2 rows as plain columns: ``metric``, then one per edge type
+    (when several) and ``all`` (QTL types); counts are ints, averages floats rounded to 2.
     """
-    import pandas as pd
-
     sets = {t: (f"connected_{t}", f"binned_{t}") for t in edge_types} if len(edge_types) > 1 else {}
     sets["all"] = ("connected", "binned")
-    out = {"metric": list(_SUMMARY_ROWS)}
+    out: dict[str, list] = {"metric": list(_SUMMARY_ROWS)}
     n_all = degrees.height
     for name, (c, b) in sets.items():
         conn, binned = int(degrees[c].sum()), int(degrees[b].sum())
         regions = int((degrees[c] > 0).sum())
         per = regions or 1
-        out[name] = pd.Series(
-            [
-                conn,
-                binned,
-                regions,
-                n_all,
-                round(conn / per, 2),
-                round(conn / max(n_all, 1), 2),
-                round(binned / per, 2),
-                round(binned / max(n_all, 1), 2),
-            ],
-            dtype=object,
-        )
-    return pd.DataFrame(out)
+        out[name] = [
+            conn,
+            binned,
+            regions,
+            n_all,
+            round(conn / per, 2),
+            round(conn / max(n_all, 1), 2),
+            round(binned / per, 2),
+            round(binned / max(n_all, 1), 2),
+        ]
+    return out
+
+
+def summary_table(degrees: pl.DataFrame, edge_types: list[str]):
+    """:func:`summary_columns` as a pandas DataFrame (object columns: ints stay ints)."""
+    import pandas as pd
+
+    cols = summary_columns(degrees, edge_types)
+    return pd.DataFrame(
+        {k: v if k == "metric" else pd.Series(v, dtype=object) for k, v in cols.items()}
+    )
+
+
+def write_summary_tsv(degrees: pl.DataFrame, edge_types: list[str], path) -> None:
+    """:func:`summary_columns` as a tab-separated file with a header (``summary.tsv``)."""
+    import csv
+
+    cols = summary_columns(degrees, edge_types)
+    with open(path, "w", newline="") as fh:
+        out = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        out.writerow(cols)
+        out.writerows(zip(*cols.values()))

@@ -112,6 +112,38 @@ def test_summary_table(case):
     assert s["Avg QTL bins per connected region"] == pytest.approx(1.67)
 
 
+def test_summary_tsv_reads_as_the_table(case, tmp_path):
+    # summary.tsv is written without pandas; it reads back as summary_table's rows,
+    # with counts as integers and averages as they round
+    built = _build(case)
+    write_graph_dir(built, tmp_path / "g")
+    text = (tmp_path / "g" / "summary.tsv").read_text()
+    assert text.splitlines()[1] == "Connected QTLs\t6"
+    got = pd.read_csv(tmp_path / "g" / "summary.tsv", sep="\t")
+    want = summary_table(built.degrees, built.edge_types)
+    assert list(got.columns) == list(want.columns) == ["metric", "all"]
+    assert got["metric"].tolist() == want["metric"].tolist()
+    assert got["all"].astype(float).tolist() == pytest.approx(want["all"].astype(float).tolist())
+    two = pl.DataFrame(
+        {
+            "connected_a": [2, 0],
+            "binned_a": [1, 0],
+            "connected_b": [1, 1],
+            "binned_b": [1, 1],
+            "connected": [3, 1],
+            "binned": [2, 1],
+        }
+    )
+    from qtlgraph.graph_stats import summary_columns, write_summary_tsv
+
+    write_summary_tsv(two, ["a", "b"], tmp_path / "two.tsv")
+    rows = (tmp_path / "two.tsv").read_text().splitlines()
+    assert rows[0] == "metric\ta\tb\tall"
+    assert rows[1] == "Connected QTLs\t2\t2\t4"
+    assert rows[5] == "Avg QTLs per connected region\t2.0\t1.0\t2.0"
+    assert summary_columns(two, ["a", "b"])["b"][2] == 2
+
+
 def test_chunked_reading_matches_one_chunk(case):
     whole = _build(case)
     tiny = _build(case, block_bytes=64)  # about one row per chunk
