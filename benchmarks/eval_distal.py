@@ -61,9 +61,22 @@ def stage(out: Path, args: list[str]) -> None:
     (out / ".done").write_text(f"{time.perf_counter() - t0:.1f}\n")
 
 
+def paths(root: Path) -> dict[str, Path]:
+    """Where the prepared data live under ``root``: ``data``, ``manifest``, ``embeddings``,
+    ``encoder`` and one graph folder per cell type (``graph_<cell>``)."""
+    out = {
+        "data": root / "data",
+        "manifest": root / "data" / "dataset.toml",
+        "encoder": root / "runs" / "local_encoder",
+        "embeddings": root / "embeddings",
+    }
+    return out | {f"graph_{c}": root / "graphs" / c for c in CELLS}
+
+
 def prepare(root: Path, preset: str, seed: int, distal: bool) -> list[str]:
     """simulate, build x3, train-local, embed; returns the common ``train`` arguments."""
-    data = root / "data"
+    at = paths(root)
+    data = at["data"]
     extra = [] if distal else ["--no-distal"]
     sim = ["simulate", "--preset", preset, "--seed", str(seed), "--out", str(data), "--force"]
     stage(data, sim + extra)
@@ -71,9 +84,9 @@ def prepare(root: Path, preset: str, seed: int, distal: bool) -> list[str]:
         tables = [str(data / "qtl" / f"{c}_{m}.txt.gz") for m in MARKS]
         types = sum((["--edge-type", m] for m in MARKS), [])
         args = ["build", *tables, "--genome", str(data / "genome.chrom.sizes"), "--name", c]
-        stage(root / "graphs" / c, [*args, *types, "--out", str(root / "graphs" / c), "--force"])
-    enc, emb = root / "runs" / "local_encoder", root / "embeddings"
-    manifest = str(data / "dataset.toml")
+        graph = at[f"graph_{c}"]
+        stage(graph, [*args, *types, "--out", str(graph), "--force"])
+    enc, emb, manifest = at["encoder"], at["embeddings"], str(at["manifest"])
     stage(enc, ["train-local", "--dataset", manifest, "--out", str(enc), "--seed", str(seed)])
     stage(emb, ["embed", "--run", str(enc), "--out", str(emb), "--force"])
     return train_args(root, seed)
@@ -81,9 +94,9 @@ def prepare(root: Path, preset: str, seed: int, distal: bool) -> list[str]:
 
 def train_args(root: Path, seed: int) -> list[str]:
     """The ``train`` arguments common to every run on the prepared data at ``root``."""
-    graphs = sum((["--graph", f"{c}={root / 'graphs' / c}"] for c in CELLS), [])
-    manifest = str(root / "data" / "dataset.toml")
-    return ["--dataset", manifest, *graphs, "--embeddings", str(root / "embeddings"),
+    at = paths(root)
+    graphs = sum((["--graph", f"{c}={at[f'graph_{c}']}"] for c in CELLS), [])
+    return ["--dataset", str(at["manifest"]), *graphs, "--embeddings", str(at["embeddings"]),
             "--seed", str(seed)]  # fmt: skip
 
 

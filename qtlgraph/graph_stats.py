@@ -6,6 +6,8 @@ edges are left out of both and counted only in their own per-type columns.
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 import polars as pl
 
@@ -83,8 +85,6 @@ def summary_table(degrees: pl.DataFrame, edge_types: list[str]):
 
 def write_summary_tsv(degrees: pl.DataFrame, edge_types: list[str], path) -> None:
     """:func:`summary_columns` as a tab-separated file with a header (``summary.tsv``)."""
-    import csv
-
     cols = summary_columns(degrees, edge_types)
     with open(path, "w", newline="") as fh:
         out = csv.writer(fh, delimiter="\t", lineterminator="\n")

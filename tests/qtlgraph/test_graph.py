@@ -17,6 +17,7 @@ from qtlgraph.graph import (
     summary_table,
     write_graph_dir,
 )
+from qtlgraph.graph_stats import summary_columns, write_summary_tsv
 
 # genome: chr1 100 kb (bins 0-9), chr2 50 kb (bins 10-14); 10 kb bins, 15 bins in all
 SIZES = "chr1\t100000\nchr2\t50000\n"
@@ -134,8 +135,6 @@ def test_summary_tsv_reads_as_the_table(case, tmp_path):
             "binned": [2, 1],
         }
     )
-    from qtlgraph.graph_stats import summary_columns, write_summary_tsv
-
     write_summary_tsv(two, ["a", "b"], tmp_path / "two.tsv")
     rows = (tmp_path / "two.tsv").read_text().splitlines()
     assert rows[0] == "metric\ta\tb\tall"
