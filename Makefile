@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Full-graph GNN steps on CPU spend much of their time in page faults under glibc (docs/scaling.md); tcmalloc is preloaded when present.
+# Under glibc, full-graph GNN steps on CPU spend much of their time filling fresh memory (docs/scaling.md); tcmalloc is preloaded when present.
 TCMALLOC := $(wildcard /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4)
 RUN := $(if $(TCMALLOC),LD_PRELOAD=$(TCMALLOC) ,)
 DEMO_OUT ?= demo-out
