@@ -64,6 +64,21 @@ class SourceEncoder(nn.Module):
             encodes to exactly zero).
         threshold: the initial threshold of standardised filters, in standard deviations
             (raw filters start at a bias of -1).
+        levels: extra counts per filter, ReLU filters only: for each level ``l`` (> 0) the
+            per-kb sum of ``ReLU(a - l)`` of the filter's activations ``a``, i.e. of its
+            pre-activation ``l`` above the threshold. The output layer weighs them with the
+            plain sum, so a weighted sum of hinges can bend the response at any of those
+            levels: ``ReLU(a - 1) - ReLU(a - 2)``, for one, counts matches at 1-2 SD above the
+            threshold and no more for stronger ones. A filter at a low threshold counts
+            weak sites and much background; these let the model count strong matches apart
+            from it (docs/distal.md, "Where a variant's change goes").
+        background: bins of genome background (``background`` x ``length`` codes, set by
+            :meth:`set_background`) whose mean pooled features are subtracted from every
+            bin's before the output layer, so a typical background bin encodes to zero and
+            a bin sends something only for what sets it apart from the genome's background
+            (its sites), not for being a bin (docs/distal.md, "Background-centred
+            sources"). 0: none.
+        length: the bins' length (with ``background``).
         surrogate: with ``relu``, the backward takes softplus' slope (the logistic of the
             pre-activation) at every position instead of ReLU's step; the forward is
             unchanged. A filter below threshold near a QTL's SNP then still learns from the
@@ -93,16 +108,28 @@ class SourceEncoder(nn.Module):
         bias: bool = True,
         surrogate: bool = False,
         threshold: float = THRESHOLD,
+        levels: tuple[float, ...] = (),
+        background: int = 0,
+        length: int = 0,
     ):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation {activation!r}: expected one of {list(ACTIVATIONS)}")
+        levels = tuple(float(v) for v in levels)
+        if levels and (activation != "relu" or surrogate or min(levels) <= 0):
+            raise ValueError(f"levels {levels}: expected levels > 0 on ReLU filters, exact slope")
+        self.levels = levels
         self.channels, self.kernel, self.stride, self.dim = channels, kernel, stride, dim
         self.activation, self.standardize, self.surrogate = activation, standardize, surrogate
         self.threshold = threshold
         self.weight = nn.Parameter(torch.empty(channels, 4, kernel))
         self.bias = nn.Parameter(torch.empty(channels))
-        self.out = nn.Linear(2 * channels, dim, bias=bias)
+        self.out = nn.Linear((2 + len(levels)) * channels, dim, bias=bias)
+        if background and length < 1:
+            raise ValueError(f"background {background}: expected the bins' length")
+        codes = torch.full((background, length), 4, dtype=torch.uint8) if background else None
+        self.register_buffer("background", codes)
+        self._centre: tuple | None = None  # (parameter versions, centre) without gradient
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -112,16 +139,52 @@ class SourceEncoder(nn.Module):
         nn.init.constant_(self.bias, -self.threshold if self.standardize else -1.0)
         self.out.reset_parameters()
 
+    def set_background(self, codes: torch.Tensor) -> None:
+        """The background bins' codes. Shapes: ``(background, length)`` uint8."""
+        if self.background is None or codes.shape != self.background.shape:
+            shape = None if self.background is None else tuple(self.background.shape)
+            raise ValueError(f"background codes {tuple(codes.shape)}: expected {shape}")
+        self.background.copy_(codes)
+        self._centre = None
+
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        if self.background is None:
+            return self.out(self.features(codes))
+        if torch.is_grad_enabled():  # the centre's gradient counts: encode both together
+            both = self.features(torch.cat([codes, self.background.to(codes.device)]))
+            return self.out(both[: len(codes)] - both[len(codes) :].mean(dim=0))
+        return self.out(self.features(codes) - self.centre(codes.device))
+
+    def centre(self, device=None) -> torch.Tensor:
+        """Mean pooled features of the background bins, kept while the filters and the
+        output dtype stay as they are. Shapes: -> ``((2 + len(levels)) * channels,)``.
+        """
+        w, b, bg = self.weight, self.bias, self.background
+        key = (w.data_ptr(), w._version, b.data_ptr(), b._version, bg.data_ptr(), bg._version)
+        key += (self.out.weight.dtype,)
+        if self._centre is None or self._centre[0] != key:
+            with torch.no_grad():
+                bg = self.background.to(device or w.device)
+                self._centre = (key, self.features(bg).mean(dim=0))
+        return self._centre[1]
+
+    def features(self, codes: torch.Tensor) -> torch.Tensor:
+        """The pooled counts the output layer reads: per-kb sums, peaks and the levels'
+        per-kb hinge sums, both strands together. Shapes: ``(B, L)`` -> ``(B, in_features)``.
+        """
         rows, grid = self.kmer_rows(codes)
         out_dtype = self.out.weight.dtype  # float64 sums under a float64 output layer
         slope = "softplus" if self.surrogate else self.activation
-        args = (self.tables(), rows, grid, self.activation, out_dtype, slope)
-        total, top = self._PooledLookup.apply(*args)
-        c = self.channels
-        per_kb = (total[:, :c] + total[:, c:]) * (1000.0 / codes.shape[-1])  # out_dtype sums
+        args = (self.tables(), rows, grid, self.activation, out_dtype, slope, self.levels)
+        total, top, above = self._PooledLookup.apply(*args)
+        c, per = self.channels, 1000.0 / codes.shape[-1]
+        per_kb = (total[:, :c] + total[:, c:]) * per  # out_dtype sums
         peak = torch.maximum(top[:, :c], top[:, c:]).to(out_dtype)
-        return self.out(torch.cat([per_kb, peak], dim=-1))
+        counts = [per_kb, peak]
+        for i in range(len(self.levels)):  # level-major: both strands of level i
+            at = above[:, 2 * c * i : 2 * c * (i + 1)]
+            counts.append((at[:, :c] + at[:, c:]) * per)
+        return torch.cat(counts, dim=-1)
 
     def chunking(self) -> tuple[int, int]:
         """``(length, count)`` of the filter chunks; the last one may end in zero weights."""
@@ -186,22 +249,26 @@ class SourceEncoder(nn.Module):
     class _PooledLookup(torch.autograd.Function):
         """Summed table lookups per position -> activation -> sum and max over positions.
 
-        Returns the sum of the activations and the activation of the maximum (the maximum
-        of the activations: both are monotone). The backward recomputes the lookups a block
-        at a time and adds each position's gradient into the table rows it read
-        (``index_add_``). Block-sized buffers are reused within a call.
+        Returns the sum of the activations, the activation of the maximum (the maximum
+        of the activations: both are monotone) and, for each of ``levels``, the sum of
+        ``ReLU(activation - level)`` (ReLU filters only), level after level. The backward
+        recomputes the lookups a block at a time and adds each position's gradient into the
+        table rows it read (``index_add_``). Block-sized buffers are reused within a call.
 
-        Shapes: table ``(count * 5**n, C)``, rows ``(B, R)`` -> two of ``(B, C)``
+        Shapes: table ``(count * 5**n, C)``, rows ``(B, R)`` -> two of ``(B, C)`` and
+        ``(B, len(levels) * C)``
         """
 
         @staticmethod
-        def forward(ctx, table, rows, grid, activation, sum_dtype, slope):
+        def forward(ctx, table, rows, grid, activation, sum_dtype, slope, levels=()):
             # sums in ``sum_dtype``: float64 where the caller reads small differences (a SNP
             # changes a few of 10,000 terms, and a float32 sum's rounding is a large part of
             # that change), the table's own dtype otherwise (cheaper)
             total = table.new_empty(rows.shape[0], table.shape[1], dtype=sum_dtype)
             top = table.new_empty(total.shape)
             where = total.new_empty(total.shape, dtype=torch.long)
+            c = table.shape[1]
+            above = total.new_zeros(rows.shape[0], len(levels) * c)
             # ReLU with its own gradient: the backward needs only the positions where some
             # filter fires (a few percent of them), so keep those instead of recomputing all
             sparse = activation == "relu" and slope == "relu" and ctx.needs_input_grad[0]
@@ -213,7 +280,7 @@ class SourceEncoder(nn.Module):
                     pre.clamp_(min=0)
                 else:
                     torch.ops.aten.softplus.out(pre, 1, 20, out=pre)
-                if not sparse:
+                if not sparse and not levels:
                     torch.sum(pre, dim=1, dtype=sum_dtype, out=total[b])
                     continue
                 flat = pre.view(-1, pre.shape[-1])
@@ -226,25 +293,32 @@ class SourceEncoder(nn.Module):
                 else:  # a wider sum of the positions that fired only: the others add 0
                     total[b] = 0
                     total[b].index_add_(0, at // grid[0], values.to(sum_dtype))
-                active.append(at + b.start * grid[0])
-                fired.append(values > 0)
+                for i, level in enumerate(levels):  # from the positions that fired only
+                    hinge = (values - level).clamp_(min=0).to(sum_dtype)
+                    above[b, i * c : (i + 1) * c].index_add_(0, at // grid[0], hinge)
+                if sparse:
+                    active.append(at + b.start * grid[0])
+                    fired.append(values if levels else values > 0)
             ctx.save_for_backward(table, rows, top, where)
-            ctx.grid, ctx.slope = grid, slope  # the derivative the backward takes
+            ctx.grid, ctx.slope, ctx.levels = grid, slope, levels  # the derivative taken
             ctx.active = (torch.cat(active), torch.cat(fired)) if active else None
-            return total, ACTIVATIONS[activation](top)
+            return total, ACTIVATIONS[activation](top), above
 
         @staticmethod
         @torch.autograd.function.once_differentiable
-        def backward(ctx, grad_total, grad_top):
+        def backward(ctx, grad_total, grad_top, grad_above):
             table, rows, top, where = ctx.saved_tensors
             n_out, step, shift, count = ctx.grid
             slope = SourceEncoder._slope
             grad_top = slope(ctx.slope, grad_top, top, torch.empty_like(top))
             grad = torch.zeros_like(table)
             tables = grad.view(count, -1, table.shape[1])
+            none = (None,) * 6
             if ctx.active is not None:
-                SourceEncoder._sparse_backward(tables, rows, ctx, grad_total, grad_top, where)
-                return grad, None, None, None, None, None
+                SourceEncoder._sparse_backward(
+                    tables, rows, ctx, grad_total, grad_top, where, grad_above
+                )
+                return grad, *none
             blocks = SourceEncoder._blocks(rows.shape[0], n_out)
             size = blocks[0].stop - blocks[0].start if blocks else 0
             buffer = table.new_empty(size, n_out, table.shape[1])
@@ -256,24 +330,32 @@ class SourceEncoder(nn.Module):
                 for h in range(count):
                     read = rows[b, h * shift : h * shift + step * (n_out - 1) + 1 : step]
                     tables[h].index_add_(0, read.reshape(-1), g.view(-1, table.shape[1]))
-            return grad, None, None, None, None, None
+            return grad, *none
 
     @staticmethod
-    def _sparse_backward(tables, rows, ctx, grad_total, grad_top, where) -> None:
+    def _sparse_backward(tables, rows, ctx, grad_total, grad_top, where, grad_above) -> None:
         """The table gradient of ReLU filters from the positions where some filter fired.
 
         ``ctx.active``: those positions (``bin * L_out + output``, ascending) and which
-        filters fired there. Every other position has a zero gradient, and the maximum of a
-        filter that fired is among them (of one that did not, ReLU passes nothing).
+        filters fired there (with ``ctx.levels``: their activations). Every other position
+        has a zero gradient, and the maximum of a filter that fired is among them (of one
+        that did not, ReLU passes nothing).
 
         Shapes: tables ``(count, 5**n, C)`` (added into), rows ``(B, R)``, grad_total,
-        grad_top (ReLU's slope applied), where ``(B, C)``
+        grad_top (ReLU's slope applied), where ``(B, C)``; grad_above ``(B, levels * C)``
         """
         n_out, step, shift, count = ctx.grid
         at, fired = ctx.active
         ctx.active = None
         bins, out = at // n_out, at % n_out
-        g = grad_total.to(tables.dtype)[bins] * fired
+        dtype, width = tables.dtype, tables.shape[-1]
+        if not ctx.levels:
+            g = grad_total.to(dtype)[bins] * fired
+        else:  # fired holds the activations: each hinge passes its gradient above its level
+            g = grad_total.to(dtype)[bins] * (fired > 0)
+            for i, level in enumerate(ctx.levels):
+                part = grad_above[:, i * width : (i + 1) * width].to(dtype)
+                g += part[bins] * (fired > level)
         hit = grad_top != 0
         if hit.any():
             b, c = hit.nonzero(as_tuple=True)
@@ -356,8 +438,8 @@ class DistalRegressor(nn.Module):
             :class:`SourceEncoder` (``enc_dim`` unused with the gated message, whose
             sequence vector has the hidden width).
         message: ``mlp`` or ``gated`` (above).
-        surrogate, threshold: the :class:`SourceEncoder`'s surrogate gradient and initial
-            threshold.
+        surrogate, threshold, levels, background, length: the :class:`SourceEncoder`'s
+            surrogate gradient, initial threshold, hinge levels and background bins.
 
     Shapes:
         - **input:** x ``(N, in_dim)``; seq ``(U, L)`` uint8 codes of the distinct source
@@ -391,6 +473,9 @@ class DistalRegressor(nn.Module):
         message: str = "mlp",
         surrogate: bool = False,
         threshold: float = SourceEncoder.THRESHOLD,
+        levels: tuple[float, ...] = (),
+        background: int = 0,
+        length: int = 0,
     ) -> None:
         super().__init__()
         if message not in MESSAGES:
@@ -402,8 +487,9 @@ class DistalRegressor(nn.Module):
         )
         enc = (channels, kernel, stride, hidden if self.gated else enc_dim, activation)
         self.encoder = SourceEncoder(
-            *enc, standardize, bias=not self.gated, surrogate=surrogate, threshold=threshold
-        )
+            *enc, standardize, bias=not self.gated, surrogate=surrogate, threshold=threshold,
+            levels=levels, background=background, length=length,
+        )  # fmt: skip
         width = 1 + edge_dim + (0 if self.gated else enc_dim)
         self.message = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, hidden))
         self.mix = nn.Linear(hidden, hidden, bias=False)
@@ -489,7 +575,9 @@ def build_distal(config: dict) -> DistalRegressor:
     """Rebuild a model from a run's ``config.json`` ``model_config`` section."""
     keys = ("edge_dim", "hidden", "dropout", "aggr_power", "channels", "kernel", "stride")
     keys += ("activation", "standardize", "message", "surrogate", "threshold")
+    keys += ("background", "length")
     kwargs = {k: config[k] for k in keys if k in config}
+    kwargs["levels"] = tuple(config.get("levels", ()))  # runs before levels have none
     if "enc_dim" in config:
         kwargs["enc_dim"] = config["enc_dim"]
     model = DistalRegressor(

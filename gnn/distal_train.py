@@ -64,6 +64,16 @@ class DistalOptions(NamedTuple):
     # deviations (docs/distal.md, "Filters started at QTL SNPs", "Aligned start")
     filter_init: str = "qtl"
     threshold: float = 3.0
+    # hinge levels above the threshold, in standard deviations (SourceEncoder ``levels``):
+    # strong matches counted apart from weak ones (docs/distal.md, "Hinge levels")
+    levels: tuple[float, ...] = ()
+    # genome-background bins whose mean source features are subtracted (SourceEncoder
+    # ``background``; docs/distal.md, "Background-centred sources"); 0: none
+    background: int = 0
+    # the local part also reads the node-level graph facts of ``local-stats`` (in-degree per
+    # edge type, QTL counts, aggregated edge statistics; docs/distal.md, "Background-
+    # centred sources"), so messages are what the model adds to them
+    node_stats: bool = False
 
 
 FILTER_INITS = ("random", "qtl", "qtl-aligned")
@@ -73,6 +83,8 @@ def check_options(opts: DistalOptions) -> None:
     """InputError naming the first option out of range."""
     from qtlgraph.gnn.distal_data import EDGE_ATTR_MODES
 
+    if opts.background < 0:
+        raise InputError(f"--distal-background {opts.background}: expected >= 0")
     for name in ("batch_size", "hidden", "epochs", "channels", "kernel", "stride", "enc_dim"):
         if getattr(opts, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} {getattr(opts, name)}: expected >= 1")
@@ -100,20 +112,27 @@ def check_options(opts: DistalOptions) -> None:
         raise InputError(f"--distal-init {opts.filter_init}: expected one of {FILTER_INITS}")
     if not 0.0 <= opts.threshold < 12.0:
         raise InputError(f"--distal-threshold {opts.threshold}: expected in [0, 12)")
+    if opts.levels and (opts.activation != "relu" or opts.surrogate or min(opts.levels) <= 0):
+        raise InputError(
+            f"--distal-levels {','.join(map(str, opts.levels))}: expected levels > 0 on ReLU "
+            "filters with the exact gradient"
+        )
 
 
-def model_config(data, opts: DistalOptions, encoder=None) -> dict[str, Any]:
+def model_config(data, opts: DistalOptions, encoder=None, length: int = 0) -> dict[str, Any]:
     """The ``model_config`` section (input to :func:`qtlgraph.gnn.distal.build_distal`).
 
     The accessibility summary is the last node-feature column (see
     :func:`qtlgraph.gnn.data.build_data`); ``encoder`` is the fine-tuned local part's
-    bin encoder (``local_encoder``: its config), or None.
+    bin encoder (``local_encoder``: its config), or None; ``length`` the bins' length in bp
+    (needed with ``opts.background``).
     """
     return {
         "local_encoder": None if encoder is None else encoder.config.to_dict(),
         "in_dim": int(data.x.shape[1]),
         "out_dim": int(data.y.shape[1]),
-        "acc_col": int(data.x.shape[1]) - 1,
+        # the accessibility summary: last column before the node statistics, if any
+        "acc_col": int(data.x.shape[1]) - 1 - len(getattr(data, "node_stat_names", [])),
         "edge_dim": int(data.edge_attr.shape[1]),
         "hidden": opts.hidden,
         "dropout": opts.dropout,
@@ -127,6 +146,9 @@ def model_config(data, opts: DistalOptions, encoder=None) -> dict[str, Any]:
         "message": opts.message,
         "surrogate": opts.surrogate,
         "threshold": opts.threshold,
+        "levels": list(opts.levels),
+        "background": opts.background,
+        "length": int(length) if opts.background else 0,
     }
 
 
@@ -153,6 +175,7 @@ def load_distal_data(data_opts: dict, seed: int):
         kmer_top=data_opts.get("kmer_top", 0),
         scale=True,
         edge_attr=data_opts.get("edge_attr", "all"),
+        node_stats=bool(data_opts.get("node_stats", False)),
     )
     prepare_data(inputs.data)
     ds = load_dataset(data_opts["dataset"])
@@ -160,19 +183,53 @@ def load_distal_data(data_opts: dict, seed: int):
     return inputs, BinSequences(open_sequence(ds), index)
 
 
-def new_model(data, opts: DistalOptions, encoder=None):
+def new_model(data, opts: DistalOptions, encoder=None, sequences=None):
     """A freshly initialised model for ``data``, seeded with ``opts.seed``; with
-    ``encoder`` (a trained bin encoder) its local part fine-tunes it.
+    ``encoder`` (a trained bin encoder) its local part fine-tunes it; with
+    ``opts.background``, its background bins are read from ``sequences``
+    (:func:`background_bins`).
     """
     from qtlgraph.gnn.distal import build_distal
     from qtlgraph.runtime import seed_everything
 
     seed_everything(opts.seed)
-    model = build_distal(model_config(data, opts))
+    length = sequences.index.bin_size if sequences is not None else 0
+    model = build_distal(model_config(data, opts, length=length))
+    if opts.background:
+        import torch
+
+        bins = background_bins(data, sequences, opts.background, opts.seed)
+        model.encoder.set_background(torch.from_numpy(sequences.codes(bins)))
     if encoder is not None:
         d = encoder.config.dim
         model.set_local_encoder(encoder, data.x_mean[:d], data.x_scale[:d])
     return model
+
+
+def background_bins(data, sequences, n: int, seed: int, max_n: float = 0.01) -> np.ndarray:
+    """``n`` bins of genome background: training-chromosome bins that are the source of
+    no edge, at most ``max_n`` of their bases N, drawn at random with ``seed``.
+
+    Sources of an edge-shuffled graph are themselves random bins, so its control is
+    centred on the same kind of bins as the model. InputError where fewer than ``n``
+    qualify.
+    """
+    rng = np.random.default_rng(int(seed) + 7919)
+    train = data.train_mask.numpy() if "train_mask" in data else np.ones(data.num_nodes, bool)
+    bins = data.bin.numpy()
+    sources = np.unique(bins[data.edge_index[0].numpy()])
+    pool = np.setdiff1d(np.unique(bins[train]), sources)
+    order, chosen = rng.permutation(pool), []
+    for start in range(0, len(order), 4 * n):  # read a few more than needed at a time
+        draw = order[start : start + 4 * n]
+        ok = draw[(sequences.codes(draw) == 4).mean(axis=1) <= max_n]
+        chosen.extend(ok[: n - len(chosen)].tolist())
+        if len(chosen) >= n:
+            return np.sort(np.asarray(chosen, np.int64))
+    raise InputError(
+        f"--distal-background {n}: only {len(chosen)} training-chromosome bins that are no "
+        f"edge's source have at most {max_n:.0%} N"
+    )
 
 
 def local_part(inputs, sequences, opts: DistalOptions, data_opts: dict):
@@ -359,6 +416,7 @@ def distal_run(
         "embeddings": str(Path(data_opts["embeddings"]).absolute()),
         "graphs": list(data_opts["graphs"]),
         "edge_attr": opts.edge_attr,
+        "node_stats": opts.node_stats,
     }
     fingerprint = runs.graph_inputs_fingerprint(
         data_opts["dataset"], data_opts["graphs"], data_opts["embeddings"]
@@ -366,14 +424,14 @@ def distal_run(
     inputs, sequences = load_distal_data(data_opts, opts.seed)
     encoder, local = local_part(inputs, sequences, opts, data_opts)
     ctx = init_distributed(dev)
-    m_config = model_config(inputs.data, opts, encoder)
+    m_config = model_config(inputs.data, opts, encoder, sequences.index.bin_size)
     config = run_config(out, MODEL, opts, m_config, data_opts, inputs)
     config["fingerprint"] = fingerprint
     runs.prepare(out, config, resume=resume, force=force, epochs=opts.epochs)
     barrier(ctx)  # every rank has checked OUT before rank 0 writes in it
     with runs.started(out, config, kind="distal", fresh=not resume):
         barrier(ctx)
-        model = new_model(inputs.data, opts, encoder)
+        model = new_model(inputs.data, opts, encoder, sequences)
         history = train_distal(
             model,
             inputs,

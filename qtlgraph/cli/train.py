@@ -166,6 +166,29 @@ import click
     "their score on uniform random sequence [default: 3].",
 )
 @click.option(
+    "--distal-levels",
+    default=None,
+    metavar="L1,L2,...",
+    help="distal: extra counts per filter of ReLU(score - threshold - L) at these levels "
+    "(standard deviations above the threshold), so strong matches count apart from weak "
+    "ones; 'none' for no extra counts [default: none].",
+)
+@click.option(
+    "--distal-background",
+    type=int,
+    default=None,
+    metavar="N",
+    help="distal: centre every source's pooled filter counts on the mean of N genome-"
+    "background bins (training-chromosome bins that are no edge's source), so a source "
+    "sends only what sets its DNA apart from background; 0 for none [default: 0].",
+)
+@click.option(
+    "--distal-node-stats/--no-distal-node-stats",
+    default=None,
+    help="distal: the local part also reads the node-level graph facts that local-stats "
+    "reads (in-degree per edge type, QTL counts, edge statistics) [default: no].",
+)
+@click.option(
     "--local-part",
     type=click.Choice(["frozen", "finetune"]),
     default=None,
@@ -209,6 +232,9 @@ def command(
     distal_filters,
     distal_init,
     distal_threshold,
+    distal_levels,
+    distal_background,
+    distal_node_stats,
     local_part,
     seed,
     device,
@@ -237,6 +263,9 @@ def command(
             "surrogate": distal_gradient and distal_gradient == "surrogate",
             "filter_init": distal_init,
             "threshold": distal_threshold,
+            "levels": None if distal_levels is None else parse_levels(distal_levels),
+            "background": distal_background,
+            "node_stats": distal_node_stats,
         }
         d_opts = d_opts._replace(**{k: v for k, v in chosen.items() if v is not None})
         if ctx.get_parameter_source("aggr").name != "DEFAULT":
@@ -296,3 +325,20 @@ def _print_metrics(results: dict, out) -> None:
                 f"pearson={row['pearson']:.3f}\tmse={row['mse']:.3f}"
             )
     click.echo(f"wrote {out}")
+
+
+def parse_levels(text: str) -> tuple[float, ...]:
+    """``--distal-levels``: ``none`` or comma-separated positive numbers."""
+    from qtlgraph.errors import InputError
+
+    if text.strip().lower() == "none":
+        return ()
+    try:
+        levels = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        levels = ()
+    if not levels or min(levels) <= 0 or len(set(levels)) < len(levels):
+        raise InputError(
+            f"--distal-levels {text}: expected 'none' or distinct numbers > 0, e.g. 1,2"
+        )
+    return tuple(sorted(levels))

@@ -90,3 +90,40 @@ def test_qtl_aux_rows_come_from_training_chromosomes_only(
         train_distal_cli(run_cli, tiny_pipeline, out, "--epochs", "1", "--qtl-aux-weight", "1") == 0
     )
     assert json.loads((out / "config.json").read_text())["options"]["qtl_aux_weight"] == 1.0
+
+
+def test_centred_sources_with_levels_and_node_stats(tiny_pipeline, run_cli, tmp_path):
+    """``--distal-background``, ``--distal-levels`` and ``--distal-node-stats`` end to end:
+    the background bins are training-chromosome bins that send no edge, the run reloads
+    with them, and variant scoring still equals the brute-force recomputation."""
+    from qtlgraph.gnn.distal_score import load_distal_model
+    from qtlgraph.gnn.distal_train import background_bins
+    from qtlgraph.gnn.score_run import _graph_spec
+
+    out = tmp_path / "run"
+    args = ("--epochs", "1", "--distal-background", "8", "--distal-levels", "1,2")
+    assert train_distal_cli(run_cli, tiny_pipeline, out, *args, "--distal-node-stats") == 0
+    config = json.loads((out / "config.json").read_text())
+    mc = config["model_config"]
+    assert mc["background"] == 8 and mc["levels"] == [1.0, 2.0] and mc["length"] > 0
+    assert config["data"]["node_stats"] is True
+    data_opts = {**config["data"], "graphs": [_graph_spec(g) for g in config["data"]["graphs"]]}
+    model, inputs, sequences = load_distal_model(out, config, data_opts)
+    data, enc = inputs.data, model.encoder
+    assert data.x.shape[1] == mc["in_dim"] and len(data.node_stat_names) > 0
+    assert mc["acc_col"] == data.x.shape[1] - 1 - len(data.node_stat_names)
+    assert enc.out.in_features == 4 * mc["channels"]
+    # the background rows are the codes of bins that are no source, on training chromosomes
+    sources = set(data.bin[data.edge_index[0]].tolist())
+    train_bins = set(data.bin[data.train_mask].tolist())
+    bins = background_bins(data, sequences, 8, config["options"]["seed"])
+    assert not set(bins.tolist()) & sources and set(bins.tolist()) <= train_bins
+    assert torch.equal(enc.background, torch.from_numpy(sequences.codes(bins)))
+    scoring_against_brute_force(out)
+
+
+def test_bad_levels_are_one_line(tiny_pipeline, run_cli, tmp_path, capsys):
+    for bad in ("0,1", "a", "1,1"):
+        assert train_distal_cli(run_cli, tiny_pipeline, tmp_path / "r", "--distal-levels", bad)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--distal-levels" in err[0] and "Traceback" not in err[0]

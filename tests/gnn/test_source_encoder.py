@@ -13,6 +13,14 @@ from qtlgraph.gnn.distal import ACTIVATIONS, SourceEncoder
 
 def conv_reference(enc: SourceEncoder, codes: torch.Tensor) -> torch.Tensor:
     """The encoder's forward written as the strand-symmetric ``F.conv1d`` it computes."""
+    if enc.background is not None:
+        centre = conv_features(enc, enc.background).mean(dim=0)
+        return enc.out(conv_features(enc, codes) - centre)
+    return enc.out(conv_features(enc, codes))
+
+
+def conv_features(enc: SourceEncoder, codes: torch.Tensor) -> torch.Tensor:
+    """The pooled counts the output layer reads, through ``F.conv1d``."""
     onehot = F.one_hot(codes.long(), 5)[..., :4].transpose(1, 2).to(enc.weight.dtype)
     weight = torch.cat([enc.filters(), enc.filters().flip(1, 2)])
     pad = (enc.kernel - enc.stride) // 2
@@ -24,11 +32,14 @@ def conv_reference(enc: SourceEncoder, codes: torch.Tensor) -> torch.Tensor:
             y = y.detach() + F.softplus(x) - F.softplus(x).detach()
         return y
 
-    c = enc.channels
-    per_kb = (act(pre[:, :c]) + act(pre[:, c:])).sum(dim=-1) * (1000.0 / codes.shape[-1])
+    c, per = enc.channels, 1000.0 / codes.shape[-1]
+    per_kb = (act(pre[:, :c]) + act(pre[:, c:])).sum(dim=-1) * per
     # per strand the activation of the maximum (monotone: the maximum of the activations)
     peak = torch.maximum(act(pre[:, :c].amax(dim=-1)), act(pre[:, c:].amax(dim=-1)))
-    return enc.out(torch.cat([per_kb, peak], dim=-1))
+    # each level: the per-kb sum of the hinge ReLU(activation - level), both strands
+    hinges = [F.relu(act(pre) - level) for level in enc.levels]
+    above = [(h[:, :c] + h[:, c:]).sum(dim=-1) * per for h in hinges]
+    return torch.cat([per_kb, peak, *above], dim=-1).to(enc.out.weight.dtype)
 
 
 def codes_with_n(n_bins=5, length=997, seed=0):
@@ -70,6 +81,88 @@ def test_lookups_equal_the_convolution(kernel, stride, activation, standardize, 
         for g, w in zip(got, want):
             assert g.shape == w.shape
             torch.testing.assert_close(g.double(), w, rtol=0, atol=tol * w.abs().max().item())
+
+
+@pytest.mark.parametrize("standardize", [False, True])
+def test_levels_equal_the_convolution(standardize, monkeypatch):
+    monkeypatch.setattr(SourceEncoder, "BLOCK", 2000)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    torch.manual_seed(1)
+    enc = SourceEncoder(6, 12, 1, 8, "relu", standardize, levels=(0.5, 1.5))
+    enc.bias.data.fill_(-2.0 if standardize else -0.3)
+    assert enc.out.in_features == 4 * 6
+    exact = copy.deepcopy(enc).double()
+    codes = codes_with_n(seed=3)
+    want = output_and_grads(exact, lambda c: conv_reference(exact, c), codes)
+    assert all(w.abs().max() > 0 for w in want)
+    for model, tol in [(enc, 1e-5), (exact, 1e-12)]:
+        got = output_and_grads(model, model, codes)
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g.double(), w, rtol=0, atol=tol * w.abs().max().item())
+    # inference (no gradient kept) gives the same outputs
+    with torch.no_grad():
+        torch.testing.assert_close(exact(codes), want[0], rtol=0, atol=1e-12)
+    # the test exercises the hinges: with the other columns' weights at zero, the output
+    # still moves (some activation passes the highest level)
+    with torch.no_grad():
+        exact.out.weight[:, : 2 * 6] = 0
+        hinge_only = exact(codes) - exact.out.bias
+        assert hinge_only.abs().max() > 0
+
+
+@pytest.mark.parametrize("levels", [(), (1.0,)])
+def test_background_centre_equals_the_convolution(levels, monkeypatch):
+    monkeypatch.setattr(SourceEncoder, "BLOCK", 2000)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    torch.manual_seed(2)
+    enc = SourceEncoder(6, 12, 1, 8, "relu", True, bias=False, levels=levels, background=3,
+                        length=997)  # fmt: skip
+    enc.bias.data.fill_(-2.0)
+    enc.set_background(codes_with_n(n_bins=3, seed=9))
+    exact = copy.deepcopy(enc).double()
+    codes = codes_with_n(seed=4)
+    want = output_and_grads(exact, lambda c: conv_reference(exact, c), codes)
+    assert all(w.abs().max() > 0 for w in want)
+    for model, tol in [(enc, 1e-5), (exact, 1e-12)]:
+        got = output_and_grads(model, model, codes)
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g.double(), w, rtol=0, atol=tol * w.abs().max().item())
+    # without gradient the centre is kept, and recomputed once the filters change
+    with torch.no_grad():
+        torch.testing.assert_close(exact(codes), want[0], rtol=0, atol=1e-12)
+        kept = exact.centre().clone()
+        assert exact.centre() is exact.centre()
+        exact.weight.add_(0.1 * torch.randn_like(exact.weight))
+        assert not torch.allclose(exact.centre(), kept)
+        torch.testing.assert_close(exact(codes), conv_reference(exact, codes), rtol=0, atol=1e-12)
+        # the background bins themselves encode to zero on average (no output bias)
+        mean = exact(exact.background).mean(dim=0)
+        torch.testing.assert_close(mean, torch.zeros_like(mean), rtol=0, atol=1e-12)
+
+
+def test_background_is_saved_and_checked():
+    enc = SourceEncoder(4, 12, 1, 8, background=2, length=50)
+    assert tuple(enc.state_dict()["background"].shape) == (2, 50)
+    codes = codes_with_n(n_bins=2, length=50)
+    enc.set_background(codes)
+    again = SourceEncoder(4, 12, 1, 8, background=2, length=50)
+    again.load_state_dict(enc.state_dict())
+    assert torch.equal(again.background, codes)
+    with torch.no_grad():
+        torch.testing.assert_close(again(codes), enc(codes))
+    with pytest.raises(ValueError, match="expected"):
+        enc.set_background(codes[:1])
+    with pytest.raises(ValueError, match="length"):
+        SourceEncoder(background=2)
+    assert "background" not in SourceEncoder().state_dict()
+
+
+def test_levels_need_exact_relu():
+    for kwargs in [{"activation": "softplus"}, {"surrogate": True}]:
+        with pytest.raises(ValueError, match="levels"):
+            SourceEncoder(levels=(1.0,), **kwargs)
+    with pytest.raises(ValueError, match="levels"):
+        SourceEncoder(levels=(0.0,))
 
 
 def test_table_row_is_the_sum_of_its_weights():
