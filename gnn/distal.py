@@ -21,6 +21,18 @@ from torch.nn import functional as F
 
 ACTIVATIONS = {"relu": F.relu, "softplus": F.softplus}
 MESSAGES = ("mlp", "gated")
+MATCHES = ("mean", "gc")
+
+
+def gc_content(codes: torch.Tensor) -> torch.Tensor:
+    """Share of G or C among a bin's called bases (0.5 for a bin of N only).
+
+    Shapes: ``(B, L)`` uint8 -> ``(B,)`` float32
+    """
+    called = (codes < 4).sum(dim=1)
+    gc = ((codes == 1) | (codes == 2)).sum(dim=1)
+    share = gc.float() / called.clamp(min=1).float()
+    return torch.where(called > 0, share, torch.full_like(share, 0.5))
 
 
 class SourceEncoder(nn.Module):
@@ -79,6 +91,14 @@ class SourceEncoder(nn.Module):
             (its sites), not for being a bin (docs/distal.md, "Background-centred
             sources"). 0: none.
         length: the bins' length (with ``background``).
+        match: ``mean`` (every bin centred on the background bins' mean) or ``gc`` (on
+            the background bins of similar GC content, :meth:`centre`): a filter's
+            background firing rises with the GC content of its bin when its motif is
+            GC-rich, and the genome's GC varies along it.
+        frozen_in_training: the filters (weights and thresholds) get no gradient in training
+            mode; in eval mode with gradients on (the QTL-effect pass,
+            :func:`qtlgraph.gnn.distal_aux.aux_loss`) they do. The filters are then what the
+            QTL effects teach, and the targets' loss trains only how counts are read.
         surrogate: with ``relu``, the backward takes softplus' slope (the logistic of the
             pre-activation) at every position instead of ReLU's step; the forward is
             unchanged. A filter below threshold near a QTL's SNP then still learns from the
@@ -96,6 +116,8 @@ class SourceEncoder(nn.Module):
     #: initial threshold of standardised filters, in standard deviations of their score on
     #: uniform random sequence: about 1 position in 740 of such sequence is above it
     THRESHOLD = 3.0
+    #: GC-matched centring (``match="gc"``): the kernel's standard deviation, in GC fraction
+    GC_BANDWIDTH = 0.02
 
     def __init__(
         self,
@@ -111,8 +133,13 @@ class SourceEncoder(nn.Module):
         levels: tuple[float, ...] = (),
         background: int = 0,
         length: int = 0,
+        frozen_in_training: bool = False,
+        match: str = "mean",
     ):
         super().__init__()
+        if match not in MATCHES:
+            raise ValueError(f"match {match!r}: expected one of {MATCHES}")
+        self.frozen_in_training, self.match = frozen_in_training, match
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation {activation!r}: expected one of {list(ACTIVATIONS)}")
         levels = tuple(float(v) for v in levels)
@@ -152,20 +179,35 @@ class SourceEncoder(nn.Module):
             return self.out(self.features(codes))
         if torch.is_grad_enabled():  # the centre's gradient counts: encode both together
             both = self.features(torch.cat([codes, self.background.to(codes.device)]))
-            return self.out(both[: len(codes)] - both[len(codes) :].mean(dim=0))
-        return self.out(self.features(codes) - self.centre(codes.device))
+            own, bg = both[: len(codes)], both[len(codes) :]
+        else:
+            own, bg = self.features(codes), self.background_features(codes.device)
+        return self.out(own - self.centre(codes, bg))
 
-    def centre(self, device=None) -> torch.Tensor:
-        """Mean pooled features of the background bins, kept while the filters and the
-        output dtype stay as they are. Shapes: -> ``((2 + len(levels)) * channels,)``.
+    def centre(self, codes: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
+        """What each bin's features are centred on: the background bins' mean features
+        ``bg``, or with ``match="gc"`` their mean weighted by a Gaussian kernel of GC
+        content (bandwidth :attr:`GC_BANDWIDTH`) around each bin's own GC.
+
+        Shapes: codes ``(B, L)``, bg ``(M, F)`` -> ``(B, F)`` or ``(F,)``
+        """
+        if self.match != "gc":
+            return bg.mean(dim=0)
+        own, other = (gc_content(c).to(bg.dtype) for c in (codes, self.background.to(codes.device)))
+        weight = torch.exp(-0.5 * ((own[:, None] - other[None]) / self.GC_BANDWIDTH) ** 2)
+        weight = weight / weight.sum(dim=1, keepdim=True).clamp(min=1e-30)
+        return weight @ bg
+
+    def background_features(self, device=None) -> torch.Tensor:
+        """Pooled features of the background bins without gradient, kept while the
+        filters, the bins and the output dtype stay as they are. Shapes: -> ``(M, F)``.
         """
         w, b, bg = self.weight, self.bias, self.background
         key = (w.data_ptr(), w._version, b.data_ptr(), b._version, bg.data_ptr(), bg._version)
-        key += (self.out.weight.dtype,)
+        key += (self.out.weight.dtype, str(device))
         if self._centre is None or self._centre[0] != key:
             with torch.no_grad():
-                bg = self.background.to(device or w.device)
-                self._centre = (key, self.features(bg).mean(dim=0))
+                self._centre = (key, self.features(bg.to(device or w.device)))
         return self._centre[1]
 
     def features(self, codes: torch.Tensor) -> torch.Tensor:
@@ -175,7 +217,10 @@ class SourceEncoder(nn.Module):
         rows, grid = self.kmer_rows(codes)
         out_dtype = self.out.weight.dtype  # float64 sums under a float64 output layer
         slope = "softplus" if self.surrogate else self.activation
-        args = (self.tables(), rows, grid, self.activation, out_dtype, slope, self.levels)
+        tables = self.tables()
+        if self.frozen_in_training and self.training:
+            tables = tables.detach()
+        args = (tables, rows, grid, self.activation, out_dtype, slope, self.levels)
         total, top, above = self._PooledLookup.apply(*args)
         c, per = self.channels, 1000.0 / codes.shape[-1]
         per_kb = (total[:, :c] + total[:, c:]) * per  # out_dtype sums
@@ -440,6 +485,9 @@ class DistalRegressor(nn.Module):
         message: ``mlp`` or ``gated`` (above).
         surrogate, threshold, levels, background, length: the :class:`SourceEncoder`'s
             surrogate gradient, initial threshold, hinge levels and background bins.
+        background_match: the :class:`SourceEncoder`'s ``match``.
+        filter_loss: ``both`` (the filters learn from the targets' loss and the QTL-effect
+            term) or ``qtl`` (from the QTL-effect term only: ``frozen_in_training``).
 
     Shapes:
         - **input:** x ``(N, in_dim)``; seq ``(U, L)`` uint8 codes of the distinct source
@@ -476,6 +524,8 @@ class DistalRegressor(nn.Module):
         levels: tuple[float, ...] = (),
         background: int = 0,
         length: int = 0,
+        filter_loss: str = "both",
+        background_match: str = "mean",
     ) -> None:
         super().__init__()
         if message not in MESSAGES:
@@ -489,6 +539,7 @@ class DistalRegressor(nn.Module):
         self.encoder = SourceEncoder(
             *enc, standardize, bias=not self.gated, surrogate=surrogate, threshold=threshold,
             levels=levels, background=background, length=length,
+            frozen_in_training=filter_loss == "qtl", match=background_match,
         )  # fmt: skip
         width = 1 + edge_dim + (0 if self.gated else enc_dim)
         self.message = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, hidden))
@@ -575,7 +626,7 @@ def build_distal(config: dict) -> DistalRegressor:
     """Rebuild a model from a run's ``config.json`` ``model_config`` section."""
     keys = ("edge_dim", "hidden", "dropout", "aggr_power", "channels", "kernel", "stride")
     keys += ("activation", "standardize", "message", "surrogate", "threshold")
-    keys += ("background", "length")
+    keys += ("background", "length", "filter_loss", "background_match")
     kwargs = {k: config[k] for k in keys if k in config}
     kwargs["levels"] = tuple(config.get("levels", ()))  # runs before levels have none
     if "enc_dim" in config:

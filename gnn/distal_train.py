@@ -70,10 +70,13 @@ class DistalOptions(NamedTuple):
     # genome-background bins whose mean source features are subtracted (SourceEncoder
     # ``background``; docs/distal.md, "Background-centred sources"); 0: none
     background: int = 0
+    background_match: str = "mean"  # mean | gc (SourceEncoder ``match``)
     # the local part also reads the node-level graph facts of ``local-stats`` (in-degree per
     # edge type, QTL counts, aggregated edge statistics; docs/distal.md, "Background-
     # centred sources"), so messages are what the model adds to them
     node_stats: bool = False
+    # what trains the source filters: both losses, or the QTL-effect term only (qtl)
+    filter_loss: str = "both"
 
 
 FILTER_INITS = ("random", "qtl", "qtl-aligned")
@@ -83,6 +86,10 @@ def check_options(opts: DistalOptions) -> None:
     """InputError naming the first option out of range."""
     from qtlgraph.gnn.distal_data import EDGE_ATTR_MODES
 
+    if opts.filter_loss not in ("both", "qtl"):
+        raise InputError(f"--distal-filter-loss {opts.filter_loss}: expected both or qtl")
+    if opts.background_match not in ("mean", "gc"):
+        raise InputError(f"--distal-background-match {opts.background_match}: expected mean or gc")
     if opts.background < 0:
         raise InputError(f"--distal-background {opts.background}: expected >= 0")
     for name in ("batch_size", "hidden", "epochs", "channels", "kernel", "stride", "enc_dim"):
@@ -149,6 +156,8 @@ def model_config(data, opts: DistalOptions, encoder=None, length: int = 0) -> di
         "levels": list(opts.levels),
         "background": opts.background,
         "length": int(length) if opts.background else 0,
+        "filter_loss": opts.filter_loss,
+        "background_match": opts.background_match,
     }
 
 

@@ -189,6 +189,20 @@ import click
     "reads (in-degree per edge type, QTL counts, edge statistics) [default: no].",
 )
 @click.option(
+    "--distal-background-match",
+    type=click.Choice(["mean", "gc"]),
+    default=None,
+    help="distal, with --distal-background: centre each source on the background bins' "
+    "mean, or on those of similar GC content (gc) [default: mean].",
+)
+@click.option(
+    "--distal-filter-loss",
+    type=click.Choice(["both", "qtl"]),
+    default=None,
+    help="distal: the source filters learn from the targets' loss and the QTL-effect term "
+    "(both), or from the QTL-effect term only (qtl) [default: both].",
+)
+@click.option(
     "--local-part",
     type=click.Choice(["frozen", "finetune"]),
     default=None,
@@ -235,6 +249,8 @@ def command(
     distal_levels,
     distal_background,
     distal_node_stats,
+    distal_filter_loss,
+    distal_background_match,
     local_part,
     seed,
     device,
@@ -266,6 +282,8 @@ def command(
             "levels": None if distal_levels is None else parse_levels(distal_levels),
             "background": distal_background,
             "node_stats": distal_node_stats,
+            "filter_loss": distal_filter_loss,
+            "background_match": distal_background_match,
         }
         d_opts = d_opts._replace(**{k: v for k, v in chosen.items() if v is not None})
         if ctx.get_parameter_source("aggr").name != "DEFAULT":

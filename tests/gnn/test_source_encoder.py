@@ -8,13 +8,21 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from qtlgraph.gnn.distal import ACTIVATIONS, SourceEncoder
+from qtlgraph.gnn.distal import ACTIVATIONS, SourceEncoder, gc_content
 
 
 def conv_reference(enc: SourceEncoder, codes: torch.Tensor) -> torch.Tensor:
     """The encoder's forward written as the strand-symmetric ``F.conv1d`` it computes."""
     if enc.background is not None:
-        centre = conv_features(enc, enc.background).mean(dim=0)
+        bg = conv_features(enc, enc.background)
+        if enc.match == "gc":  # a Gaussian kernel of the GC gap, row by row
+            gc = [gc_content(c[None])[0] for c in (*codes, *enc.background)]
+            own, other = torch.stack(gc[: len(codes)]), torch.stack(gc[len(codes) :])
+            own, other = own.to(bg.dtype), other.to(bg.dtype)
+            k = torch.exp(-0.5 * ((own[:, None] - other[None]) / enc.GC_BANDWIDTH) ** 2)
+            centre = (k / k.sum(dim=1, keepdim=True)) @ bg
+        else:
+            centre = bg.mean(dim=0)
         return enc.out(conv_features(enc, codes) - centre)
     return enc.out(conv_features(enc, codes))
 
@@ -110,15 +118,17 @@ def test_levels_equal_the_convolution(standardize, monkeypatch):
         assert hinge_only.abs().max() > 0
 
 
-@pytest.mark.parametrize("levels", [(), (1.0,)])
-def test_background_centre_equals_the_convolution(levels, monkeypatch):
+@pytest.mark.parametrize("levels, match", [((), "mean"), ((1.0,), "mean"), ((1.0,), "gc")])
+def test_background_centre_equals_the_convolution(levels, match, monkeypatch):
     monkeypatch.setattr(SourceEncoder, "BLOCK", 2000)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
     torch.manual_seed(2)
     enc = SourceEncoder(6, 12, 1, 8, "relu", True, bias=False, levels=levels, background=3,
-                        length=997)  # fmt: skip
+                        length=997, match=match)  # fmt: skip
     enc.bias.data.fill_(-2.0)
-    enc.set_background(codes_with_n(n_bins=3, seed=9))
+    bg = codes_with_n(n_bins=3, seed=9)
+    bg[1, :400] = torch.tensor([1, 2] * 200)  # GC-rich: its GC differs from the others'
+    enc.set_background(bg)
     exact = copy.deepcopy(enc).double()
     codes = codes_with_n(seed=4)
     want = output_and_grads(exact, lambda c: conv_reference(exact, c), codes)
@@ -130,14 +140,27 @@ def test_background_centre_equals_the_convolution(levels, monkeypatch):
     # without gradient the centre is kept, and recomputed once the filters change
     with torch.no_grad():
         torch.testing.assert_close(exact(codes), want[0], rtol=0, atol=1e-12)
-        kept = exact.centre().clone()
-        assert exact.centre() is exact.centre()
+        kept = exact.background_features().clone()
+        assert exact.background_features() is exact.background_features()
         exact.weight.add_(0.1 * torch.randn_like(exact.weight))
-        assert not torch.allclose(exact.centre(), kept)
+        assert not torch.allclose(exact.background_features(), kept)
         torch.testing.assert_close(exact(codes), conv_reference(exact, codes), rtol=0, atol=1e-12)
-        # the background bins themselves encode to zero on average (no output bias)
-        mean = exact(exact.background).mean(dim=0)
-        torch.testing.assert_close(mean, torch.zeros_like(mean), rtol=0, atol=1e-12)
+        if match == "mean":  # the background bins encode to zero on average (no bias)
+            mean = exact(exact.background).mean(dim=0)
+            torch.testing.assert_close(mean, torch.zeros_like(mean), rtol=0, atol=1e-12)
+
+
+def test_gc_content_and_gc_matched_centre():
+    codes = torch.tensor([[0, 1, 2, 3], [1, 2, 4, 4], [4, 4, 4, 4]], dtype=torch.uint8)
+    torch.testing.assert_close(gc_content(codes), torch.tensor([0.5, 1.0, 0.5]))
+    enc = SourceEncoder(2, 4, 1, 3, background=2, length=4, match="gc")
+    enc.set_background(torch.tensor([[0, 3, 0, 3], [1, 2, 1, 2]], dtype=torch.uint8))
+    bg = torch.tensor([[1.0, 2.0], [10.0, 20.0]])
+    # an AT-only bin is centred on the AT-only background bin, a GC-only one on the other
+    query = torch.tensor([[3, 0, 3, 0], [2, 1, 2, 1]], dtype=torch.uint8)
+    torch.testing.assert_close(enc.centre(query, bg), bg)
+    with pytest.raises(ValueError, match="match"):
+        SourceEncoder(match="median")
 
 
 def test_background_is_saved_and_checked():
@@ -155,6 +178,23 @@ def test_background_is_saved_and_checked():
     with pytest.raises(ValueError, match="length"):
         SourceEncoder(background=2)
     assert "background" not in SourceEncoder().state_dict()
+
+
+def test_filters_frozen_in_training_learn_in_eval_mode_only():
+    torch.manual_seed(3)
+    enc = SourceEncoder(4, 12, 1, 8, "relu", True, frozen_in_training=True)
+    enc.bias.data.fill_(-1.0)
+    codes = codes_with_n(seed=5)
+    plain = copy.deepcopy(enc)
+    plain.frozen_in_training = False
+    enc.train()
+    enc(codes).pow(2).sum().backward()
+    assert enc.weight.grad is None and enc.bias.grad is None
+    assert enc.out.weight.grad.abs().max() > 0
+    enc.eval()  # the QTL-effect pass: every parameter learns, as without the option
+    got, want = output_and_grads(enc, enc, codes), output_and_grads(plain, plain, codes)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w)
 
 
 def test_levels_need_exact_relu():
