@@ -41,7 +41,9 @@ DEFAULTS = dict(
     valid_windows=0,
     scale_augment=False,
     prior_init=False,
+    filter_init="random",
 )
+FILTER_INITS = ("random", "enriched")
 _POSITIVE = ("epochs", "windows", "batch_size", "base_filters", "length")
 
 
@@ -52,6 +54,10 @@ def _check(opts: dict) -> None:
     for key in ("patience", "valid_windows"):
         if int(opts[key]) < 0:
             raise InputError(f"--{key.replace('_', '-')} {opts[key]}: expected an integer >= 0")
+    if opts["filter_init"] not in FILTER_INITS:
+        raise InputError(
+            f"--filter-init {opts['filter_init']}: expected one of {', '.join(FILTER_INITS)}"
+        )
     if opts["lr"] <= 0 or opts["decay"] < 0:
         raise InputError(
             f"--lr {opts['lr']} / --decay {opts['decay']}: expected lr > 0 and decay >= 0"
@@ -100,6 +106,7 @@ _TRAINING_KEYS = (
     "valid_windows",
     "scale_augment",
     "prior_init",
+    "filter_init",
 )
 
 
@@ -182,6 +189,25 @@ def init_head_bias(net, fractions: np.ndarray) -> None:
         net.head.bias.copy_(torch.as_tensor(np.log(p / (1 - p)), dtype=net.head.bias.dtype))
 
 
+def seed_filters(net, windows, cfg: dict, out: Path) -> None:
+    """``--filter-init enriched``: the first filters start at enriched k-mers
+    (:mod:`qtlgraph.encoders.filter_init`), listed in ``OUT/filter_seeds.tsv``.
+    """
+    import torch.distributed as dist
+
+    from qtlgraph.encoders.filter_init import seed_from_windows
+    from qtlgraph.outputs import atomic_path
+
+    threshold = 0.5 if cfg["loss"] == "bce" else float(cfg["threshold"])
+    seeds = seed_from_windows(net, windows, threshold)
+    if dist.is_initialized() and dist.get_rank() != 0:
+        return
+    with atomic_path(out / "filter_seeds.tsv") as tmp:
+        lines = ["filter\tkmer\tz\tpositive\ttotal"]
+        lines += [f"{j}\t{s.kmer}\t{s.z}\t{s.positive}\t{s.total}" for j, s in enumerate(seeds)]
+        tmp.write_text("\n".join(lines) + "\n")
+
+
 def _build_config(dataset, dataset_path, spec, out: Path, opts: dict, resume: bool, force: bool):
     """A resumed run's stored config, or a new one (quantile map fitted for B and C)."""
     from qtlgraph.encoders.windows import TrackReader, fit_quantile_map
@@ -225,6 +251,8 @@ def _train(cfg: dict, dataset, spec, out: Path, dev, resume: bool) -> list[dict]
     train_loader, valid_loader = _loaders(reader, spec, dataset, cfg)
     if t.get("prior_init") and cfg["loss"] == "bce":
         init_head_bias(net, positive_fractions(train_loader.dataset))
+    if t.get("filter_init", "random") == "enriched" and not resume:
+        seed_filters(net, train_loader.dataset, cfg, out)
     return fit_best(
         net,
         train_loader,
@@ -271,7 +299,7 @@ def train_unet_run(
         options: override :data:`DEFAULTS` (``epochs``, ``windows``, ``batch_size``, ``lr``,
             ``decay``, ``loss``, ``base_filters``, ``depth``, ``kernel_size``, ``pool``,
             ``length``, ``threshold``, ``seed``, ``patience``, ``valid_windows``,
-            ``scale_augment``, ``prior_init``).
+            ``scale_augment``, ``prior_init``, ``filter_init``).
 
     Returns:
         The ``results.json`` content (with ``history``, ``best_epoch``, ``seconds``), or
@@ -338,5 +366,6 @@ def training_summary(history: list[dict], train_seconds: float, cfg: dict) -> di
             patience and len(history) < cfg["training"]["epochs"] and stale >= patience
         ),
         "windows_seen": len(history) * int(cfg["training"]["windows"]),
+        "filter_init": cfg["training"].get("filter_init", "random"),
         "seconds": {"train": round(train_seconds, 2)},
     }

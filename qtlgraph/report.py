@@ -80,6 +80,8 @@ def summary_row(label: str, res: dict) -> str:
     note = ""
     if model.startswith("unet:"):
         note = f"best epoch {res.get('best_epoch', '-')} of {res.get('epochs_run', '-')}"
+        if res.get("filter_init") == "enriched":
+            note += "; first filters started at enriched k-mers"
         if roc is not None and roc < LEARNT_ROC_AUC:
             note = "did not learn (test ROC-AUC near chance); " + note
     cells = [_mean(rows, k) for k in ("pearson", "pr_auc")] + [roc]

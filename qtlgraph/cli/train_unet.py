@@ -97,6 +97,14 @@ from qtlgraph.encoders.unet_run import DEFAULTS
     show_default=True,
     help="Start the output logits at the training label frequency (bce).",
 )
+@click.option(
+    "--filter-init",
+    type=click.Choice(["random", "enriched"]),
+    default=DEFAULTS["filter_init"],
+    show_default=True,
+    help="enriched: start the first filters at the k-mers most enriched at positive "
+    "positions of the training windows (listed in OUT/filter_seeds.tsv).",
+)
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
 @click.option("--force", is_flag=True, help="Replace a non-empty OUT.")

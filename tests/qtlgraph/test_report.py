@@ -73,6 +73,9 @@ def test_summary_row_means_and_not_learnt_note():
     row = summary_row("U-Net D", _unet("D", [0.5], 0.5))
     assert row.startswith("| U-Net D | unet:D | log1p(bin mean) | 0.300 | 0.200 | 0.500 | bases |")
     assert "did not learn" in row and "best epoch 1 of 1" in row
+    assert "enriched k-mers" not in row
+    seeded = summary_row("U-Net A", {**_unet("A", [0.4], 0.7), "filter_init": "enriched"})
+    assert "did not learn" not in seeded and "first filters started at enriched k-mers" in seeded
     gnn = {
         "model": "gnn:graphconv",
         "target": "log1p(bin mean)",
