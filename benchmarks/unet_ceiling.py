@@ -1,0 +1,86 @@
+"""What sequence alone can tell about a simulated dataset's base-level labels.
+
+For each cell type and mark, scores every 20-bp step of the test chromosomes by the
+simulator's own local term without noise or accessibility: the sum over the motif
+instances of ``truth/motif_instances.tsv.gz`` (local motifs weight 1, the cell type's own
+motif 2, other cell types' motifs 0.2, distal motifs 0) of a Gaussian of the mark's width
+(500 bp for H3K27ac, 1,000 bp otherwise) centred on the instance, and prints the ROC-AUC
+of that score against the label the U-Nets are trained on (signal > 2). It is a ceiling
+for the sequence-only baselines A and D (a score built from the true motif positions),
+not a model.
+
+    python benchmarks/unet_ceiling.py demo-out/data
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyBigWig
+from scipy.stats import rankdata
+
+from qtlgraph.manifest import load_dataset
+
+STEP = 20
+WIDTH = {"H3K27ac": 500}  # bp; other marks 1,000
+
+
+def roc_auc(score: np.ndarray, label: np.ndarray) -> float:
+    r = rankdata(score)
+    n1 = int(label.sum())
+    n0 = label.size - n1
+    return float((r[label].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def step_scores(inst: pd.DataFrame, weights: dict, n: int, sigma: int) -> np.ndarray:
+    """Sum over instances of weight x Gaussian(distance / sigma) at each step's centre."""
+    centre = np.arange(n) * STEP + STEP // 2
+    out = np.zeros(n)
+    reach = 4 * sigma // STEP
+    for pos, w in zip(inst["start"].to_numpy(), inst["motif"].map(weights).to_numpy()):
+        if not w:
+            continue
+        lo, hi = max(0, pos // STEP - reach), min(n, pos // STEP + reach + 1)
+        out[lo:hi] += w * np.exp(-((centre[lo:hi] - pos) ** 2) / (2 * sigma**2))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("data", type=Path, help="a qtlgraph simulate output directory")
+    ap.add_argument("--threshold", type=float, default=2.0)
+    args = ap.parse_args()
+    ds = load_dataset(args.data / "dataset.toml")
+    inst = pd.read_csv(args.data / "truth/motif_instances.tsv.gz", sep="\t")
+    motifs = pd.read_csv(args.data / "truth/motifs.tsv", sep="\t")
+    test = list(ds.split.chroms(ds.genome, "test"))
+    print("cell_type\tmark\tpositive_fraction\troc_auc")
+    for cell in ds.cell_types:
+        weights = {
+            r.name: 1.0
+            if r.kind == "local"
+            else 0.0
+            if r.kind == "distal"
+            else (2.0 if r.cell_type == cell.name else 0.2)
+            for r in motifs.itertuples()
+        }
+        for mark, path in cell.marks.items():
+            bw = pyBigWig.open(str(path))
+            scores, labels = [], []
+            for chrom in test:
+                n = bw.chroms(chrom) // STEP
+                v = bw.values(chrom, 0, n * STEP, numpy=True).reshape(n, STEP).mean(1)
+                s = step_scores(inst[inst["chrom"] == chrom], weights, n, WIDTH.get(mark, 1000))
+                ok = np.isfinite(v)
+                scores.append(s[ok])
+                labels.append(v[ok] > args.threshold)
+            y = np.concatenate(labels)
+            auc = roc_auc(np.concatenate(scores), y)
+            print(f"{cell.name}\t{mark}\t{y.mean():.3f}\t{auc:.3f}")
+
+
+if __name__ == "__main__":
+    main()
