@@ -65,14 +65,59 @@ class Interval(NamedTuple):
     high: float
 
 
+#: most resampled items held at once (replicates x items); bounds a bootstrap's memory
+BOOT_CHUNK = 2_000_000
+
+
+def _pearson_rows(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """:func:`pearson` of every row pair at once; NaN where a row is constant.
+
+    Shapes: t, p: (m, n) -> (m,)
+    """
+    tc = t - t.mean(axis=1, keepdims=True)
+    pc = p - p.mean(axis=1, keepdims=True)
+    den = np.sqrt((tc * tc).sum(axis=1) * (pc * pc).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (tc * pc).sum(axis=1) / den
+    r[~(den > 0)] = np.nan
+    return np.clip(r, -1.0, 1.0)
+
+
+def _mse_rows(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return ((t - p) ** 2).mean(axis=1)
+
+
+#: metrics computed for many resamples in one NumPy pass (the others row by row)
+_BATCHED = {pearson: _pearson_rows, mse: _mse_rows}
+
+
+def _resampled(metric, t: np.ndarray, p: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``metric`` on each resample: ``rows`` (m, n) holds the item indices of m resamples."""
+    batched = _BATCHED.get(metric)
+    if batched is not None:
+        return batched(t[rows], p[rows])
+    return np.array([metric(t[i], p[i]) for i in rows], dtype=np.float64)
+
+
 def _bootstrap(
-    statistic: Callable[[np.ndarray], float], n: int, n_boot: int, level: float, seed: int
+    statistic: Callable[[np.ndarray], np.ndarray], n: int, n_boot: int, level: float, seed: int
 ) -> tuple[float, float]:
-    """Percentile interval of ``statistic(rows)`` over ``n_boot`` resamples of ``n`` items."""
+    """Percentile interval over ``n_boot`` resamples of ``n`` items.
+
+    ``statistic`` maps a block of resamples, item indices of shape (m, n), to their m
+    values; blocks hold at most :data:`BOOT_CHUNK` indices and come from one generator in
+    order, so the resamples do not depend on the block size.
+    """
     if n < 3:
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
-    draws = np.array([statistic(i) for i in rng.integers(0, n, size=(n_boot, n))])
+    step = max(1, min(n_boot, BOOT_CHUNK // n))
+    draws = np.concatenate(
+        [
+            statistic(rng.integers(0, n, size=(min(step, n_boot - s), n)))
+            for s in range(0, n_boot, step)
+        ]
+    )
     draws = draws[np.isfinite(draws)]
     if len(draws) == 0:
         return float("nan"), float("nan")
@@ -91,7 +136,7 @@ def bootstrap_ci(
 ) -> Interval:
     """Metric with a percentile bootstrap confidence interval, resampling items (bins)."""
     t, p = _finite(y_true, y_pred)
-    lo, hi = _bootstrap(lambda i: metric(t[i], p[i]), len(t), n_boot, level, seed)
+    lo, hi = _bootstrap(lambda rows: _resampled(metric, t, p, rows), len(t), n_boot, level, seed)
     return Interval(metric(t, p), lo, hi)
 
 
@@ -110,8 +155,8 @@ def paired_bootstrap_diff(
     keep = np.isfinite(y_true) & np.isfinite(pred_a) & np.isfinite(pred_b)
     t, a_, b_ = y_true[keep], pred_a[keep], pred_b[keep]
 
-    def diff(i):
-        return metric(t[i], a_[i]) - metric(t[i], b_[i])
+    def diff(rows):
+        return _resampled(metric, t, a_, rows) - _resampled(metric, t, b_, rows)
 
     lo, hi = _bootstrap(diff, len(t), n_boot, level, seed)
     return Interval(metric(t, a_) - metric(t, b_), lo, hi)
