@@ -324,8 +324,15 @@ class SideLane:
         print(f"[demo] side lane (degrees, U-Nets) in a second process: {out / self.LOG}",
               file=sys.stderr)  # fmt: skip
         self.log = open(out / self.LOG, "w")
+        # idle OpenMP threads of the side lane sleep instead of spinning on cores the main
+        # stages want (same thread count, so the same results)
+        env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
         self.proc = subprocess.Popen(
-            argv, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=lambda: os.nice(19)
+            argv,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=lambda: os.nice(19),
+            env=env,
         )
 
     def join(self) -> None:
