@@ -324,8 +324,8 @@ class SideLane:
         print(f"[demo] side lane (degrees, U-Nets) in a second process: {out / self.LOG}",
               file=sys.stderr)  # fmt: skip
         self.log = open(out / self.LOG, "w")
-        # idle OpenMP threads of the side lane sleep instead of spinning on cores the main
-        # stages want (same thread count, so the same results)
+        # idle OpenMP threads sleep instead of spinning on cores the other lane wants (same
+        # thread count, so the same results); `qtlgraph demo` sets it for the main lane too
         env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
         self.proc = subprocess.Popen(
             argv,
