@@ -108,7 +108,7 @@ def _bootstrap(
     values; blocks hold at most :data:`BOOT_CHUNK` indices and come from one generator in
     order, so the resamples do not depend on the block size.
     """
-    if n < 3:
+    if n < 3 or n_boot < 1:
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
     step = max(1, min(n_boot, BOOT_CHUNK // n))

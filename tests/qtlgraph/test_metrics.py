@@ -67,3 +67,9 @@ def test_batched_pearson_is_nan_for_a_constant_resample():
     p = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.5]])
     r = _pearson_rows(t, p)
     assert np.isnan(r[0]) and r[1] == pytest.approx(pearson(t[1], p[1]))
+
+
+def test_no_resamples_give_no_interval():
+    t = np.arange(10.0)
+    ci = bootstrap_ci(pearson, t, t + np.sin(t), n_boot=0)
+    assert ci[0] == pytest.approx(pearson(t, t + np.sin(t))) and np.isnan(ci[1]) and np.isnan(ci[2])
