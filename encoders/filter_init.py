@@ -20,12 +20,14 @@ import numpy as np
 import torch
 from torch import nn
 
-#: the longest seed (4**8 = 65,536 counters); a longer kernel gets the seed centred
-MAX_K = 8
+from qtlgraph.kmer_words import MAX_K, canonical_index, canonical_words, decode, word_codes
+
 #: family-wise error of the seeds: a k-mer is a seed only where its z-score passes the
 #: one-sided Bonferroni bound over the canonical k-mers (z about 4.7 for k = 7), so that
 #: labels unrelated to sequence seed nothing; the other filters keep their random start
 ALPHA = 0.01
+#: training windows read for the seeds
+SEED_WINDOWS = 256
 
 
 class Seed(NamedTuple):
@@ -38,26 +40,13 @@ class Seed(NamedTuple):
 
 
 def kmer_codes(codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Canonical (strand-free) k-mer index at every start, and whether it holds an N.
+    """Canonical (strand-free) k-mer code at every start, and whether it holds an N.
 
     Shapes:
         codes: (n, L) int, 0-3 for ACGT and 4 for N -> two (n, L - k + 1) arrays
     """
-    n, length = codes.shape
-    fwd = np.zeros((n, length - k + 1), np.int64)
-    rev = np.zeros_like(fwd)
-    bad = np.zeros(fwd.shape, bool)
-    for i in range(k):
-        c = codes[:, i : length - k + 1 + i]
-        fwd = fwd * 4 + np.minimum(c, 3)
-        bad |= c > 3
-        r = codes[:, k - 1 - i : length - i]
-        rev = rev * 4 + (3 - np.minimum(r, 3))
-    return np.minimum(fwd, rev), bad
-
-
-def decode(index: int, k: int) -> str:
-    return "".join("ACGT"[(index >> (2 * (k - 1 - i))) & 3] for i in range(k))
+    word, bad = word_codes(codes, k)
+    return canonical_words(k)[canonical_index(k)[0][word]], bad
 
 
 def reverse_complement(s: str) -> str:
@@ -68,7 +57,7 @@ def min_z(k: int) -> float:
     """The z-score a k-mer needs: one-sided p below :data:`ALPHA` / canonical k-mers."""
     from scipy.stats import norm
 
-    return float(norm.isf(ALPHA / (4**k / 2)))
+    return float(norm.isf(ALPHA / canonical_index(k)[1]))
 
 
 def enriched_kmers(codes: np.ndarray, positive: np.ndarray, k: int, n: int) -> list[Seed]:
@@ -112,7 +101,7 @@ def seed_conv(conv: nn.Conv1d, seeds: list[Seed]) -> None:
     with torch.no_grad():
         for j, seed in enumerate(seeds):
             k = len(seed.kmer)
-            w = torch.full((4, kernel), 0.0)
+            w = torch.zeros(4, kernel)
             lo = (kernel - k) // 2
             w[:, lo : lo + k] = -0.25
             for i, base in enumerate(seed.kmer):
@@ -126,7 +115,9 @@ def first_conv(net: nn.Module) -> nn.Conv1d:
     return next(m for m in net.modules() if isinstance(m, nn.Conv1d))
 
 
-def seed_from_windows(net: nn.Module, windows, threshold: float, n_windows: int = 256) -> list:
+def seed_from_windows(
+    net: nn.Module, windows, threshold: float, n_windows: int = SEED_WINDOWS
+) -> list[Seed]:
     """Seed ``net``'s first convolution from the first ``n_windows`` items of ``windows``.
 
     ``windows`` yields ``(inputs, target)`` with the one-hot sequence in input channels

@@ -190,8 +190,8 @@ def init_head_bias(net, fractions: np.ndarray) -> None:
 
 
 def seed_filters(net, windows, cfg: dict, out: Path) -> None:
-    """``--filter-init enriched``: the first filters start at enriched k-mers
-    (:mod:`qtlgraph.encoders.filter_init`), listed in ``OUT/filter_seeds.tsv``.
+    """``--filter-init enriched``: the first filters start at enriched k-mers of
+    ``windows`` (:mod:`qtlgraph.encoders.filter_init`), listed in ``OUT/filter_seeds.tsv``.
     """
     import torch.distributed as dist
 
@@ -232,6 +232,7 @@ def _train(cfg: dict, dataset, spec, out: Path, dev, resume: bool) -> list[dict]
     """Build model, loss, optimiser and loaders from ``cfg`` and train with early stopping."""
     import torch
 
+    from qtlgraph.encoders.filter_init import SEED_WINDOWS
     from qtlgraph.encoders.losses import MaskedLoss
     from qtlgraph.encoders.train import fit_best
     from qtlgraph.encoders.unet import UNet, UNetConfig
@@ -249,10 +250,16 @@ def _train(cfg: dict, dataset, spec, out: Path, dev, resume: bool) -> list[dict]
         optimizer, lambda step: 1.0 / (1.0 + decay * step)
     )
     train_loader, valid_loader = _loaders(reader, spec, dataset, cfg)
-    if t.get("prior_init") and cfg["loss"] == "bce":
-        init_head_bias(net, positive_fractions(train_loader.dataset))
-    if t.get("filter_init", "random") == "enriched" and not resume:
-        seed_filters(net, train_loader.dataset, cfg, out)
+    prior = bool(t.get("prior_init")) and cfg["loss"] == "bce"
+    seeded = t.get("filter_init", "random") == "enriched" and not resume
+    # both starts read the first training windows of epoch 1: read them once
+    windows = train_loader.dataset
+    n = SEED_WINDOWS if seeded else 64 if prior else 0
+    sample = [windows[i] for i in range(min(len(windows), n))]
+    if prior:
+        init_head_bias(net, positive_fractions(sample))
+    if seeded:
+        seed_filters(net, sample, cfg, out)
     return fit_best(
         net,
         train_loader,

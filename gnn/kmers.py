@@ -13,32 +13,10 @@ the caller (:func:`qtlgraph.gnn.data.standardise`).
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from qtlgraph.errors import InputError
-
-MAX_K = 8
-
-
-@functools.lru_cache(maxsize=MAX_K)
-def canonical_index(k: int) -> tuple[np.ndarray, int]:
-    """Column of every k-mer code (base-4, first base most significant) after merging
-    each k-mer with its reverse complement. Computed once per ``k`` (variant scoring calls
-    it for every variant); the array is read-only.
-
-    Returns:
-        ``(column, n_columns)``: column ``(4**k,)`` int64 in ``[0, n_columns)``.
-    """
-    codes = np.arange(4**k, dtype=np.int64)
-    digits = (codes[:, None] // 4 ** np.arange(k - 1, -1, -1)) % 4
-    rc = ((3 - digits[:, ::-1]) * 4 ** np.arange(k - 1, -1, -1)).sum(1)
-    canon = np.minimum(codes, rc)
-    uniq, column = np.unique(canon, return_inverse=True)
-    column = column.astype(np.int64)
-    column.setflags(write=False)
-    return column, len(uniq)
+from qtlgraph.kmer_words import MAX_K, canonical_index, word_codes  # noqa: F401 (re-exported)
 
 
 def kmer_spectrum(codes: np.ndarray, k: int) -> np.ndarray:
@@ -58,13 +36,7 @@ def kmer_spectrum(codes: np.ndarray, k: int) -> np.ndarray:
     column, n_cols = canonical_index(k)
     if length < k:
         return np.zeros((n, n_cols), np.float32)
-    c = codes.astype(np.int64)
-    word = np.zeros((n, length - k + 1), np.int64)
-    bad = np.zeros((n, length - k + 1), bool)
-    for j in range(k):  # k passes over the array, never a loop over bins
-        part = c[:, j : length - k + 1 + j]
-        word = word * 4 + np.minimum(part, 3)
-        bad |= part > 3
+    word, bad = word_codes(codes, k)
     key = np.arange(n, dtype=np.int64)[:, None] * n_cols + column[word]
     counts = np.bincount(key[~bad], minlength=n * n_cols)
     return counts.reshape(n, n_cols).astype(np.float32)

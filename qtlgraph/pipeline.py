@@ -18,11 +18,12 @@ from typing import NamedTuple
 CELL_TYPES = ("mono", "neut", "tcel")
 MARKS = ("H3K27ac", "H3K4me1")
 #: ``train-unet`` options of the demo's baselines A-D: one budget for all four, 3 epochs of
-#: 256 windows, the epoch kept chosen on 48 validation windows (with 16, A's run kept its
-#: second epoch, test ROC-AUC 0.58, where 48 chose the third, 0.69), sized to keep the four
-#: runs near 120 s on two cores. All four start their first filters at the k-mers most enriched at
-#: the training windows' positive positions (``--filter-init enriched``): from random
-#: filters the sequence-only A and D stayed at chance in this budget (README).
+#: 256 windows, the epoch kept chosen on 48 validation windows (A trained alone on the demo
+#: data kept its second epoch with 16, test ROC-AUC 0.58, and its third with 48, 0.69),
+#: 33-44 s a run alone on two cores. All four start their first filters at the k-mers
+#: most enriched at the training windows' positive positions (``--filter-init
+#: enriched``): from random filters the sequence-only A and D stayed at chance in this
+#: budget (README).
 UNET_DEMO = [
     "--windows",
     "256",
@@ -324,15 +325,8 @@ class SideLane:
         print(f"[demo] side lane (degrees, U-Nets) in a second process: {out / self.LOG}",
               file=sys.stderr)  # fmt: skip
         self.log = open(out / self.LOG, "w")
-        # idle OpenMP threads sleep instead of spinning on cores the other lane wants (same
-        # thread count, so the same results); `qtlgraph demo` sets it for the main lane too
-        env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
         self.proc = subprocess.Popen(
-            argv,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=lambda: os.nice(19),
-            env=env,
+            argv, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=lambda: os.nice(19)
         )
 
     def join(self) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from qtlgraph.encoders.unet_run import DEFAULTS
+from qtlgraph.encoders.unet_run import DEFAULTS, FILTER_INITS
 
 
 @click.command(
@@ -99,7 +99,7 @@ from qtlgraph.encoders.unet_run import DEFAULTS
 )
 @click.option(
     "--filter-init",
-    type=click.Choice(["random", "enriched"]),
+    type=click.Choice(FILTER_INITS),
     default=DEFAULTS["filter_init"],
     show_default=True,
     help="enriched: start the first filters at the k-mers most enriched at positive "

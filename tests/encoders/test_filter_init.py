@@ -104,3 +104,21 @@ def test_seed_from_windows_reads_the_sequence_channels():
     seeds = seed_from_windows(conv, list(zip(x, y)), threshold=0.5)
     assert seeds and seeds[0].kmer in ("GATTACA", reverse_complement("GATTACA"))
     assert conv[0].weight[0, :, 0].argmax().item() == "ACGT".index(seeds[0].kmer[0])
+
+
+def test_half_the_filters_stay_random_where_accessibility_enters_the_layer():
+    codes, positive = _planted("GATTACA", n=8)
+    for shift, kmer in ((120, "CTGCAGT"), (200, "TTAGGCC")):  # two more motifs to seed
+        for start in range(100 + shift, 2000 - 100, 300):
+            codes[:, start : start + 7] = ["ACGT".index(b) for b in kmer]
+            positive[:, start - 20 : start + 27] = True
+    assert len(enriched_kmers(codes, positive, 7, 4)) >= 3  # more seeds than half of 4
+    onehot = np.eye(4, dtype=np.float32)[codes].transpose(0, 2, 1)
+    x = torch.from_numpy(np.concatenate([onehot, np.zeros_like(onehot[:, :2])], axis=1))
+    y = torch.from_numpy(positive[:, None].astype(np.float32))
+    torch.manual_seed(0)
+    conv = nn.Conv1d(6, 4, 7)
+    before = conv.weight.detach().clone()
+    seeds = seed_from_windows(conv, list(zip(x, y)), threshold=0.5)
+    assert len(seeds) == 2
+    assert torch.equal(conv.weight[2:], before[2:])  # filters 2-3 keep their random start
