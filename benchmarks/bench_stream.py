@@ -1,11 +1,15 @@
-"""Benchmark: bin sequence streamed from the code cache against every bin's codes in memory.
+"""Benchmark: bin inputs streamed from their cache files against every bin's inputs in memory.
 
-Writes a synthetic FASTA of ``--bins`` bins (4 chromosomes). Two codes sources:
+Writes a synthetic FASTA of ``--bins`` bins (4 chromosomes) and one accessibility bigWig
+(100 bp steps). Two sources of the bin encoder's inputs:
 
-- ``memory``: the former ``train-local`` path, every bin's codes read into one
-  (n_bins, bin_size) array (:func:`qtlgraph.encoders.bin_dataset.sequence_codes`);
-- ``stream``: :func:`qtlgraph.sequence.open_codes`, the cache file read per batch (the
-  cache is written by the first stream process and its time printed).
+- ``memory``: every bin's codes read into one (n_bins, bin_size) array
+  (:func:`qtlgraph.encoders.bin_dataset.sequence_codes`) and its accessibility inputs
+  (100 bp over the bin, 1 kb over 20 kb flanks) held in arrays
+  (``load_bin_arrays(stream=False)``);
+- ``stream``: what ``train-local`` and ``embed`` read: :func:`qtlgraph.sequence.open_codes`
+  and ``load_bin_arrays(stream=True)``, cache files read per batch (the caches are written
+  by the first stream process and their time printed).
 
 Throughput (bins/s) of both sources is measured in one process, alternately ``--repeat``
 times (medians; shared-CPU noise hits both alike): a shuffled :class:`BinDataset` epoch
@@ -47,15 +51,24 @@ def write_fasta(path: Path, n_bins: int, seed: int = 0) -> None:
             fh.write(b"\n".join(seq[j : j + 60] for j in range(0, length, 60)) + b"\n")
 
 
+def write_accessibility(path: Path, sizes: dict[str, int], seed: int = 1) -> None:
+    """An accessibility bigWig: gamma-distributed values in 100 bp steps."""
+    from qtlgraph.bigwig import write_bigwig
+
+    rng = np.random.default_rng(seed)
+    values = [(c, 0, rng.gamma(0.5, 2.0, n // 100)) for c, n in sizes.items()]
+    write_bigwig(path, list(sizes.items()), values, 100)
+
+
 def _dataset(fasta: Path) -> SimpleNamespace:
-    """What :func:`open_codes` reads of a dataset: the FASTA and the genome."""
+    """What the readers take of a dataset: the FASTA, one cell type's accessibility, the genome."""
     from qtlgraph.genome import Genome
     from qtlgraph.sequence import fasta_sizes
 
     sizes = fasta_sizes(fasta)
-    return SimpleNamespace(
-        fasta=fasta, onehot=None, genome=Genome("bench", tuple(sizes), tuple(sizes.values()))
-    )
+    cell = SimpleNamespace(name="c", accessibility=fasta.with_suffix(".acc.bw"), marks={})
+    genome = Genome("bench", tuple(sizes), tuple(sizes.values()))
+    return SimpleNamespace(fasta=fasta, onehot=None, genome=genome, cell_types=[cell], marks=())
 
 
 def _peak_rss_mb() -> int:
@@ -72,36 +85,41 @@ def _rate(fn, n: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def _codes(mode: str, dataset, index):
-    from qtlgraph.encoders.bin_dataset import sequence_codes
+def _inputs(mode: str, dataset, index):
+    """``(codes, BinArrays)`` of every bin, held (``memory``) or read from cache files."""
+    from qtlgraph.encoders.bin_dataset import BinArrays, load_bin_arrays, sequence_codes
+    from qtlgraph.encoders.bin_encoder import BinEncoderConfig
     from qtlgraph.sequence import open_codes, open_sequence
 
-    if mode == "memory":
-        return sequence_codes(open_sequence(dataset), index, np.arange(index.n_bins))
-    return open_codes(dataset, BIN, progress=False)
+    stream = mode == "stream"
+    if stream:
+        codes = open_codes(dataset, BIN, progress=False)
+    else:
+        codes = sequence_codes(open_sequence(dataset), index, np.arange(index.n_bins))
+    a = load_bin_arrays(dataset, index, BinEncoderConfig(), targets=False, stream=stream)
+    zeros = np.zeros((1, index.n_bins, 1), np.float32)
+    return codes, BinArrays(a.cell_types, ("m",), a.acc, a.flank, zeros)
 
 
-def _bench(codes, index, steps: int, chunk: int):
+def _bench(codes, arrays, index, steps: int, chunk: int):
     """``(measure, model)``: ``measure()`` returns this source's bins/s (fetch, train, embed)."""
     import torch
 
-    from qtlgraph.encoders.bin_dataset import BinArrays, BinDataset, bin_loader
+    from qtlgraph.encoders.bin_dataset import BinDataset, bin_loader
     from qtlgraph.encoders.bin_encoder import BinEncoder, BinEncoderConfig
     from qtlgraph.encoders.embed import embed_chunk, fold_batchnorm
 
     torch.manual_seed(0)
-    config, n = BinEncoderConfig(flank=0), index.n_bins
-    zeros = np.zeros((1, n, config.acc_positions), np.float32)
-    arrays = BinArrays(("c",), ("m",), zeros, None, np.zeros((1, n, 1), np.float32))
+    config, n = BinEncoderConfig(n_marks=1), index.n_bins
     loader = bin_loader(BinDataset(arrays, codes, np.arange(n), [0]), 64, shuffle=True)
     model = BinEncoder(config)
     opt = torch.optim.AdamW(model.parameters(), 1e-3)
 
     def train() -> None:
-        for i, ((seq, acc), target) in enumerate(loader):
+        for i, (inputs, target) in enumerate(loader):
             if i == steps:
                 break
-            loss = (model(seq, acc) - target).pow(2).mean()
+            loss = (model(*inputs) - target).pow(2).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -130,9 +148,9 @@ def run_rss(mode: str, fasta: Path, steps: int, chunk: int) -> dict:
     index = BinIndex(dataset.genome, BIN)
     base = _peak_rss_mb()
     t0 = time.perf_counter()
-    codes = _codes(mode, dataset, index)
+    codes, arrays = _inputs(mode, dataset, index)
     load_s = time.perf_counter() - t0
-    _bench(codes, index, steps, chunk)[0]()
+    _bench(codes, arrays, index, steps, chunk)[0]()
     return {"load_s": load_s, "base_rss_mb": base, "peak_rss_mb": _peak_rss_mb()}
 
 
@@ -144,7 +162,7 @@ def run_rates(fasta: Path, steps: int, chunk: int, repeat: int) -> dict:
 
     dataset = _dataset(fasta)
     index = BinIndex(dataset.genome, BIN)
-    benches = {m: _bench(_codes(m, dataset, index), index, steps, chunk)[0] for m in MODES}
+    benches = {m: _bench(*_inputs(m, dataset, index), index, steps, chunk)[0] for m in MODES}
     rates: dict[str, list[dict]] = {m: [] for m in MODES}
     sequence = open_sequence(dataset)
     fasta_rates = []
@@ -178,20 +196,28 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     if not fasta.exists():
         write_fasta(fasta, args.bins)
-    for old in args.out.glob(f"{fasta.name}.codes-*.npy"):
-        old.unlink()  # the first stream process writes the cache, and its time is shown
+    if not fasta.with_suffix(".acc.bw").exists():
+        from qtlgraph.sequence import fasta_sizes
+
+        write_accessibility(fasta.with_suffix(".acc.bw"), fasta_sizes(fasta))
+    for pattern in (f"{fasta.name}.codes-*.npy", f"{fasta.stem}.acc.inputs-*.npy"):
+        for old in args.out.glob(pattern):
+            old.unlink()  # the first stream process writes the caches, and their time is shown
     runs = {mode: _child(mode, args) for mode in (*MODES, "rates")}
     rates = runs.pop("rates")
-    codes_mb = args.bins * BIN / 2**20
-    print(f"{args.bins} bins ({codes_mb:.0f} MB of codes); bins/s medians of {args.repeat}")
-    print(f"  cache written once in {runs['stream']['load_s']:.1f} s")
+    codes_mb, acc_mb = args.bins * BIN / 2**20, args.bins * 150 * 4 / 2**20
+    print(
+        f"{args.bins} bins ({codes_mb:.0f} MB of codes, {acc_mb:.0f} MB of accessibility"
+        f" inputs); bins/s medians of {args.repeat}"
+    )
+    print(f"  caches written once in {runs['stream']['load_s']:.1f} s")
     for key in ("fetch_bins_s", "train_bins_s", "embed_bins_s"):
         mem, st = rates["memory"][key], rates["stream"][key]
         print(f"  {key:14s} memory {mem:9.0f}  stream {st:9.0f}  stream/memory {st / mem:.2f}")
     print(f"  FASTA read per chunk (as qtlgraph embed): {rates['fasta_chunk_bins_s']:.0f} bins/s")
     for mode, r in runs.items():
         print(
-            f"  peak RSS {mode:6s} {r['peak_rss_mb']} MB (before the codes {r['base_rss_mb']} MB)"
+            f"  peak RSS {mode:6s} {r['peak_rss_mb']} MB (before the inputs {r['base_rss_mb']} MB)"
         )
 
 

@@ -29,6 +29,10 @@ _EYE = np.eye(5, 4, dtype=np.float32)  # code 4 (N) -> all-zero column
 class BinArrays(NamedTuple):
     """Per cell type accessibility inputs and mark targets over all bins of a genome.
 
+    ``acc`` and ``flank`` are arrays, or :class:`qtlgraph.encoders.access_rows.CellRows`
+    read from a cache file (``load_bin_arrays(stream=True)``); either is indexed
+    ``[cell, bins]``.
+
     Shapes:
         acc: (n_cell_types, n_bins, bin_size // acc_resolution) float32, log1p scale.
         flank: (n_cell_types, n_bins, n_flank) float32, or None when the config has no flank.
@@ -106,7 +110,12 @@ def mark_targets(cell, marks: tuple[str, ...], index: BinIndex) -> np.ndarray:
 
 
 def load_bin_arrays(
-    dataset, index: BinIndex, config: BinEncoderConfig, *, targets: bool = True
+    dataset,
+    index: BinIndex,
+    config: BinEncoderConfig,
+    *,
+    targets: bool = True,
+    stream: bool = True,
 ) -> BinArrays:
     """Accessibility inputs (and targets) of every bin for every cell type of a dataset.
 
@@ -115,6 +124,9 @@ def load_bin_arrays(
         index: the bin index (its ``bin_size`` must equal ``config.bin_size``).
         config: the encoder config (resolutions, flank).
         targets: read the mark bigWigs too (``False`` for embedding only: all-NaN targets).
+        stream: read the accessibility inputs per batch from a cache file written once
+            (:mod:`qtlgraph.encoders.access_rows`; memory does not grow with the genome)
+            instead of holding them in arrays. The values are the same.
     """
     from tqdm.auto import tqdm
 
@@ -122,23 +134,26 @@ def load_bin_arrays(
         raise InputError(
             f"bin index uses {index.bin_size} bp bins but the encoder expects {config.bin_size}"
         )
-    accs, flanks, tgts = [], [], []
+    n_marks = len(dataset.marks)
+    tgts = [
+        mark_targets(cell, dataset.marks, index)
+        if targets
+        else np.full((index.n_bins, n_marks), np.nan, np.float32)
+        for cell in tqdm(dataset.cell_types, desc="reading targets", disable=None, leave=False)
+    ]
+    names, marks = tuple(c.name for c in dataset.cell_types), tuple(dataset.marks)
+    if stream:
+        from qtlgraph.encoders.access_rows import open_access_rows
+
+        acc, flank = open_access_rows(dataset, index, config)
+        return BinArrays(names, marks, acc, flank, np.stack(tgts))
+    accs, flanks = [], []
     for cell in tqdm(dataset.cell_types, desc="reading tracks", disable=None, leave=False):
         acc, flank = accessibility_inputs(cell.accessibility, index, config)
         accs.append(acc)
         flanks.append(flank)
-        tgts.append(
-            mark_targets(cell, dataset.marks, index)
-            if targets
-            else np.full((index.n_bins, len(dataset.marks)), np.nan, np.float32)
-        )
-    return BinArrays(
-        tuple(c.name for c in dataset.cell_types),
-        tuple(dataset.marks),
-        np.stack(accs),
-        None if not config.flank else np.stack(flanks),
-        np.stack(tgts),
-    )
+    flank = None if not config.flank else np.stack(flanks)
+    return BinArrays(names, marks, np.stack(accs), flank, np.stack(tgts))
 
 
 def sequence_codes(sequence, index: BinIndex, bins: np.ndarray, *, block: int = 1000) -> np.ndarray:

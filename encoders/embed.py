@@ -170,7 +170,8 @@ def _write_meta(out: Path, meta: dict) -> None:
     write_json(out / META, meta)
 
 
-def _open_cache(out: Path, meta: dict, resume: bool, force: bool) -> tuple[np.memmap, dict]:
+def _open_cache(out: Path, meta: dict, resume: bool, force: bool) -> dict:
+    """Check a cache to resume, or create an empty one; its ``embed.json`` contents."""
     from qtlgraph.outputs import check_output_dir
     from qtlgraph.runtime import read_json
 
@@ -182,16 +183,17 @@ def _open_cache(out: Path, meta: dict, resume: bool, force: bool) -> tuple[np.me
             raise InputError(
                 f"{out / META}: cannot resume, it differs in {diff} (rerun without --resume)"
             )
-        return np.load(out / ARRAY, mmap_mode="r+"), old
+        return old
     if out.exists() and not resume and force:
         shutil.rmtree(out)
     elif out.exists() and any(out.iterdir()):
         check_output_dir(out, force=False)
     out.mkdir(parents=True, exist_ok=True)
     shape = (len(meta["cell_types"]), meta["n_bins"], meta["d"])
-    array = np.lib.format.open_memmap(out / ARRAY, mode="w+", dtype=meta["dtype"], shape=shape)
+    empty = np.lib.format.open_memmap(out / ARRAY, mode="w+", dtype=meta["dtype"], shape=shape)
+    del empty  # the file, of its final shape; chunks are written into it as they are done
     _write_meta(out, meta)
-    return array, meta
+    return meta
 
 
 def _choose_precision(
@@ -280,13 +282,12 @@ def embed_genome(
         precision = _stored_precision(out, precision)
     precision, err = _choose_precision(model, arrays, sequence, index, precision)
     meta.update(precision=precision, bf16_max_abs_error=err)
-    array, meta = _open_cache(out, meta, resume, force)
+    meta = _open_cache(out, meta, resume, force)
     n_chunks = -(-index.n_bins // chunk_bins)
-    _run_chunks(model, arrays, sequence, index, array, meta, out, batch_size, stop_after)
+    _run_chunks(model, arrays, sequence, index, meta, out, batch_size, stop_after)
     meta["complete"] = len(meta["done_chunks"]) == n_chunks
     if meta["complete"]:
         _write_meta(out, meta)
-    del array
     return EmbedResult(
         out,
         n_chunks,
@@ -311,7 +312,6 @@ def _run_chunks(
     arrays: BinArrays,
     sequence,
     index: BinIndex,
-    array: np.ndarray,
     meta: dict,
     out: Path,
     batch_size: int,
@@ -327,10 +327,11 @@ def _run_chunks(
     for k in tqdm(todo, desc="embedding chunks", disable=None, initial=len(done), total=n_chunks):
         bins = np.arange(k * chunk_bins, min(index.n_bins, (k + 1) * chunk_bins))
         codes = sequence_codes(sequence, index, bins)
-        array[:, bins[0] : bins[-1] + 1] = embed_chunk(
-            model, arrays, codes, bins, batch_size, meta["precision"]
-        )
+        vectors = embed_chunk(model, arrays, codes, bins, batch_size, meta["precision"])
+        array = np.load(out / ARRAY, mmap_mode="r+")  # mapped per chunk: written pages
+        array[:, bins[0] : bins[-1] + 1] = vectors  # leave this process with the mapping
         array.flush()
+        del array
         done.add(k)
         meta["done_chunks"] = sorted(done)
         _write_meta(out, meta)

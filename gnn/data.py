@@ -28,6 +28,7 @@ from qtlgraph.gnn.features import (  # noqa: F401 (re-exported: the feature buil
     feature_stats,
     node_stats,
     standardise,
+    standardise_in_place,
     withhold_edge_attrs,
 )
 from qtlgraph.gnn.kmers import kmer_features, kmer_rows  # noqa: F401 (re-exported)
@@ -70,11 +71,12 @@ def qtl_in_degree(edges: CellEdges, n_bins: int, qtl_types: Sequence[int]) -> np
 
 
 def _check(embeddings, access, targets, masks, edges) -> tuple[int, int]:
-    if embeddings.ndim != 3:
+    shapes = {np.shape(e) for e in embeddings}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
         raise InputError(
-            f"embeddings: expected shape (cell_types, bins, d), got {embeddings.shape}"
+            f"embeddings: expected shape (cell_types, bins, d), got per cell type {sorted(shapes)}"
         )
-    C, N = embeddings.shape[:2]
+    C, N = len(embeddings), next(iter(shapes))[0]
     for name, arr in (("accessibility", access), ("targets", targets)):
         if arr.ndim != 3 or arr.shape[:2] != (C, N):
             raise InputError(f"{name}: expected shape ({C}, {N}, k), got {arr.shape}")
@@ -112,11 +114,15 @@ def build_data(
     qtl_types: Sequence[int] | None = None,
     edge_attr: str = "all",
     stats: bool = False,
+    shared: np.ndarray | None = None,
 ):
     """The disjoint union of the per-cell-type graphs as one PyG ``Data``.
 
+    ``x`` is filled in place (one float32 array, no copies of the whole genome's features).
+
     Args:
-        embeddings: bin embeddings per cell type (NaN -> 0).
+        embeddings: bin embeddings per cell type (NaN -> 0): a (C, N, d) array or C
+            (N, d) arrays of any float dtype (memory maps are read one cell type at a time).
         access: accessibility summary per cell type and bin (NaN -> 0).
         targets: per-bin mark targets (NaN = unknown, masked from losses).
         masks: ``train`` / ``valid`` / ``test`` boolean masks, per bin or per cell type and bin.
@@ -128,9 +134,11 @@ def build_data(
             (:func:`withhold_edge_attrs`) and the node statistics degrees only.
         stats: append the node statistics (:func:`node_stats`) to ``x`` (the
             ``local-stats`` model), after the embedding and accessibility columns.
+        shared: per-bin columns the same for every cell type (k-mer counts, ``(N, W)``),
+            placed after the embedding.
 
     Returns:
-        ``Data`` with ``x (C*N, d+k[+S])``, ``y (C*N, M)``, ``<name>_mask (C*N,)``,
+        ``Data`` with ``x (C*N, d[+W]+k[+S])``, ``y (C*N, M)``, ``<name>_mask (C*N,)``,
         ``edge_index (2, E)``, ``edge_attr (E, F)``, ``edge_type (E,)``,
         ``cell_type``, ``bin``, ``in_degree`` ``(C*N,)``, ``edge_types`` and
         ``node_stat_names`` (the ``S`` appended columns; empty without ``stats``).
@@ -142,10 +150,9 @@ def build_data(
     check_edge_attr(edge_attr)
     if qtl_types is None:
         qtl_types = [i for i, t in enumerate(edge_types) if t not in ("loop", "neighbor")]
-    parts = [np.asarray(a, np.float32).reshape(C * N, -1) for a in (embeddings, access)]
     union = _union_edges(edges, N)
     found = node_stats(union, C * N, edge_types, edge_attr=edge_attr) if stats else None
-    x = np.nan_to_num(np.concatenate(parts + ([found.values] if stats else []), axis=1))
+    x = _node_features(embeddings, shared, access, found.values if stats else None)
     data = Data(
         x=torch.from_numpy(x),
         y=torch.from_numpy(np.asarray(targets, np.float32).reshape(C * N, -1)),
@@ -167,6 +174,27 @@ def build_data(
     data.node_stat_names = found.names if stats else []
     data.num_nodes = C * N
     return data
+
+
+def _node_features(embeddings, shared, access, stats) -> np.ndarray:
+    """``[embedding, shared, access, stats]`` per node, filled into one float32 array, NaN -> 0.
+
+    Shapes: C x (N, d), (N, W) or None, (C, N, k), (C*N, S) or None -> (C*N, d+W+k+S).
+    """
+    C, N, d = len(embeddings), *np.shape(embeddings[0])
+    blocks = [(np.shape(shared)[1] if shared is not None else 0), access.shape[2]]
+    blocks.append(stats.shape[1] if stats is not None else 0)
+    x = np.empty((C * N, d + sum(blocks)), np.float32)
+    edges = np.cumsum([d, *blocks])
+    for c in range(C):
+        rows = x[c * N : (c + 1) * N]
+        rows[:, :d] = embeddings[c]
+        if shared is not None:
+            rows[:, edges[0] : edges[1]] = shared
+        rows[:, edges[1] : edges[2]] = access[c]
+    if stats is not None:
+        x[:, edges[2] :] = stats
+    return np.nan_to_num(x, copy=False)
 
 
 class GraphInputs(NamedTuple):
@@ -308,7 +336,7 @@ def load_graph_data(
         raise InputError(
             f"{embed_dir}/embeddings.npy: {emb.shape[1]} bins, the dataset has {index.n_bins}"
         )
-    emb = np.stack([np.asarray(emb[meta["cell_types"].index(c)], np.float32) for c in names])
+    emb = [emb[meta["cell_types"].index(c)] for c in names]  # memory maps, read per cell type
     edge_types: list[str] = []
     edges = [_graph_edges(dirs[c], index.n_bins, edge_types) for c in names]
     starts, ends = _chrom_bounds(index)
@@ -324,11 +352,9 @@ def load_graph_data(
     targets = dataset_bin_targets(ds, index).transpose(0, 2, 1)
     split = replace(ds.split, held_out_cell_type=holdout_cell_type or ds.split.held_out_cell_type)
     masks = split_masks(split, index, names)
-    if kmer:
-        words, kmer_columns = kmer_features(
-            ds, index, kmer, kmer_top
-        )  # sequence only: the same for every cell type
-        emb = np.concatenate([emb, np.repeat(words[None], len(names), axis=0)], axis=2)
+    words = None
+    if kmer:  # sequence only: the same for every cell type
+        words, kmer_columns = kmer_features(ds, index, kmer, kmer_top)
     data = build_data(
         emb,
         access,
@@ -339,6 +365,7 @@ def load_graph_data(
         qtl_types=qtl_types,
         edge_attr=edge_attr,
         stats=node_stats,
+        shared=words,
     )
     import torch
 
@@ -349,7 +376,7 @@ def load_graph_data(
         )
     if scale:
         mean, sd = feature_stats(data.x.numpy(), data.train_mask.numpy())
-        data.x = torch.from_numpy(((data.x.numpy() - mean) / sd).astype(np.float32))
+        standardise_in_place(data.x.numpy(), mean, sd)  # data.x shares its memory
         data.x_mean, data.x_scale = torch.from_numpy(mean), torch.from_numpy(sd)
     return GraphInputs(data, names, list(ds.marks), edge_types, index.bin_size)
 

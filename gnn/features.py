@@ -133,15 +133,41 @@ def withhold_edge_attrs(edge_attr, n_types: int):
     return edge_attr[:, edge_attr.shape[1] - n_types :]
 
 
+#: columns (statistics) and rows (standardising) handled at once: float64 temporaries
+#: stay at that many columns or rows, whatever the number of nodes
+_STAT_COLUMNS, _SCALE_ROWS = 8, 65_536
+
+
 def feature_stats(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-column mean and scale over ``rows`` (the training nodes); scale 1 where constant.
 
+    Computed in float64 a few columns at a time, so memory does not grow by copies of ``x``.
+
     Shapes: x ``(n, F)``, rows ``(n,)`` bool -> two ``(F,)`` float64 arrays.
     """
-    x = np.asarray(x, np.float64)
-    ref = x[rows] if rows.any() else x
-    sd = ref.std(axis=0)
-    return ref.mean(axis=0), np.where(sd > 0, sd, 1.0)
+    rows = np.asarray(rows, bool)
+    means, sds = [], []
+    for j in range(0, x.shape[1], _STAT_COLUMNS):
+        ref = np.asarray(x[:, j : j + _STAT_COLUMNS], np.float64)
+        ref = ref[rows] if rows.any() else ref
+        means.append(ref.mean(axis=0))
+        sds.append(ref.std(axis=0))
+    if not means:
+        return np.zeros(0), np.ones(0)
+    sd = np.concatenate(sds)
+    return np.concatenate(means), np.where(sd > 0, sd, 1.0)
+
+
+def standardise_in_place(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``x`` (float32) replaced by ``(x - mean) / scale``, computed in float64 a block of
+    rows at a time (the same values as :func:`standardise`, without a copy of ``x``).
+
+    Shapes: x ``(n, F)`` float32, mean and scale ``(F,)`` -> x.
+    """
+    for lo in range(0, len(x), _SCALE_ROWS):
+        block = x[lo : lo + _SCALE_ROWS]
+        block[...] = ((block.astype(np.float64) - mean) / scale).astype(np.float32)
+    return x
 
 
 def standardise(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
