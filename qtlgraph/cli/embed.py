@@ -42,7 +42,8 @@ import click
     type=click.Choice(["auto", "fp32", "bf16"]),
     default="auto",
     show_default=True,
-    help="Compute precision; auto uses bf16 autocast when it agrees with fp32 on the first bins.",
+    help="Compute precision; auto: on CUDA, bf16 autocast when it agrees with fp32 on the first "
+    "bins; fp32 on the CPU.",
 )
 @click.option("--resume", is_flag=True, help="Continue a cache, skipping its finished chunks.")
 @click.option("--force", is_flag=True, help="Replace a non-empty --out.")

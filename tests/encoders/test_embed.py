@@ -123,3 +123,12 @@ def test_folded_batchnorm_and_lookup_match_plain_model():
     torch.testing.assert_close(
         embed_batch(folded, (codes, acc, flank)), plain, rtol=1e-5, atol=1e-5
     )
+
+
+def test_auto_precision_is_fp32_on_the_cpu(run_dir, tmp_path):
+    result = embed_genome(run_dir, tmp_path / "a", chunk_bins=8)  # precision="auto"
+    meta = read_json(tmp_path / "a" / "embed.json")
+    assert result.precision == "fp32" and meta["bf16_max_abs_error"] is None
+    auto = (tmp_path / "a" / "embeddings.npy").read_bytes()
+    embed_genome(run_dir, tmp_path / "f", chunk_bins=8, precision="fp32")
+    assert auto == (tmp_path / "f" / "embeddings.npy").read_bytes()
