@@ -55,24 +55,20 @@ class CellRows:
 
 
 def _chrom_rows(path, index: BinIndex, code: int, config: BinEncoderConfig) -> np.ndarray:
-    """One track's input rows (acc, then flank) over the bins of one chromosome.
+    """One track's input rows (acc, then flank) over the bins of one chromosome
+    (:func:`qtlgraph.encoders.bin_dataset.accessibility_inputs` over that chromosome alone:
+    flank windows stop at chromosome ends either way).
 
     Shapes:
         -> (n_bins of the chromosome, acc_positions + flank_positions) float32.
     """
-    from qtlgraph.encoders.bin_dataset import _log1p_input, flank_windows
+    from qtlgraph.encoders.bin_dataset import accessibility_inputs
     from qtlgraph.genome import Genome
 
     chrom, length = index.chroms[code], int(index.genome.lengths[code])
     one = BinIndex(Genome(index.genome.name, (chrom,), (length,)), index.bin_size)
-    from qtlgraph.tracks import bin_profile
-
-    acc = _log1p_input(bin_profile(path, one, resolution=config.acc_resolution))
-    if not config.flank:
-        return acc
-    coarse = _log1p_input(bin_profile(path, one, resolution=config.flank_resolution))
-    flank = flank_windows(coarse, one, config.flank, config.flank_resolution)
-    return np.concatenate([acc, flank], axis=1)
+    acc, flank = accessibility_inputs(path, one, config)
+    return acc if flank is None else np.concatenate([acc, flank], axis=1)
 
 
 def access_cache_path(dataset, index: BinIndex, config: BinEncoderConfig) -> Path:

@@ -185,15 +185,15 @@ def _node_features(embeddings, shared, access, stats) -> np.ndarray:
     blocks = [(np.shape(shared)[1] if shared is not None else 0), access.shape[2]]
     blocks.append(stats.shape[1] if stats is not None else 0)
     x = np.empty((C * N, d + sum(blocks)), np.float32)
-    edges = np.cumsum([d, *blocks])
+    bounds = np.cumsum([d, *blocks])  # where shared, access and stats start and end
     for c in range(C):
         rows = x[c * N : (c + 1) * N]
         rows[:, :d] = embeddings[c]
         if shared is not None:
-            rows[:, edges[0] : edges[1]] = shared
-        rows[:, edges[1] : edges[2]] = access[c]
+            rows[:, bounds[0] : bounds[1]] = shared
+        rows[:, bounds[1] : bounds[2]] = access[c]
     if stats is not None:
-        x[:, edges[2] :] = stats
+        x[:, bounds[2] :] = stats
     return np.nan_to_num(x, copy=False)
 
 

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from qtlgraph.errors import InputError
 from qtlgraph.gnn.data import (
@@ -41,6 +42,25 @@ def test_disjoint_union_offsets_and_masks():
     # bin 2 of cell type 0 has two distinct sources; bin 3 of cell type 1 one
     assert data.in_degree.tolist() == [0, 0, 2, 0, 0, 0, 0, 0, 1, 0]
     assert data.edge_attr.shape == (3, N_BASE_FEATURES + 2)
+
+
+def test_node_features_from_per_cell_arrays_and_shared_columns(tmp_path):
+    C, N = 2, 4
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(C, N, 3)).astype(np.float16)
+    emb[1, 2, 0] = np.nan  # NaN -> 0, as before
+    np.save(tmp_path / "emb.npy", emb)
+    mapped = np.load(tmp_path / "emb.npy", mmap_mode="r")
+    words = rng.normal(size=(N, 2))
+    acc = rng.normal(size=(C, N, 1))
+    y = np.zeros((C, N, 1), np.float32)
+    masks, edges = {"train": np.ones(N, bool)}, [_edges([0], [1], [0])] * C
+    data = build_data(
+        [mapped[c] for c in range(C)], acc, y, masks, edges, edge_types=["m"], shared=words
+    )
+    whole = np.concatenate([emb.astype(np.float32), np.repeat(words[None], C, 0), acc], axis=2)
+    expected = np.nan_to_num(whole.reshape(C * N, -1).astype(np.float32))
+    assert data.x.dtype == torch.float32 and np.array_equal(data.x.numpy(), expected)
 
 
 def test_edge_features_hand_case():
