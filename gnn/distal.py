@@ -19,7 +19,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-ACTIVATIONS = {"relu": F.relu, "softplus": F.softplus}
+ACTIVATIONS = {"relu": F.relu, "softplus": F.softplus, "relu2": F.relu}
+#: activations whose sum is over ReLU outputs (exact zeros below the threshold); ``relu2``
+#: sums their squares: a match far above the threshold counts much more than the many
+#: background positions just above it
+RELU_LIKE = ("relu", "relu2")
 MESSAGES = ("mlp", "gated")
 MATCHES = ("mean", "gc")
 
@@ -143,6 +147,8 @@ class SourceEncoder(nn.Module):
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation {activation!r}: expected one of {list(ACTIVATIONS)}")
         levels = tuple(float(v) for v in levels)
+        if activation == "relu2" and (levels or surrogate):
+            raise ValueError("relu2 filters take no levels and no surrogate gradient")
         if levels and (activation != "relu" or surrogate or min(levels) <= 0):
             raise ValueError(f"levels {levels}: expected levels > 0 on ReLU filters, exact slope")
         self.levels = levels
@@ -316,36 +322,42 @@ class SourceEncoder(nn.Module):
             above = total.new_zeros(rows.shape[0], len(levels) * c)
             # ReLU with its own gradient: the backward needs only the positions where some
             # filter fires (a few percent of them), so keep those instead of recomputing all
-            sparse = activation == "relu" and slope == "relu" and ctx.needs_input_grad[0]
+            relu_like = activation in RELU_LIKE
+            sparse = relu_like and slope == activation and ctx.needs_input_grad[0]
+            square = activation == "relu2"
             active, fired = [], []
             for b in SourceEncoder._blocks(rows.shape[0], grid[0]):
                 pre = SourceEncoder._lookup(table, rows[b], grid)
                 top[b], where[b] = SourceEncoder._peak(pre)
-                if activation == "relu":
+                if relu_like:
                     pre.clamp_(min=0)
                 else:
                     torch.ops.aten.softplus.out(pre, 1, 20, out=pre)
                 if not sparse and not levels:
-                    torch.sum(pre, dim=1, dtype=sum_dtype, out=total[b])
+                    torch.sum(
+                        pre.square_() if square else pre, dim=1, dtype=sum_dtype, out=total[b]
+                    )
                     continue
                 flat = pre.view(-1, pre.shape[-1])
                 # ReLU outputs are >= 0: their sum is > 0 where one is (mv: a fast
                 # reduction over the channels, which amax over the last dim is not)
                 at = torch.mv(flat, flat.new_ones(flat.shape[1])).nonzero().squeeze(1)
                 values = flat[at]
-                if sum_dtype == table.dtype:
+                if sum_dtype == table.dtype and not square:
                     torch.sum(pre, dim=1, out=total[b])
                 else:  # a wider sum of the positions that fired only: the others add 0
                     total[b] = 0
-                    total[b].index_add_(0, at // grid[0], values.to(sum_dtype))
+                    summed = values.square() if square else values
+                    total[b].index_add_(0, at // grid[0], summed.to(sum_dtype))
                 for i, level in enumerate(levels):  # from the positions that fired only
                     hinge = (values - level).clamp_(min=0).to(sum_dtype)
                     above[b, i * c : (i + 1) * c].index_add_(0, at // grid[0], hinge)
                 if sparse:
                     active.append(at + b.start * grid[0])
-                    fired.append(values if levels else values > 0)
+                    fired.append(values if levels or square else values > 0)
             ctx.save_for_backward(table, rows, top, where)
             ctx.grid, ctx.slope, ctx.levels = grid, slope, levels  # the derivative taken
+            ctx.square = square
             ctx.active = (torch.cat(active), torch.cat(fired)) if active else None
             return total, ACTIVATIONS[activation](top), above
 
@@ -355,7 +367,8 @@ class SourceEncoder(nn.Module):
             table, rows, top, where = ctx.saved_tensors
             n_out, step, shift, count = ctx.grid
             slope = SourceEncoder._slope
-            grad_top = slope(ctx.slope, grad_top, top, torch.empty_like(top))
+            top_slope = "relu" if ctx.slope == "relu2" else ctx.slope
+            grad_top = slope(top_slope, grad_top, top, torch.empty_like(top))
             grad = torch.zeros_like(table)
             tables = grad.view(count, -1, table.shape[1])
             none = (None,) * 6
@@ -371,7 +384,10 @@ class SourceEncoder(nn.Module):
                 pre = SourceEncoder._lookup(table, rows[b], ctx.grid)
                 g = buffer[: pre.shape[0]]
                 g.copy_(grad_total[b, None].expand_as(g))
-                slope(ctx.slope, g, pre, g).scatter_add_(1, where[b, None], grad_top[b, None])
+                slope(ctx.slope, g, pre, g)
+                if ctx.slope == "relu2":  # d/dx relu(x)^2 = 2 relu(x)
+                    g.mul_(pre.clamp(min=0)).mul_(2)
+                g.scatter_add_(1, where[b, None], grad_top[b, None])
                 for h in range(count):
                     read = rows[b, h * shift : h * shift + step * (n_out - 1) + 1 : step]
                     tables[h].index_add_(0, read.reshape(-1), g.view(-1, table.shape[1]))
@@ -394,7 +410,9 @@ class SourceEncoder(nn.Module):
         ctx.active = None
         bins, out = at // n_out, at % n_out
         dtype, width = tables.dtype, tables.shape[-1]
-        if not ctx.levels:
+        if ctx.square:  # fired holds the activations a: d(a^2) = 2 a
+            g = grad_total.to(dtype)[bins] * (2 * fired)
+        elif not ctx.levels:
             g = grad_total.to(dtype)[bins] * fired
         else:  # fired holds the activations: each hinge passes its gradient above its level
             g = grad_total.to(dtype)[bins] * (fired > 0)
@@ -449,7 +467,7 @@ class SourceEncoder(nn.Module):
     @staticmethod
     def _slope(activation: str, grad: torch.Tensor, x: torch.Tensor, out: torch.Tensor):
         """``out = grad * activation'(x)`` as autograd computes it, in one pass."""
-        if activation == "relu":
+        if activation in RELU_LIKE:  # relu2: the caller multiplies by 2 relu(x)
             return torch.ops.aten.threshold_backward.grad_input(grad, x, 0, grad_input=out)
         return torch.ops.aten.softplus_backward.grad_input(grad, x, 1, 20, grad_input=out)
 

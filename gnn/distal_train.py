@@ -104,9 +104,10 @@ def check_options(opts: DistalOptions) -> None:
         )
     if opts.edge_attr not in EDGE_ATTR_MODES:
         raise InputError(f"--edge-attr {opts.edge_attr}: expected one of {EDGE_ATTR_MODES}")
-    if opts.message == "gated" and opts.activation != "relu":
+    if opts.message == "gated" and opts.activation not in ("relu", "relu2"):
         raise InputError(
             f"--distal-message gated with --distal-activation {opts.activation}: expected relu "
+            "or relu2 "
             "(softplus is never zero, so a source with no match would still send a message)"
         )
     from qtlgraph.gnn.distal_local import LOCAL_PARTS
@@ -119,6 +120,11 @@ def check_options(opts: DistalOptions) -> None:
         raise InputError(f"--distal-init {opts.filter_init}: expected one of {FILTER_INITS}")
     if not 0.0 <= opts.threshold < 12.0:
         raise InputError(f"--distal-threshold {opts.threshold}: expected in [0, 12)")
+    if opts.activation == "relu2" and (opts.levels or opts.surrogate):
+        raise InputError(
+            "--distal-activation relu2: expected no --distal-levels and no --distal-gradient "
+            "surrogate"
+        )
     if opts.levels and (opts.activation != "relu" or opts.surrogate or min(opts.levels) <= 0):
         raise InputError(
             f"--distal-levels {','.join(map(str, opts.levels))}: expected levels > 0 on ReLU "

@@ -124,9 +124,9 @@ import click
 )
 @click.option(
     "--distal-activation",
-    type=click.Choice(["relu", "softplus"]),
+    type=click.Choice(["relu", "relu2", "softplus"]),
     default=None,
-    help="distal: source-encoder activation [default: relu].",
+    help="distal: source-encoder activation; relu2 sums squared ReLU outputs [default: relu].",
 )
 @click.option(
     "--distal-filters",
