@@ -42,6 +42,15 @@ def step_scores(inst: pd.DataFrame, weights: dict, n: int, sigma: int) -> np.nda
     return out
 
 
+def motif_weight(kind: str, motif_cell: str, cell: str) -> float:
+    """A motif's weight in the local term of ``cell``'s tracks (see the module docstring)."""
+    if kind == "local":
+        return 1.0
+    if kind == "distal":
+        return 0.0
+    return 2.0 if motif_cell == cell else 0.2
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data", type=Path, help="a qtlgraph simulate output directory")
@@ -55,12 +64,7 @@ def main() -> None:
     print("cell_type\tmark\tpositive_fraction\troc_auc")
     for cell in ds.cell_types:
         weights = {
-            r.name: 1.0
-            if r.kind == "local"
-            else 0.0
-            if r.kind == "distal"
-            else (2.0 if r.cell_type == cell.name else 0.2)
-            for r in motifs.itertuples()
+            r.name: motif_weight(r.kind, r.cell_type, cell.name) for r in motifs.itertuples()
         }
         for mark, path in cell.marks.items():
             steps = bin_profile(path, index, resolution=STEP)  # 20-bp means, NaN without data

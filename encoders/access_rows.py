@@ -48,10 +48,31 @@ class CellRows:
         bins = np.asarray(bins, dtype=np.int64)
         if bins.ndim > 1:
             raise IndexError("CellRows takes [cell, bins(, columns)] with bins an int or 1-D")
-        rows = np.atleast_1d(np.asarray(cell, dtype=np.int64) * self.n_bins + bins)
-        out = self.file.rows(rows)[:, self.columns]
+        out = self.of(self.read(cell, np.atleast_1d(bins)))
         out = out[0] if bins.ndim == 0 else out
         return np.ascontiguousarray(out[(..., *rest)] if rest else out)
+
+    def read(self, cell, bins: np.ndarray) -> np.ndarray:
+        """Whole file rows of items ``(cell, bin)``. Shapes: (B,) -> (B, row width)."""
+        return self.file.rows(np.asarray(cell, dtype=np.int64) * self.n_bins + bins)
+
+    def of(self, rows: np.ndarray) -> np.ndarray:
+        """This input's columns of whole file rows."""
+        return np.ascontiguousarray(rows[:, self.columns])
+
+
+def access_batch(arrays, cell, bins) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(acc, flank)`` of items ``(cell, bin)`` of a ``BinArrays`` (flank None without one).
+
+    Streamed inputs are read once for both (they share a row of the cache file); held
+    arrays are indexed. Shapes: cell an int or (B,), bins (B,) -> (B, P), (B, F).
+    """
+    acc, flank = arrays.acc, arrays.flank
+    bins = np.asarray(bins, dtype=np.int64)
+    if isinstance(acc, CellRows) and isinstance(flank, CellRows) and flank.file is acc.file:
+        rows = acc.read(cell, bins)
+        return acc.of(rows), flank.of(rows)
+    return acc[cell, bins], (None if flank is None else flank[cell, bins])
 
 
 def _chrom_rows(path, index: BinIndex, code: int, config: BinEncoderConfig) -> np.ndarray:

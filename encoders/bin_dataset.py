@@ -226,9 +226,10 @@ class BinDataset(torch.utils.data.Dataset):
         idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
         cell, bins = self.items(idx)
         a = self.arrays
-        inputs = [torch.from_numpy(self.codes[bins]), torch.from_numpy(a.acc[cell, bins])]
-        if a.flank is not None:
-            inputs.append(torch.from_numpy(a.flank[cell, bins]))
+        from qtlgraph.encoders.access_rows import access_batch
+
+        acc, flank = access_batch(a, cell, bins)
+        inputs = [torch.from_numpy(x) for x in (self.codes[bins], acc, flank) if x is not None]
         return tuple(inputs), torch.from_numpy(a.targets[cell, bins])
 
 

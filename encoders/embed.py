@@ -134,10 +134,10 @@ def bf16_error(model: BinEncoder, inputs: tuple[torch.Tensor, ...]) -> float:
 
 
 def _chunk_inputs(arrays: BinArrays, cell: int, codes: np.ndarray, bins: np.ndarray, sl: slice):
-    inputs = [torch.from_numpy(codes[sl]), torch.from_numpy(arrays.acc[cell, bins[sl]])]
-    if arrays.flank is not None:
-        inputs.append(torch.from_numpy(arrays.flank[cell, bins[sl]]))
-    return tuple(inputs)
+    from qtlgraph.encoders.access_rows import access_batch
+
+    acc, flank = access_batch(arrays, cell, bins[sl])
+    return tuple(torch.from_numpy(x) for x in (codes[sl], acc, flank) if x is not None)
 
 
 def embed_chunk(

@@ -367,8 +367,7 @@ class SourceEncoder(nn.Module):
             table, rows, top, where = ctx.saved_tensors
             n_out, step, shift, count = ctx.grid
             slope = SourceEncoder._slope
-            top_slope = "relu" if ctx.slope == "relu2" else ctx.slope
-            grad_top = slope(top_slope, grad_top, top, torch.empty_like(top))
+            grad_top = slope(ctx.slope, grad_top, top, torch.empty_like(top))  # relu2's: ReLU
             grad = torch.zeros_like(table)
             tables = grad.view(count, -1, table.shape[1])
             none = (None,) * 6
@@ -385,7 +384,7 @@ class SourceEncoder(nn.Module):
                 g = buffer[: pre.shape[0]]
                 g.copy_(grad_total[b, None].expand_as(g))
                 slope(ctx.slope, g, pre, g)
-                if ctx.slope == "relu2":  # d/dx relu(x)^2 = 2 relu(x)
+                if ctx.square:  # d/dx relu(x)^2 = 2 relu(x)
                     g.mul_(pre.clamp(min=0)).mul_(2)
                 g.scatter_add_(1, where[b, None], grad_top[b, None])
                 for h in range(count):

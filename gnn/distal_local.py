@@ -48,11 +48,11 @@ class LocalInputs:
         """``(codes (T, L) uint8, acc (T, P)[, flank (T, F)])`` of ``nodes`` (global ids)."""
         nodes = np.asarray(nodes, np.int64)
         cell, bins = self.cells[nodes // self.n_bins], nodes % self.n_bins
-        out = [torch.from_numpy(self.sequences.codes(bins))]
-        out.append(torch.from_numpy(self.arrays.acc[cell, bins]))
-        if self.arrays.flank is not None:
-            out.append(torch.from_numpy(self.arrays.flank[cell, bins]))
-        return tuple(out)
+        from qtlgraph.encoders.access_rows import access_batch
+
+        acc, flank = access_batch(self.arrays, cell, bins)
+        codes = self.sequences.codes(bins)
+        return tuple(torch.from_numpy(x) for x in (codes, acc, flank) if x is not None)
 
 
 def embeddings_encoder(embed_dir):

@@ -104,7 +104,9 @@ def check_options(opts: DistalOptions) -> None:
         )
     if opts.edge_attr not in EDGE_ATTR_MODES:
         raise InputError(f"--edge-attr {opts.edge_attr}: expected one of {EDGE_ATTR_MODES}")
-    if opts.message == "gated" and opts.activation not in ("relu", "relu2"):
+    from qtlgraph.gnn.distal import RELU_LIKE
+
+    if opts.message == "gated" and opts.activation not in RELU_LIKE:
         raise InputError(
             f"--distal-message gated with --distal-activation {opts.activation}: expected relu "
             "or relu2 "

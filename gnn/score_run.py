@@ -179,6 +179,8 @@ def reembed(
     """
     import torch
 
+    from qtlgraph.encoders.access_rows import access_batch
+
     dev, dtype = next(enc.model.parameters()).device, next(enc.model.parameters()).dtype
     v_idx, c_idx = np.repeat(np.arange(len(bins)), len(cells)), np.tile(cells, len(bins))
     out = np.empty((len(v_idx), enc.model.config.dim), np.float64)
@@ -186,9 +188,9 @@ def reembed(
     with torch.no_grad():
         for lo in range(0, len(v_idx), batch_size):
             v, c = v_idx[lo : lo + batch_size], c_idx[lo : lo + batch_size]
-            flank = None if a.flank is None else torch.from_numpy(a.flank[c, bins[v]])
-            args = [torch.from_numpy(onehot[v]), torch.from_numpy(a.acc[c, bins[v]]), flank]
-            args = [t if t is None else t.to(dev, dtype) for t in args]
+            acc, flank = access_batch(a, c, bins[v])
+            args = [onehot[v], acc, flank]
+            args = [t if t is None else torch.from_numpy(t).to(dev, dtype) for t in args]
             out[lo : lo + len(v)] = enc.model.embed(*args).cpu().numpy()
     return out.reshape(len(bins), len(cells), -1)
 

@@ -58,3 +58,26 @@ def test_cache_is_written_once_and_keyed_by_the_tracks(tiny):
     os.utime(track, ns=(stamp + 10**9, stamp + 10**9))  # a replaced bigWig: a new key
     assert access_cache_path(dataset, index, config) != first
     assert not list(first.parent.glob(".*.tmp"))
+
+
+def test_access_batch_reads_both_inputs_in_one_pass(tiny, monkeypatch):
+    from qtlgraph.encoders.access_rows import access_batch
+    from qtlgraph.row_files import RowFile
+
+    dataset, index = tiny
+    config = BinEncoderConfig()
+    held = load_bin_arrays(dataset, index, config, stream=False)
+    streamed = load_bin_arrays(dataset, index, config)
+    reads = []
+    original = RowFile.rows
+    monkeypatch.setattr(RowFile, "rows", lambda self, r: reads.append(len(r)) or original(self, r))
+    cells, bins = np.array([0, 1, 1, 0]), np.array([5, 2, 9, 5])
+    acc, flank = access_batch(streamed, cells, bins)
+    assert reads == [4]
+    want_acc, want_flank = access_batch(held, cells, bins)
+    np.testing.assert_array_equal(acc, want_acc)
+    np.testing.assert_array_equal(flank, want_flank)
+    assert acc.flags.c_contiguous and flank.flags.c_contiguous
+    unflanked = load_bin_arrays(dataset, index, BinEncoderConfig(flank=0))
+    acc, flank = access_batch(unflanked, 1, bins)
+    assert flank is None and acc.shape == (4, 100)
