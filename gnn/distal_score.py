@@ -48,9 +48,9 @@ def load_distal_run(run_dir: str | Path, config: dict, graph_specs: list[str], d
     from qtlgraph.runtime import select_device
 
     data_opts = {**config["data"], "graphs": graph_specs}
-    model, inputs, _ = load_distal_model(run_dir, config, data_opts)
+    model, inputs, seqs = load_distal_model(run_dir, config, data_opts)
     dev = select_device(device)
-    return LoadedRun(model.to(dev).eval(), inputs, config, 1, dev)
+    return LoadedRun(model.to(dev).eval(), inputs, config, 1, dev, seqs)
 
 
 def _codes(onehot: np.ndarray) -> np.ndarray:

@@ -91,7 +91,13 @@ def predictions_for(
     data = run.inputs.data
     if part == "all":
         data.all_mask = data.x.new_ones(data.num_nodes, dtype=torch.bool)
-    pred = predict_nodes(run.model, data, run.device)
+    if run.sequences is not None:  # a distal run reads source sequences, not embeddings
+        from qtlgraph.gnn.distal_train import predict_distal
+
+        nodes = torch.from_numpy(np.flatnonzero(data[f"{part}_mask"].numpy()))
+        pred = predict_distal(run.model, data, run.sequences, nodes, run.device)
+    else:
+        pred = predict_nodes(run.model, data, run.device)
     frame = prediction_frame(data.cpu(), pred, run.inputs.cell_types, run.inputs.marks, part)
     index = BinIndex(load_dataset(run.config["data"]["dataset"]).genome, run.inputs.bin_size)
     return frame, index

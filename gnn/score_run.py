@@ -26,6 +26,7 @@ class LoadedRun(NamedTuple):
     config: dict
     hops: int  # message-passing layers (0 for the local baseline)
     device: object
+    sequences: object = None  # a distal run's BinSequences (None for a GNN run)
 
 
 class Encoder(NamedTuple):

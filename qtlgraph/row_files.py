@@ -17,9 +17,12 @@ Old keys are not removed.
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import hashlib
 import os
+import tempfile
+import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -27,7 +30,8 @@ import numpy as np
 
 
 class RowFile:
-    """Read-only rows of a ``(n_rows, width)`` C-order ``.npy`` file of any dtype.
+    """Read-only rows of a C-order ``.npy`` file of any dtype and at least two axes; the
+    leading axes are flattened into rows (a ``(C, N, d)`` file has ``C * N`` rows of ``d``).
 
     Indexing with an int, a slice or an int array returns a new array, as NumPy fancy
     indexing would; the file is read with one ``pread`` per run of consecutive rows.
@@ -50,11 +54,23 @@ class RowFile:
             )
             shape, fortran, dtype = read(fh)
             self._offset = fh.tell()
-        if len(shape) != 2 or fortran or dtype.hasobject:
+        if len(shape) < 2 or fortran or dtype.hasobject:
             raise ValueError(f"{self.path}: expected a (n_rows, width) C-order numeric array")
         self.dtype = np.dtype(dtype)
-        self.shape = tuple(int(n) for n in shape)
+        self.shape = (int(np.prod(shape[:-1])), int(shape[-1]))
         self._fd: tuple[int, int] | None = None
+
+    def window(self, start: int, stop: int) -> RowFile:
+        """Rows ``start:stop`` as a RowFile of their own (row 0 = ``start``); no data read.
+
+        E.g. one cell type's ``N`` rows of a ``(C, N, d)`` file: ``window(c * N, (c + 1) * N)``.
+        """
+        if not 0 <= start <= stop <= len(self):
+            raise IndexError(f"rows {start}:{stop} outside the {len(self)} of {self.path.name}")
+        out = copy.copy(self)
+        out._offset = self._offset + start * self.shape[1] * self.dtype.itemsize
+        out.shape, out._fd = (stop - start, self.shape[1]), None
+        return out
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -145,6 +161,40 @@ def write_rows(path: Path, shape: tuple[int, int], dtype, blocks: Iterable[np.nd
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def scratch_rows(
+    shape: tuple[int, int], dtype, blocks: Iterable[np.ndarray], kind: str = "scratch"
+) -> RowFile:
+    """Rows written once into a temporary ``.npy`` file, read back as a :class:`RowFile`.
+
+    The file lives in ``$QTLGRAPH_CACHE_DIR/<kind>`` when that is set, else in the system's
+    temporary folder, and is removed when the returned RowFile is garbage-collected or the
+    process that wrote it exits (a process killed outright leaves it behind).
+
+    Args:
+        shape: ``(rows, columns)`` of the file.
+        dtype: its element type.
+        blocks: row blocks in order, as for :func:`write_rows`.
+        kind: the cache subfolder.
+    """
+    root = os.environ.get("QTLGRAPH_CACHE_DIR")
+    folder = Path(root) / kind if root else Path(tempfile.gettempdir())
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix="qtlgraph-", suffix=".npy", dir=folder)
+    os.close(fd)
+    try:
+        rows = RowFile(write_rows(Path(name), shape, dtype, blocks))
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    weakref.finalize(rows, _remove_own, Path(name), os.getpid())
+    return rows
+
+
+def _remove_own(path: Path, pid: int) -> None:
+    if os.getpid() == pid:  # never from a forked child holding a copy
+        path.unlink(missing_ok=True)
 
 
 def build_once(path: Path, write: Callable[[Path], object]) -> Path:

@@ -127,3 +127,22 @@ def test_bad_levels_are_one_line(tiny_pipeline, run_cli, tmp_path, capsys):
         assert train_distal_cli(run_cli, tiny_pipeline, tmp_path / "r", "--distal-levels", bad)
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "--distal-levels" in err[0] and "Traceback" not in err[0]
+
+
+def test_export_bigwig_of_a_distal_run(distal_run, run_cli, tmp_path):
+    import pyBigWig
+
+    from qtlgraph.gnn.export import run_index
+
+    out = tmp_path / "bw"
+    args = ["export-bigwig", "--run", str(distal_run), "--out", str(out), "--part", "test"]
+    assert run_cli(args) == 0
+    saved = pd.read_parquet(distal_run / "bin_predictions.parquet")
+    index = run_index(distal_run)
+    row = saved.iloc[0]
+    bw = pyBigWig.open(str(out / f"{row['cell_type']}.{row['mark']}.pred.bw"))
+    b = np.array([int(row["bin"])])
+    chrom, start = index.chroms[int(index.chrom_of_bins(b)[0])], int(index.starts(b)[0])
+    (value,) = bw.values(chrom, int(start), int(start) + 1)
+    bw.close()
+    assert value == pytest.approx(float(row["pred"]), rel=1e-5, abs=1e-6)

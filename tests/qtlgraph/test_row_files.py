@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from qtlgraph.row_files import RowFile, build_once, cache_location, source_key, write_rows
+from qtlgraph.row_files import (
+    RowFile,
+    build_once,
+    cache_location,
+    scratch_rows,
+    source_key,
+    write_rows,
+)
 
 
 def test_rows_of_any_dtype_read_back_in_the_order_asked(tmp_path):
@@ -43,3 +50,35 @@ def test_build_once_and_keys(tmp_path, monkeypatch):
     assert cache_location("codes", source, "f.npy") == tmp_path / "f.npy"  # beside the input
     monkeypatch.setenv("QTLGRAPH_CACHE_DIR", str(tmp_path / "cache"))
     assert cache_location("codes", source, "f.npy") == tmp_path / "cache" / "codes" / "f.npy"
+
+
+def test_leading_axes_are_rows_and_a_window_starts_at_its_first_row(tmp_path):
+    values = np.arange(3 * 5 * 2, dtype=np.int32).reshape(3, 5, 2)
+    np.save(tmp_path / "e.npy", values)
+    rows = RowFile(tmp_path / "e.npy")
+    assert rows.shape == (15, 2)
+    second = rows.window(5, 10)  # the second of three (5, 2) blocks
+    assert second.shape == (5, 2) and len(second) == 5
+    np.testing.assert_array_equal(second[[4, 0]], values[1][[4, 0]])
+    np.testing.assert_array_equal(second[1:3], values[1][1:3])
+    with pytest.raises(IndexError):
+        second[[5]]
+    with pytest.raises(IndexError):
+        rows.window(10, 16)
+
+
+def test_scratch_rows_are_removed_with_their_reader(tmp_path, monkeypatch):
+    import gc
+
+    monkeypatch.setenv("QTLGRAPH_CACHE_DIR", str(tmp_path))
+    values = np.random.default_rng(1).normal(size=(6, 3)).astype(np.float32)
+    rows = scratch_rows(values.shape, np.float32, [values[:4], values[4:]])
+    path = rows.path
+    assert path.parent == tmp_path / "scratch" and path.is_file()
+    np.testing.assert_array_equal(rows[[5, 1]], values[[5, 1]])
+    del rows
+    gc.collect()
+    assert not path.exists()
+    with pytest.raises(ValueError, match="wrote 1 rows"):
+        scratch_rows((2, 3), np.float32, [values[:1]])
+    assert list((tmp_path / "scratch").iterdir()) == []
