@@ -228,7 +228,8 @@ def run_target(run_dir: str | Path, seed: int = 0) -> ProbeTarget:
         return build(arch, name=str(run_dir), state=state["model"], seed=seed)
     except RuntimeError as exc:  # load_state_dict: the weights do not fit the config
         raise InputError(
-            f"{run_dir / 'checkpoint.pt'}: weights do not match config.json ({exc})"
+            f"{run_dir / 'checkpoint.pt'}: weights do not match config.json "
+            f"({' '.join(str(exc).split())})"
         ) from None
 
 
@@ -319,6 +320,12 @@ def graph_run_target(run_dir: str | Path) -> GraphTarget:
     if "dataset" not in d or "graphs" not in d or "embeddings" not in d:
         raise InputError(
             f"{run_dir / 'config.json'}: no data section (dataset, graphs, embeddings)"
+        )
+    if config.get("model") == "distal":
+        raise InputError(
+            f"{run_dir}: a distal run (train --model distal) reads its sources' DNA, so the "
+            "node-feature reach probe does not apply; its reach is its graph's edges, and "
+            "'qtlgraph score-variants --run' measures its effects at linked targets"
         )
     state = (
         load_checkpoint(run_dir / "checkpoint.pt")

@@ -146,3 +146,11 @@ def test_export_bigwig_of_a_distal_run(distal_run, run_cli, tmp_path):
     (value,) = bw.values(chrom, int(start), int(start) + 1)
     bw.close()
     assert value == pytest.approx(float(row["pred"]), rel=1e-5, abs=1e-6)
+
+
+def test_rf_refuses_a_distal_run_in_one_line(distal_run, run_cli, tmp_path, capsys):
+    capsys.readouterr()
+    assert run_cli(["rf", "--model", str(distal_run), "--out", str(tmp_path / "rf")]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "distal run" in err[0] and "score-variants" in err[0], err
+    assert not (tmp_path / "rf" / "rf.json").exists()
