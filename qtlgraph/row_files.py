@@ -70,6 +70,7 @@ class RowFile:
         out = copy.copy(self)
         out._offset = self._offset + start * self.shape[1] * self.dtype.itemsize
         out.shape, out._fd = (stop - start, self.shape[1]), None
+        out._parent = self  # keeps a scratch file's owner (and so the file) alive
         return out
 
     def __len__(self) -> int:

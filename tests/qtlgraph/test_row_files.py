@@ -76,7 +76,12 @@ def test_scratch_rows_are_removed_with_their_reader(tmp_path, monkeypatch):
     path = rows.path
     assert path.parent == tmp_path / "scratch" and path.is_file()
     np.testing.assert_array_equal(rows[[5, 1]], values[[5, 1]])
+    window = rows.window(2, 6)
     del rows
+    gc.collect()
+    assert path.is_file()  # a window keeps its file
+    np.testing.assert_array_equal(window[[0, 3]], values[[2, 5]])
+    del window
     gc.collect()
     assert not path.exists()
     with pytest.raises(ValueError, match="wrote 1 rows"):
