@@ -227,10 +227,13 @@ def run_target(run_dir: str | Path, seed: int = 0) -> ProbeTarget:
     try:
         return build(arch, name=str(run_dir), state=state["model"], seed=seed)
     except RuntimeError as exc:  # load_state_dict: the weights do not fit the config
-        raise InputError(
-            f"{run_dir / 'checkpoint.pt'}: weights do not match config.json "
-            f"({' '.join(str(exc).split())})"
-        ) from None
+        raise _weights_mismatch(run_dir, exc) from None
+
+
+def _weights_mismatch(run_dir: Path, exc: RuntimeError) -> InputError:
+    """One line for a ``load_state_dict`` failure (PyTorch's message spans several)."""
+    detail = " ".join(str(exc).split())
+    return InputError(f"{run_dir / 'checkpoint.pt'}: weights do not match config.json ({detail})")
 
 
 def untrained_twin(target: ProbeTarget, seed: int = 0) -> ProbeTarget:
@@ -339,9 +342,7 @@ def graph_run_target(run_dir: str | Path) -> GraphTarget:
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:
-        raise InputError(
-            f"{run_dir / 'checkpoint.pt'}: weights do not match config.json ({exc})"
-        ) from None
+        raise _weights_mismatch(run_dir, exc) from None
     index = BinIndex(load_dataset(d["dataset"]).genome, inputs.bin_size)
     bins = inputs.data.bin.numpy()
     layers = len(model.convs) if model.message_passing else 0

@@ -207,3 +207,16 @@ def test_bin_encoder_gradient_span_equals_analytic():
     target = bin_encoder_target()
     g = gradient_probe(target.model, random_onehot(2, target.length), batch_size=2)
     assert g.span == target.analytic["size"]
+
+
+def test_weight_mismatch_is_one_line(tmp_path):
+    from qtlgraph.analysis.rf_targets import _weights_mismatch
+
+    try:
+        nn.Linear(3, 2).load_state_dict(nn.Linear(3, 4).state_dict())
+    except RuntimeError as exc:
+        assert len(str(exc).splitlines()) > 1  # PyTorch's own message spans lines
+        err = _weights_mismatch(tmp_path, exc)
+    lines = str(err).splitlines()
+    assert len(lines) == 1 and "weights do not match config.json" in lines[0]
+    assert "size mismatch for weight" in lines[0] and str(tmp_path) in lines[0]
